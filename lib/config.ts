@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** The project's root folder: where package.json lives, whatever the current directory is. */
+export const projectRoot = path.resolve(__dirname, '..');
+
+const port = z.coerce.number().int().min(1).max(65535);
+const postgresUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL, e.g. postgres://user:pass@host:5432/db');
+const optionalText = z.string().min(1).optional();
+
+const envSchema = z.object({
+  ETL_DATA_DIR: z.string().default(path.join(projectRoot, '.data')),
+  DATABASE_URL: postgresUrl.optional(),
+  SOURCE_DATABASE_URL: postgresUrl.optional(),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:/]+:\d+$/, 'must be host:port, e.g. localhost:7233')
+    .optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_CLI: optionalText,
+  ETL_TEMPORAL_PORT: port.default(7233),
+  ETL_TEMPORAL_UI_PORT: port.default(8233),
+  ETL_POSTGRES_PORT: port.default(54329),
+  ETL_S3_PORT: port.default(9900),
+  ETL_SFTP_PORT: port.default(2222),
+  S3_ENDPOINT: z.string().url('must be a URL, e.g. http://127.0.0.1:9000').optional(),
+  S3_BUCKET: z.string().min(3).default('etl-lake'),
+  S3_REGION: z.string().default('us-east-1'),
+  AWS_ACCESS_KEY_ID: optionalText,
+  AWS_SECRET_ACCESS_KEY: optionalText,
+  SFTP_HOST: optionalText,
+  SFTP_PORT: port.default(22),
+  SFTP_USER: optionalText,
+  SFTP_PASSWORD: optionalText,
+  SFTP_PRIVATE_KEY_FILE: optionalText,
+  ETL_TIMEZONE: z.string().default('America/Sao_Paulo'),
+  SYNC_SCHEDULE_CRON: z
+    .string()
+    .regex(/^\S+ \S+ \S+ \S+ \S+$/, 'must be a 5-field cron expression, e.g. "0 3 * * *"')
+    .default('0 3 * * *'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type EtlConfig = z.infer<typeof envSchema>;
+
+/** A configuration problem a person can fix; the CLI prints its message as one line, no stack trace. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads and validates the environment (and `.env` in the project root, when present). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): EtlConfig {
+  const envFile = path.join(projectRoot, '.env');
+  if (env === process.env && existsSync(envFile)) process.loadEnvFile(envFile);
+  const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = envSchema.safeParse(blanksRemoved);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      return `${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')} (see .env.example)`);
+  }
+  if (Boolean(parsed.data.DATABASE_URL) !== Boolean(parsed.data.SOURCE_DATABASE_URL)) {
+    throw new ConfigError(
+      'invalid configuration: set both DATABASE_URL and SOURCE_DATABASE_URL, or neither to use the embedded Postgres',
+    );
+  }
+  return parsed.data;
+}

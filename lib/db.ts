@@ -1,0 +1,45 @@
+import pg from 'pg';
+
+// Numeric and bigint columns come back as text so that no precision is lost on the way through Node.
+export function createPool(connectionString: string, max = 4): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, options: '-c TimeZone=UTC' });
+  // An idle client losing its server must not crash the process; the next query reports it.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+export const quoteIdent = (name: string): string => pg.escapeIdentifier(name);
+
+export interface TableName {
+  schema: string;
+  table: string;
+}
+
+/** Parses `table` or `schema.table` (no quoting tricks: names are plain identifiers). */
+export function parseTableName(name: string): TableName {
+  const match = /^(?:([A-Za-z_][A-Za-z0-9_$]*)\.)?([A-Za-z_][A-Za-z0-9_$]*)$/.exec(name);
+  if (!match) throw new Error(`"${name}" is not a table name: use table or schema.table with letters, digits and _`);
+  return { schema: match[1] ?? 'public', table: match[2] };
+}
+
+export const qualified = ({ schema, table }: TableName): string => `${quoteIdent(schema)}.${quoteIdent(table)}`;
+
+/** Hides the password in a connection string before it is printed or logged. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]+):[^@]*@/, '$1:***@');
+}

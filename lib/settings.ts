@@ -1,0 +1,82 @@
+import path from 'node:path';
+import type { EtlConfig } from './config';
+import { EMBEDDED_PASSWORD, EMBEDDED_USER, READER_PASSWORD, READER_USER, SOURCE_DATABASE, TARGET_DATABASE, embeddedUrl } from './stack/postgres';
+import { EMBEDDED_S3_KEY, EMBEDDED_S3_SECRET, EMBEDDED_SFTP_USER } from './stack/storage';
+
+/** Where every server is: the configured one, or the embedded default on loopback. */
+export interface Settings {
+  temporal: { address: string; namespace: string; embedded: boolean; webUi?: string };
+  postgres: { databaseUrl: string; sourceDatabaseUrl: string; embedded: boolean };
+  s3: { endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string; embedded: boolean };
+  sftp: { host: string; port: number; user: string; privateKeyFile?: string; password?: string; embedded: boolean };
+  dataDir: string;
+  timezone: string;
+}
+
+export function resolveSettings(config: EtlConfig): Settings {
+  const pgPort = config.ETL_POSTGRES_PORT;
+  const temporalEmbedded = !config.TEMPORAL_ADDRESS;
+  const s3Embedded = !config.S3_ENDPOINT;
+  const sftpEmbedded = !config.SFTP_HOST;
+  return {
+    temporal: {
+      address: config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.ETL_TEMPORAL_PORT}`,
+      namespace: config.TEMPORAL_NAMESPACE,
+      embedded: temporalEmbedded,
+      webUi: temporalEmbedded ? `http://127.0.0.1:${config.ETL_TEMPORAL_UI_PORT}` : process.env.TEMPORAL_WEB_UI,
+    },
+    postgres: {
+      databaseUrl: config.DATABASE_URL ?? embeddedUrl(pgPort, EMBEDDED_USER, EMBEDDED_PASSWORD, TARGET_DATABASE),
+      sourceDatabaseUrl: config.SOURCE_DATABASE_URL ?? embeddedUrl(pgPort, READER_USER, READER_PASSWORD, SOURCE_DATABASE),
+      embedded: !config.DATABASE_URL,
+    },
+    s3: {
+      endpoint: config.S3_ENDPOINT ?? `http://127.0.0.1:${config.ETL_S3_PORT}`,
+      bucket: config.S3_BUCKET,
+      region: config.S3_REGION,
+      accessKeyId: s3Embedded ? EMBEDDED_S3_KEY : (config.AWS_ACCESS_KEY_ID ?? ''),
+      secretAccessKey: s3Embedded ? EMBEDDED_S3_SECRET : (config.AWS_SECRET_ACCESS_KEY ?? ''),
+      embedded: s3Embedded,
+    },
+    sftp: sftpEmbedded
+      ? {
+          host: '127.0.0.1',
+          port: config.ETL_SFTP_PORT,
+          user: EMBEDDED_SFTP_USER,
+          privateKeyFile: path.join(config.ETL_DATA_DIR, 'keys', 'etl_user_ed25519'),
+          embedded: true,
+        }
+      : {
+          host: config.SFTP_HOST!,
+          port: config.SFTP_PORT,
+          user: config.SFTP_USER ?? '',
+          privateKeyFile: config.SFTP_PRIVATE_KEY_FILE,
+          password: config.SFTP_PASSWORD,
+          embedded: false,
+        },
+    dataDir: config.ETL_DATA_DIR,
+    timezone: config.ETL_TIMEZONE,
+  };
+}
+
+/** The same settings as environment variables, for a child process (a worker) or for the user to copy. */
+export function settingsToEnv(settings: Settings): Record<string, string> {
+  const env: Record<string, string> = {
+    ETL_DATA_DIR: settings.dataDir,
+    TEMPORAL_ADDRESS: settings.temporal.address,
+    TEMPORAL_NAMESPACE: settings.temporal.namespace,
+    DATABASE_URL: settings.postgres.databaseUrl,
+    SOURCE_DATABASE_URL: settings.postgres.sourceDatabaseUrl,
+    S3_ENDPOINT: settings.s3.endpoint,
+    S3_BUCKET: settings.s3.bucket,
+    S3_REGION: settings.s3.region,
+    AWS_ACCESS_KEY_ID: settings.s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: settings.s3.secretAccessKey,
+    SFTP_HOST: settings.sftp.host,
+    SFTP_PORT: String(settings.sftp.port),
+    SFTP_USER: settings.sftp.user,
+  };
+  if (settings.sftp.privateKeyFile) env.SFTP_PRIVATE_KEY_FILE = settings.sftp.privateKeyFile;
+  if (settings.sftp.password) env.SFTP_PASSWORD = settings.sftp.password;
+  return env;
+}

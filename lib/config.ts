@@ -15,12 +15,14 @@ const envSchema = z.object({
   ETL_DATA_DIR: z.string().default(path.join(projectRoot, '.data')),
   DATABASE_URL: postgresUrl.optional(),
   SOURCE_DATABASE_URL: postgresUrl.optional(),
+  SOURCE_ADMIN_DATABASE_URL: postgresUrl.optional(),
   TEMPORAL_ADDRESS: z
     .string()
     .regex(/^[^\s:/]+:\d+$/, 'must be host:port, e.g. localhost:7233')
     .optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_CLI: optionalText,
+  TEMPORAL_WEB_UI: z.string().url('must be the Web UI URL, e.g. http://localhost:8080').optional(),
   ETL_TEMPORAL_PORT: port.default(7233),
   ETL_TEMPORAL_UI_PORT: port.default(8233),
   ETL_POSTGRES_PORT: port.default(54329),

@@ -6,7 +6,7 @@ import { EMBEDDED_S3_KEY, EMBEDDED_S3_SECRET, EMBEDDED_SFTP_USER } from './stack
 /** Where every server is: the configured one, or the embedded default on loopback. */
 export interface Settings {
   temporal: { address: string; namespace: string; embedded: boolean; webUi?: string };
-  postgres: { databaseUrl: string; sourceDatabaseUrl: string; embedded: boolean };
+  postgres: { databaseUrl: string; sourceDatabaseUrl: string; sourceAdminUrl: string; embedded: boolean };
   s3: { endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string; embedded: boolean };
   sftp: { host: string; port: number; user: string; privateKeyFile?: string; password?: string; embedded: boolean };
   dataDir: string;
@@ -23,11 +23,14 @@ export function resolveSettings(config: EtlConfig): Settings {
       address: config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.ETL_TEMPORAL_PORT}`,
       namespace: config.TEMPORAL_NAMESPACE,
       embedded: temporalEmbedded,
-      webUi: temporalEmbedded ? `http://127.0.0.1:${config.ETL_TEMPORAL_UI_PORT}` : process.env.TEMPORAL_WEB_UI,
+      webUi: temporalEmbedded ? `http://127.0.0.1:${config.ETL_TEMPORAL_UI_PORT}` : config.TEMPORAL_WEB_UI,
     },
     postgres: {
       databaseUrl: config.DATABASE_URL ?? embeddedUrl(pgPort, EMBEDDED_USER, EMBEDDED_PASSWORD, TARGET_DATABASE),
       sourceDatabaseUrl: config.SOURCE_DATABASE_URL ?? embeddedUrl(pgPort, READER_USER, READER_PASSWORD, SOURCE_DATABASE),
+      // Only sample-data and the tests write to the source; the pipelines read it as the read-only user.
+      sourceAdminUrl: config.SOURCE_ADMIN_DATABASE_URL ?? config.SOURCE_DATABASE_URL
+        ?? embeddedUrl(pgPort, EMBEDDED_USER, EMBEDDED_PASSWORD, SOURCE_DATABASE),
       embedded: !config.DATABASE_URL,
     },
     s3: {
@@ -67,6 +70,7 @@ export function settingsToEnv(settings: Settings): Record<string, string> {
     TEMPORAL_NAMESPACE: settings.temporal.namespace,
     DATABASE_URL: settings.postgres.databaseUrl,
     SOURCE_DATABASE_URL: settings.postgres.sourceDatabaseUrl,
+    SOURCE_ADMIN_DATABASE_URL: settings.postgres.sourceAdminUrl,
     S3_ENDPOINT: settings.s3.endpoint,
     S3_BUCKET: settings.s3.bucket,
     S3_REGION: settings.s3.region,
@@ -76,6 +80,7 @@ export function settingsToEnv(settings: Settings): Record<string, string> {
     SFTP_PORT: String(settings.sftp.port),
     SFTP_USER: settings.sftp.user,
   };
+  if (settings.temporal.webUi) env.TEMPORAL_WEB_UI = settings.temporal.webUi;
   if (settings.sftp.privateKeyFile) env.SFTP_PRIVATE_KEY_FILE = settings.sftp.privateKeyFile;
   if (settings.sftp.password) env.SFTP_PASSWORD = settings.sftp.password;
   return env;

@@ -1,0 +1,98 @@
+// The SQL of one batch: read the next keyset page from the source, check and merge it on the target.
+import { escapeLiteral } from 'pg';
+import { qualified, parseTableName, quoteIdent } from '../../../lib/db';
+import { loadExpression, nulledCondition, problemExpression } from './columns';
+import type { SyncPlan } from './plan';
+
+/** Keyset order: incremental runs walk (updated_at, key); full runs walk the key. */
+export function cursorColumns(plan: SyncPlan): { names: string[]; types: string[] } {
+  return plan.mode === 'incremental'
+    ? { names: [plan.updatedAtColumn, ...plan.keyColumns], types: [plan.updatedAtType, ...plan.keyTypes] }
+    : { names: plan.keyColumns, types: plan.keyTypes };
+}
+
+const list = (names: string[], prefix = '') => names.map((n) => prefix + quoteIdent(n)).join(', ');
+
+/** COPY cannot take parameters, so the cursor's values are inlined as escaped literals cast to their types. */
+export function sourceCopySql(plan: SyncPlan, cursor: string[] | null): string {
+  const order = cursorColumns(plan);
+  const conditions: string[] = [];
+  if (cursor) {
+    const values = cursor.map((value, i) => `${escapeLiteral(value)}::${order.types[i]}`);
+    conditions.push(`(${list(order.names)}) > (${values.join(', ')})`);
+  } else if (plan.mode === 'incremental' && plan.watermarkFrom) {
+    conditions.push(`${quoteIdent(plan.updatedAtColumn)} >= ${escapeLiteral(plan.watermarkFrom)}::timestamptz
+      - make_interval(secs => ${plan.options.overlapSeconds})`);
+  }
+  const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
+  return `COPY (SELECT ${list(plan.columns.map((c) => c.name))} FROM ${qualified(parseTableName(plan.sourceTable))}
+    ${where} ORDER BY ${list(order.names)} LIMIT ${plan.options.batchSize}) TO STDOUT`;
+}
+
+export function createStagingSql(plan: SyncPlan): string {
+  const columns = plan.columns.map((c) => `${quoteIdent(c.name)} ${c.sourceType}`);
+  return `CREATE UNLOGGED TABLE IF NOT EXISTS ${plan.stagingTable} (${columns.join(', ')}, _etl_problem text)`;
+}
+
+export const stagingCopySql = (plan: SyncPlan): string =>
+  `COPY ${plan.stagingTable} (${list(plan.columns.map((c) => c.name))}) FROM STDIN`;
+
+/** The last row of the batch in keyset order, as text: where the next batch starts. */
+export function lastCursorSql(plan: SyncPlan): string {
+  const names = cursorColumns(plan).names;
+  return `SELECT ARRAY[${names.map((n) => `${quoteIdent(n)}::text`).join(', ')}] AS cursor,
+      (SELECT max(${quoteIdent(plan.updatedAtColumn)})::timestamptz::text FROM ${plan.stagingTable}) AS newest
+    FROM ${plan.stagingTable} ORDER BY ${names.map((n) => `${quoteIdent(n)} DESC`).join(', ')} LIMIT 1`;
+}
+
+/** Marks rows that cannot be loaded with the reason, and counts values that will be loaded as NULL; undefined when no column needs it. */
+export function checkSql(plan: SyncPlan): { markProblems?: string; countNulled?: string } {
+  const problems = plan.columns
+    .map((c) => problemExpression(c, plan.keyColumns.includes(c.name)))
+    .filter((p): p is string => Boolean(p));
+  const nulled = plan.columns.map(nulledCondition).filter((n): n is string => Boolean(n));
+  return {
+    markProblems: problems.length
+      ? `UPDATE ${plan.stagingTable} s SET _etl_problem = p.problem
+           FROM (SELECT ctid, concat_ws('; ', ${problems.join(', ')}) AS problem FROM ${plan.stagingTable} s) p
+          WHERE s.ctid = p.ctid AND p.problem <> ''`
+      : undefined,
+    countNulled: nulled.length
+      ? `SELECT (${nulled.map((n) => `count(*) FILTER (WHERE ${n})`).join(' + ')})::int AS nulled
+           FROM ${plan.stagingTable} s WHERE _etl_problem IS NULL`
+      : undefined,
+  };
+}
+
+export function quarantineSql(plan: SyncPlan): string {
+  return `INSERT INTO etl_quarantine (pipeline, workflow_id, run_id, source_table, row_data, reason)
+    SELECT 'incrementalSync', $1, $2, $3, to_jsonb(s) - '_etl_problem', s._etl_problem
+      FROM ${plan.stagingTable} s WHERE s._etl_problem IS NOT NULL`;
+}
+
+/**
+ * One statement inserts new keys and updates rows only where the source is newer: an older or equal
+ * source row never overwrites the target. Counts come back as inserted / updated.
+ */
+export function mergeSql(plan: SyncPlan): string {
+  const target = qualified(parseTableName(plan.targetTable));
+  const names = plan.columns.map((c) => c.name);
+  const updatedAt = quoteIdent(plan.updatedAtColumn);
+  const keys = list(plan.keyColumns);
+  const dedupe = plan.keysUnique
+    ? ''
+    : `DISTINCT ON (${list(plan.keyColumns, 's.')}) `;
+  const dedupeOrder = plan.keysUnique ? '' : `ORDER BY ${list(plan.keyColumns, 's.')}, s.${updatedAt} DESC NULLS LAST`;
+  const updatable = names.filter((n) => !plan.keyColumns.includes(n));
+  const onConflict = updatable.length
+    ? `DO UPDATE SET ${updatable.map((n) => `${quoteIdent(n)} = EXCLUDED.${quoteIdent(n)}`).join(', ')}
+       WHERE t.${updatedAt} IS NULL OR t.${updatedAt} < EXCLUDED.${updatedAt}`
+    : 'DO NOTHING';
+  return `WITH merged AS (
+      INSERT INTO ${target} AS t (${list(names)})
+      SELECT ${dedupe}${plan.columns.map(loadExpression).join(', ')}
+        FROM ${plan.stagingTable} s WHERE s._etl_problem IS NULL ${dedupeOrder}
+      ON CONFLICT (${keys}) ${onConflict}
+      RETURNING (xmax = 0) AS inserted)
+    SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM merged`;
+}

@@ -1,0 +1,29 @@
+import type { SyncMode, SyncOptions } from '../../../lib/incremental-sync';
+import type { ColumnPlan } from './columns';
+
+/** Everything the later steps of one run need, decided once by `prepareSync` (small: names, types, a watermark). */
+export interface SyncPlan {
+  controlId: number;
+  workflowId: string;
+  runId: string;
+  mode: SyncMode;
+  sourceTable: string;
+  targetTable: string;
+  /** Where this run's batches are staged on the target: named after the run. */
+  stagingTable: string;
+  keyColumns: string[];
+  updatedAtColumn: string;
+  updatedAtType: string;
+  keyTypes: string[];
+  columns: ColumnPlan[];
+  /** Whether the source guarantees one row per key; when not, each batch keeps the newest row of a key. */
+  keysUnique: boolean;
+  /** The last successful run's watermark (incremental mode), as Postgres text. */
+  watermarkFrom: string | null;
+  options: Pick<SyncOptions, 'batchSize' | 'overlapSeconds' | 'deleteMissing'>;
+}
+
+export interface RunIdentity {
+  workflowId: string;
+  runId: string;
+}

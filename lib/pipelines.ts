@@ -1,0 +1,23 @@
+// The pipelines this product runs: how the CLI names them and where their workers listen.
+export interface PipelineInfo {
+  /** The kebab-case name the CLI takes. */
+  name: string;
+  workflowType: string;
+  taskQueue: string;
+  description: string;
+}
+
+export const pipelines: PipelineInfo[] = [
+  {
+    name: 'incremental-sync',
+    workflowType: 'incrementalSync',
+    taskQueue: 'etl-incremental-sync',
+    description: 'remote Postgres table -> local Postgres by updated_at watermark, batch UPSERT, etl_control',
+  },
+];
+
+export function findPipeline(name: string): PipelineInfo {
+  const found = pipelines.find((p) => p.name === name || p.workflowType === name);
+  if (!found) throw new Error(`unknown pipeline "${name}"; known pipelines: ${pipelines.map((p) => p.name).join(', ')}`);
+  return found;
+}

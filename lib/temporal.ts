@@ -1,0 +1,32 @@
+import { Client, Connection } from '@temporalio/client';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import type { NativeConnectionOptions } from '@temporalio/worker';
+import type { Settings } from './settings';
+
+/**
+ * Connection settings the way Temporal's own tools read them (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+ * TEMPORAL_API_KEY, TLS variables, the temporal.toml profile), pointed at our resolved address.
+ */
+export function temporalConnectionOptions(settings: Settings): NativeConnectionOptions {
+  const { connectionOptions } = loadClientConnectConfig();
+  return { ...connectionOptions, address: settings.temporal.address };
+}
+
+export async function connectClient(settings: Settings): Promise<Client> {
+  const options = temporalConnectionOptions(settings);
+  const connection = await Connection.connect({
+    address: options.address,
+    tls: options.tls,
+    apiKey: options.apiKey,
+    metadata: options.metadata,
+    connectTimeout: 5000,
+  });
+  return new Client({ connection, namespace: settings.temporal.namespace });
+}
+
+/** The Web UI page of one run, when we know where the UI is. */
+export function webUiLink(settings: Settings, workflowId: string, runId?: string): string | undefined {
+  if (!settings.temporal.webUi) return undefined;
+  const base = `${settings.temporal.webUi}/namespaces/${encodeURIComponent(settings.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+  return runId ? `${base}/${runId}/history` : base;
+}

@@ -1,0 +1,53 @@
+// What every test file shares: the stack that test/run.ts started (read from the environment, like a user's
+// configuration), real database pools, and a worker on a task queue of the file's own.
+import { randomUUID } from 'node:crypto';
+import type { Client, WorkflowStartOptions } from '@temporalio/client';
+import { loadConfig } from '../../lib/config';
+import { createPool } from '../../lib/db';
+import { resolveSettings } from '../../lib/settings';
+import { connectClient } from '../../lib/temporal';
+import { startWorkers, type RunningWorkers } from '../../workers';
+
+if (!process.env.ETL_TEST_WORKFLOW_BUNDLE) {
+  throw new Error('run the tests with `npm test` (test/run.ts starts the servers they need)');
+}
+
+export const settings = resolveSettings(loadConfig());
+export const workflowBundle = { codePath: process.env.ETL_TEST_WORKFLOW_BUNDLE };
+
+export interface TestContext {
+  client: Client;
+  taskQueue: string;
+  workers: RunningWorkers;
+  target: ReturnType<typeof createPool>;
+  sourceAdmin: ReturnType<typeof createPool>;
+  close(): Promise<void>;
+}
+
+export async function openTestContext(name: string, options: { worker?: boolean } = {}): Promise<TestContext> {
+  const taskQueue = `test-${name}-${randomUUID().slice(0, 8)}`;
+  const workers = options.worker === false
+    ? undefined
+    : await startWorkers(settings, { workflowBundle, taskQueue, tuning: { shutdownGraceTime: '1s' } });
+  const client = await connectClient(settings);
+  const target = createPool(settings.postgres.databaseUrl);
+  const sourceAdmin = createPool(settings.postgres.sourceAdminUrl);
+  return {
+    client,
+    taskQueue,
+    workers: workers!,
+    target,
+    sourceAdmin,
+    async close() {
+      await workers?.shutdown();
+      await client.connection.close();
+      await Promise.all([target.end(), sourceAdmin.end()]);
+    },
+  };
+}
+
+export const uniqueId = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+export function startOptions(ctx: TestContext, prefix: string): Pick<WorkflowStartOptions, 'taskQueue' | 'workflowId'> {
+  return { taskQueue: ctx.taskQueue, workflowId: uniqueId(prefix) };
+}

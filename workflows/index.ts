@@ -1,0 +1,1 @@
+export { incrementalSync, progressQuery } from './incremental-sync';

@@ -144,7 +144,7 @@ describe('incrementalSync, one table through a day of changes', () => {
   it('a missing column fails at once and lists the columns there are', async () => {
     const error = await sync({ updatedAtColumn: 'modified_at' }).catch((e: unknown) => e);
     assert.ok(error instanceof WorkflowFailedError);
-    assert.match(String(error.cause?.cause?.message), /has no column "modified_at" \(its columns: id, customer_id/);
+    assert.match(String((error.cause?.cause as Error | undefined)?.message), /has no column "modified_at" \(its columns: id, customer_id/);
   });
 
   it('rejects unknown input fields with a clear message', async () => {

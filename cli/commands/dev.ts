@@ -1,0 +1,74 @@
+import type { EtlConfig } from '../../lib/config';
+import { installWorkerLogging } from '../../lib/logging';
+import { redactUrl } from '../../lib/db';
+import { settingsToEnv, type Settings } from '../../lib/settings';
+import { startStack, type Stack } from '../../lib/stack';
+import { connectClient } from '../../lib/temporal';
+import { applySchedules } from '../../schedules';
+import { startWorkers, type RunningWorkers } from '../../workers';
+import { say, table } from '../output';
+
+export interface RunningStack {
+  stack: Stack;
+  workers: RunningWorkers;
+  stop(): Promise<void>;
+}
+
+/** The whole embedded stack with workers and schedules, as `etl dev` and `etl demo` use it. */
+export async function startEverything(config: EtlConfig): Promise<RunningStack> {
+  const stack = await startStack(config, { onStep: say });
+  try {
+    installWorkerLogging('WARN');
+    const workers = await startWorkers(stack.settings);
+    const client = await connectClient(stack.settings);
+    try {
+      for (const applied of await applySchedules(client, config)) say(`schedule ${applied.scheduleId}: ${applied.change}`);
+    } finally {
+      await client.connection.close();
+    }
+    let stopped = false;
+    return {
+      stack,
+      workers,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await workers.shutdown().catch(() => undefined);
+        await stack.stop();
+      },
+    };
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+}
+
+export function addresses(settings: Settings): string {
+  const rows = [
+    ['Temporal', settings.temporal.address, `namespace ${settings.temporal.namespace}`],
+    ['Web UI', settings.temporal.webUi ?? '(not known: set TEMPORAL_WEB_UI)', ''],
+    ['Postgres (target)', redactUrl(settings.postgres.databaseUrl), 'DATABASE_URL'],
+    ['Postgres (source)', redactUrl(settings.postgres.sourceDatabaseUrl), 'SOURCE_DATABASE_URL, read-only user'],
+    ['S3', `${settings.s3.endpoint}/${settings.s3.bucket}`, `key ${settings.s3.accessKeyId}`],
+    ['SFTP', `${settings.sftp.user}@${settings.sftp.host}:${settings.sftp.port}`, settings.sftp.privateKeyFile ? `key ${settings.sftp.privateKeyFile}` : ''],
+  ];
+  return table(rows);
+}
+
+/** `etl dev`: runs until Ctrl-C, then stops the workers and every server it started. */
+export async function dev(config: EtlConfig): Promise<number> {
+  const running = await startEverything(config);
+  say(`\n${addresses(running.stack.settings)}\n`);
+  say('To reach these servers from another shell or program, export:');
+  say(Object.entries(settingsToEnv(running.stack.settings)).map(([k, v]) => `  ${k}=${v}`).join('\n'));
+  say('\nRunning. Ctrl-C stops everything.');
+  const stopped = new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
+  const crashed = running.workers.done.then(() => 'workers stopped', (error: Error) => `a worker failed: ${error.message}`);
+  const reason = await Promise.race([stopped.then(() => undefined), crashed]);
+  say(reason ? `${reason}; stopping` : 'stopping...');
+  await running.stop();
+  say('stopped');
+  return reason ? 1 : 0;
+}

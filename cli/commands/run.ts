@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { ConfigError, type EtlConfig } from '../../lib/config';
+import { findPipeline } from '../../lib/pipelines';
+import { resolveSettings, type Settings } from '../../lib/settings';
+import { connectClient, webUiLink } from '../../lib/temporal';
+import { printJson, say } from '../output';
+
+export interface RunOptions {
+  input?: string;
+  id?: string;
+  wait: boolean;
+}
+
+/** `--input` is JSON, or `@path` to a JSON file. */
+export function parseInput(input: string | undefined): unknown {
+  if (input === undefined) return {};
+  const [text, where] = input.startsWith('@') ? [readText(input.slice(1)), `file ${input.slice(1)}`] : [input, '--input'];
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${where} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    throw new ConfigError(`cannot read input file ${file}`);
+  }
+}
+
+export async function runPipeline(config: EtlConfig, name: string, options: RunOptions): Promise<number> {
+  const pipeline = findPipeline(name);
+  const input = parseInput(options.input);
+  const settings = resolveSettings(config);
+  const client = await connectClient(settings);
+  try {
+    const workflowId = options.id ?? `${pipeline.name}-manual-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const handle = await client.workflow.start(pipeline.workflowType, { taskQueue: pipeline.taskQueue, workflowId, args: [input] });
+    const url = webUiLink(settings, workflowId, handle.firstExecutionRunId);
+    say(`started ${pipeline.workflowType} ${workflowId}${url ? ` (${url})` : ''}`);
+    if (!options.wait) {
+      printJson({ workflowId, runId: handle.firstExecutionRunId, url });
+      return 0;
+    }
+    const started = Date.now();
+    try {
+      const result = await handle.result();
+      say(`completed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      printJson(result);
+      return 0;
+    } catch (error) {
+      if (!(error instanceof WorkflowFailedError)) throw error;
+      say(await describeFailure(client, handle, error, settings));
+      return 1;
+    }
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Message, failed activity and attempt, so the person knows where to look without opening the UI. */
+export async function describeFailure(client: Client, handle: WorkflowHandle, error: WorkflowFailedError, settings: Settings): Promise<string> {
+  const lines = [`failed: ${rootMessage(error)}`];
+  const activity = error.cause instanceof ActivityFailure ? error.cause : undefined;
+  if (activity) {
+    const attempt = await lastAttempt(client, handle.workflowId);
+    lines.push(`  activity: ${activity.activityType}${attempt ? ` (attempt ${attempt})` : ''}`);
+  }
+  const root = activity?.cause ?? error.cause;
+  if (root instanceof ApplicationFailure && root.type) lines.push(`  type: ${root.type}${root.nonRetryable ? ' (not retried)' : ''}`);
+  const url = webUiLink(settings, handle.workflowId);
+  if (url) lines.push(`  history: ${url}`);
+  return lines.join('\n');
+}
+
+function rootMessage(error: Error): string {
+  let current: Error = error;
+  while (current.cause instanceof Error) current = current.cause;
+  return current.message;
+}
+
+async function lastAttempt(client: Client, workflowId: string): Promise<number | undefined> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
+  return started.at(-1)?.activityTaskStartedEventAttributes?.attempt ?? undefined;
+}

@@ -1,0 +1,19 @@
+import type { EtlConfig } from '../../lib/config';
+import { installWorkerLogging, logger } from '../../lib/logging';
+import { pipelines } from '../../lib/pipelines';
+import { resolveSettings } from '../../lib/settings';
+import { startWorkers } from '../../workers';
+
+/** Only the workers, against the configured Temporal and databases (production). Ctrl-C drains and stops. */
+export async function worker(config: EtlConfig): Promise<number> {
+  installWorkerLogging();
+  const settings = resolveSettings(config);
+  const running = await startWorkers(settings);
+  logger.info({ address: settings.temporal.address, namespace: settings.temporal.namespace,
+    taskQueues: pipelines.map((p) => p.taskQueue) }, 'workers running');
+  const stop = () => void running.shutdown();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await running.done;
+  return 0;
+}

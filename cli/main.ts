@@ -1,0 +1,70 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig } from '../lib/config';
+import { pipelines } from '../lib/pipelines';
+import { demo } from './commands/demo';
+import { dev } from './commands/dev';
+import { health } from './commands/health';
+import { replay } from './commands/replay';
+import { runPipeline } from './commands/run';
+import { DEFAULT_SAMPLE_TABLE, sampleConversations } from './commands/sample-data';
+import { applySchedulesCommand } from './commands/schedules';
+import { worker } from './commands/worker';
+import { action } from './output';
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number above 0');
+  return n;
+};
+
+const program = new Command('etl')
+  .description('Durable ETL pipelines on Temporal')
+  .showHelpAfterError();
+
+program.command('dev')
+  .description('start the embedded stack (Temporal + Web UI, Postgres, S3, SFTP), the workers and the schedules; Ctrl-C stops it')
+  .action(action(() => dev(loadConfig())));
+
+program.command('demo')
+  .description('start the embedded stack, load sample data, run every pipeline, print a summary, stop')
+  .action(action(() => demo(loadConfig())));
+
+program.command('worker')
+  .description('run only the workers, against the configured Temporal cluster and databases')
+  .action(action(() => worker(loadConfig())));
+
+program.command('run')
+  .description(`start a pipeline and wait for its result (pipelines: ${pipelines.map((p) => p.name).join(', ')})`)
+  .argument('<pipeline>', 'pipeline name, e.g. incremental-sync')
+  .option('--input <json>', 'workflow input as JSON, or @file.json', undefined)
+  .option('--id <workflowId>', 'workflow id (default: <pipeline>-manual-<time>)')
+  .option('--no-wait', 'print the ids and return without waiting for the result')
+  .action(action((name: string, options: { input?: string; id?: string; wait: boolean }) => runPipeline(loadConfig(), name, options)));
+
+program.command('health')
+  .description('check Temporal, workers, databases, storage, schedules and the last run of each pipeline')
+  .option('--json', 'machine-readable output')
+  .action(action((options: { json?: boolean }) => health(loadConfig(), options)));
+
+const schedules = program.command('schedules').description('the pipelines\' Temporal Schedules, defined in schedules/');
+schedules.command('apply')
+  .description('create or update every schedule to match its definition')
+  .action(action(() => applySchedulesCommand(loadConfig())));
+
+program.command('replay')
+  .description('replay a workflow history against the current workflow code (determinism check)')
+  .option('--workflow-id <id>', 'fetch this workflow\'s history from the server')
+  .option('--history <file>', 'a history JSON file (temporal workflow show -o json)')
+  .action(action((options: { workflowId?: string; history?: string }) => replay(loadConfig(), options)));
+
+const sample = program.command('sample-data').description('generate synthetic data for the demo and benchmarks');
+sample.command('conversations')
+  .description('conversations on the source database, for incremental-sync')
+  .option('--count <n>', 'how many rows', positiveInt, 100_000)
+  .option('--table <name>', 'table name', DEFAULT_SAMPLE_TABLE)
+  .action(action((options: { count: number; table: string }) => sampleConversations(loadConfig(), { rows: options.count, table: options.table })));
+
+program.parseAsync().catch((error: Error) => {
+  process.stderr.write(`etl: ${error.message}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,20 @@
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import pino from 'pino';
+
+/** One JSON object a line on stdout; Temporal's worker logs (with workflow and activity ids) go through it too. */
+export const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+
+let installed = false;
+
+export function installWorkerLogging(level: LogLevel = 'INFO'): void {
+  if (installed) return;
+  installed = true;
+  Runtime.install({
+    // Our commands decide what Ctrl-C stops, and in which order.
+    shutdownSignals: [],
+    logger: new DefaultLogger(level, ({ level: entryLevel, message, meta }) => {
+      const method = entryLevel === 'TRACE' ? 'trace' : entryLevel === 'DEBUG' ? 'debug' : entryLevel === 'WARN' ? 'warn' : entryLevel === 'ERROR' ? 'error' : 'info';
+      logger[method](meta ?? {}, message);
+    }),
+  });
+}

@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowStartOptions } from '@temporalio/client';
 import { loadConfig } from '../../lib/config';
 import { createPool } from '../../lib/db';
+import { installWorkerLogging } from '../../lib/logging';
+import { migrate } from '../../lib/migrate';
 import { resolveSettings } from '../../lib/settings';
 import { connectClient } from '../../lib/temporal';
 import { startWorkers, type RunningWorkers } from '../../workers';
@@ -11,6 +13,8 @@ import { startWorkers, type RunningWorkers } from '../../workers';
 if (!process.env.ETL_TEST_WORKFLOW_BUNDLE) {
   throw new Error('run the tests with `npm test` (test/run.ts starts the servers they need)');
 }
+
+installWorkerLogging('WARN');
 
 export const settings = resolveSettings(loadConfig());
 export const workflowBundle = { codePath: process.env.ETL_TEST_WORKFLOW_BUNDLE };
@@ -32,6 +36,7 @@ export async function openTestContext(name: string, options: { worker?: boolean 
   const client = await connectClient(settings);
   const target = createPool(settings.postgres.databaseUrl);
   const sourceAdmin = createPool(settings.postgres.sourceAdminUrl);
+  await migrate(target);
   return {
     client,
     taskQueue,

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { SyncResult } from '../../lib/incremental-sync';
+import { seedConversations } from '../../lib/sample-data/conversations';
+import { startWorkers, type RunningWorkers } from '../../workers';
+import { etl } from '../helpers/cli';
+import { openTestContext, settings, workflowBundle, type TestContext } from '../helpers/env';
+
+const TABLE = 'public.conv_cli';
+
+interface HealthReport {
+  healthy: boolean;
+  checks: { name: string; ok: boolean; detail: string; required: boolean }[];
+}
+
+describe('the etl command', () => {
+  let ctx: TestContext;
+  let workers: RunningWorkers | undefined;
+
+  before(async () => {
+    ctx = await openTestContext('cli', { worker: false });
+    await seedConversations(ctx.sourceAdmin, ctx.target, 2000, TABLE);
+  });
+  after(async () => {
+    await workers?.shutdown();
+    await ctx?.close();
+  });
+
+  it('health fails and names the task queue when no worker is polling', async () => {
+    const result = await etl(['health', '--json']);
+    assert.equal(result.code, 1);
+    const report = result.json as HealthReport;
+    assert.equal(report.healthy, false);
+    const worker = report.checks.find((c) => c.name === 'worker etl-incremental-sync');
+    assert.equal(worker?.ok, false);
+    assert.match(worker!.detail, /no worker is polling task queue etl-incremental-sync/);
+    assert.ok(report.checks.find((c) => c.name === 'Temporal')?.ok);
+    assert.ok(report.checks.find((c) => c.name === 'source database')?.ok);
+  });
+
+  it('schedules apply creates the daily schedule, and a second apply only updates it', async () => {
+    const first = await etl(['schedules', 'apply']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(first.json, [{ scheduleId: 'incremental-sync-daily', change: 'created' }]);
+    const again = await etl(['schedules', 'apply']);
+    assert.deepEqual(again.json, [{ scheduleId: 'incremental-sync-daily', change: 'updated' }]);
+    const described = await ctx.client.schedule.getHandle('incremental-sync-daily').describe();
+    assert.equal(described.spec.timezone, 'America/Sao_Paulo');
+    const next = described.info.nextActionTimes[0];
+    // 03:00 in São Paulo (UTC-3, no daylight saving time since 2019) is 06:00 UTC.
+    assert.equal(next.getUTCHours(), 6);
+    assert.equal(next.getUTCMinutes(), 0);
+  });
+
+  it('run starts a pipeline, waits, and prints its result as JSON on the last line', async () => {
+    workers = await startWorkers(settings, { workflowBundle, tuning: { shutdownGraceTime: '1s' } });
+    const result = await etl(['run', 'incremental-sync', '--input', JSON.stringify({ sourceTable: TABLE }), '--id', 'cli-run-ok']);
+    assert.equal(result.code, 0, result.stderr);
+    const output = result.json as SyncResult;
+    assert.equal(output.rowsInserted, 2000);
+    assert.equal(output.targetTable, TABLE);
+    assert.match(result.stderr, /started incrementalSync cli-run-ok \(http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/cli-run-ok\//);
+  });
+
+  it('health is green with a worker polling and the schedule in place', async () => {
+    const result = await etl(['health']);
+    assert.equal(result.code, 0, result.stdout);
+    assert.match(result.stdout, /ok\s+schedule incremental-sync-daily\s+active, next run/);
+    assert.match(result.stdout, /last run incrementalSync\s+cli-run-ok completed/);
+    assert.match(result.stdout, /^healthy$/m);
+  });
+
+  it('a failed run exits non-zero with the message, the failed activity and its attempt', async () => {
+    const result = await etl(['run', 'incremental-sync', '--input', '{"sourceTable":"public.nope"}', '--id', 'cli-run-bad']);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /failed: source table public\.nope does not exist on the source database/);
+    assert.match(result.stderr, /activity: prepareSync \(attempt 1\)/);
+    assert.match(result.stderr, /type: SchemaError \(not retried\)/);
+  });
+
+  it('reads the input from a file with @, and reports bad JSON in one line', async () => {
+    const bad = await etl(['run', 'incremental-sync', '--input', '{sourceTable:']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^etl: --input is not valid JSON: /);
+    const missing = await etl(['run', 'incremental-sync', '--input', '@/nonexistent.json']);
+    assert.equal(missing.stderr.trim(), 'etl: cannot read input file /nonexistent.json');
+  });
+
+  it('a malformed variable is one clear line, not a stack trace', async () => {
+    const result = await etl(['health'], { DATABASE_URL: 'localhost:5432/etl' });
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr.trim().split('\n').length, 1);
+    assert.match(result.stderr, /^etl: invalid configuration: DATABASE_URL="localhost:5432\/etl": must be a postgres:\/\/ URL/);
+  });
+
+  it('replay checks a finished run against the current workflow code', async () => {
+    const result = await etl(['replay', '--workflow-id', 'cli-run-ok']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /cli-run-ok: replayed with the current workflow code, deterministic/);
+  });
+
+  it('an unknown pipeline names the known ones', async () => {
+    const result = await etl(['run', 'nope']);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /unknown pipeline "nope"; known pipelines: incremental-sync/);
+  });
+});

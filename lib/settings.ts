@@ -3,6 +3,14 @@ import type { EtlConfig } from './config';
 import { EMBEDDED_PASSWORD, EMBEDDED_USER, READER_PASSWORD, READER_USER, SOURCE_DATABASE, TARGET_DATABASE, embeddedUrl } from './stack/postgres';
 import { EMBEDDED_S3_KEY, EMBEDDED_S3_SECRET, EMBEDDED_SFTP_USER } from './stack/storage';
 
+/** The variables that point at servers; without them every part runs embedded. */
+export const SERVER_VARIABLES = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_WEB_UI', 'TEMPORAL_API_KEY', 'DATABASE_URL',
+  'SOURCE_DATABASE_URL', 'SOURCE_ADMIN_DATABASE_URL', 'S3_ENDPOINT', 'SFTP_HOST'];
+
+/** The environment less every server variable: what a test stack of its own starts from. */
+export const withoutServerVariables = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
+  Object.fromEntries(Object.entries(env).filter(([name]) => !SERVER_VARIABLES.includes(name) && !name.startsWith('TEMPORAL_TLS')));
+
 /** Where every server is: the configured one, or the embedded default on loopback. */
 export interface Settings {
   temporal: { address: string; namespace: string; embedded: boolean; webUi?: string };

@@ -5,13 +5,10 @@ import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig, projectRoot } from '../lib/config';
-import { settingsToEnv } from '../lib/settings';
+import { settingsToEnv, withoutServerVariables } from '../lib/settings';
 import { startStack } from '../lib/stack';
 import { freePort } from '../lib/stack/processes';
 
-// Tests always get servers of their own, whatever the developer's environment points at.
-const SERVER_VARIABLES = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_WEB_UI', 'DATABASE_URL', 'SOURCE_DATABASE_URL',
-  'SOURCE_ADMIN_DATABASE_URL', 'S3_ENDPOINT', 'SFTP_HOST', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS'];
 
 function testFiles(dir: string, filter: string[]): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -25,7 +22,8 @@ function testFiles(dir: string, filter: string[]): string[] {
 async function main(): Promise<number> {
   const files = testFiles(path.join(projectRoot, 'test'), process.argv.slice(2));
   const dataDir = path.join(projectRoot, '.data', `test-${process.pid}`);
-  const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !SERVER_VARIABLES.includes(name)));
+  // Tests always get servers of their own, whatever the developer's environment points at.
+  const baseEnv = withoutServerVariables(process.env);
   const config = loadConfig({
     ...baseEnv,
     ETL_DATA_DIR: dataDir,

@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { ConfigError } from '../config';
 import { isAlive, startProcess, stopPid, waitUntilReady, type ManagedProcess } from './processes';
 
 export const EMBEDDED_USER = 'postgres';
@@ -27,6 +28,18 @@ function runAsIds(): { uid?: number; gid?: number } {
   if (os.userInfo().uid !== 0) return {};
   const id = (flag: string) => Number(execFileSync('id', [flag, EMBEDDED_USER]).toString().trim());
   return { uid: id('-u'), gid: id('-g') };
+}
+
+/** As root, Postgres runs as another user, which must be able to walk down to its data folder. */
+function ensureReachable(dataDir: string): void {
+  if (os.userInfo().uid !== 0) return;
+  const parent = path.dirname(dataDir);
+  chmodSync(parent, statSync(parent).mode | 0o711);
+  for (let dir = path.dirname(parent); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      throw new ConfigError(`Postgres runs as user ${EMBEDDED_USER}, which cannot enter ${dir}: run chmod o+x ${dir}, or set ETL_DATA_DIR to a folder under one it can enter`);
+    }
+  }
 }
 
 async function initialise(dataDir: string): Promise<void> {
@@ -66,6 +79,7 @@ export interface EmbeddedPostgresOptions {
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<ManagedProcess> {
   const { dataDir, port } = options;
   mkdirSync(path.dirname(dataDir), { recursive: true });
+  ensureReachable(dataDir);
   await initialise(dataDir);
   await clearLeftoverLock(dataDir);
   const { postgres } = await binaries();

@@ -77,6 +77,7 @@ async function copyOneBatch(db: SyncDatabases, plan: SyncPlan, before: SyncProgr
     await target.query('BEGIN');
     await target.query(`TRUNCATE ${plan.stagingTable}`);
     const invalid: InvalidUtf8Value[] = [];
+    if (plan.rawSourceBytes) await source.query(`SET client_encoding = 'SQL_ASCII'`);
     const reader = source.query(copyTo(sourceCopySql(plan, before.lastKey)));
     const writer = target.query(copyFrom(sql.copyIn));
     await pipeline(reader, utf8Guard(plan.columns.map((c) => c.name), invalid, plan.keyColumns), writer);
@@ -118,6 +119,7 @@ async function copyOneBatch(db: SyncDatabases, plan: SyncPlan, before: SyncProgr
     await target.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
+    if (plan.rawSourceBytes) await source.query('RESET client_encoding').catch(() => undefined);
     source.release();
     target.release();
   }

@@ -18,6 +18,8 @@ export interface SyncPlan {
   columns: ColumnPlan[];
   /** Whether the source guarantees one row per key; when not, each batch keeps the newest row of a key. */
   keysUnique: boolean;
+  /** SQL_ASCII sources are read byte for byte (Postgres would refuse to convert them to UTF-8 itself). */
+  rawSourceBytes: boolean;
   /** The last successful run's watermark (incremental mode), as Postgres text. */
   watermarkFrom: string | null;
   options: Pick<SyncOptions, 'batchSize' | 'overlapSeconds' | 'deleteMissing'>;

@@ -92,6 +92,7 @@ export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: 
        RETURNING id`,
       [run.workflowId, run.runId, options.sourceTable, options.targetTable, mode, watermarkFrom],
     );
+    const { rows: [encoding] } = await db.source.query<{ server_encoding: string }>('SHOW server_encoding');
     const typeOf = (name: string) => source.columns.find((c) => c.name === name)!.type;
     return {
       controlId: Number(control[0].id),
@@ -105,6 +106,7 @@ export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: 
       updatedAtType: typeOf(options.updatedAtColumn),
       keyTypes: options.keyColumns.map(typeOf),
       columns: source.columns.map((c) => planColumn(c, targetColumns.get(c.name)!)),
+      rawSourceBytes: encoding.server_encoding === 'SQL_ASCII',
       keysUnique: source.uniqueKeys.some((key) => sameColumnSet(key, options.keyColumns)),
       watermarkFrom,
       options: { batchSize: options.batchSize, overlapSeconds: options.overlapSeconds, deleteMissing: options.deleteMissing },

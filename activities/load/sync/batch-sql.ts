@@ -29,60 +29,72 @@ export function sourceCopySql(plan: SyncPlan, cursor: string[] | null): string {
     ${where} ORDER BY ${list(order.names)} LIMIT ${plan.options.batchSize}) TO STDOUT`;
 }
 
-export function createStagingSql(plan: SyncPlan): string {
-  const columns = plan.columns.map((c) => `${quoteIdent(c.name)} ${c.sourceType}`);
-  return `CREATE UNLOGGED TABLE IF NOT EXISTS ${plan.stagingTable} (${columns.join(', ')}, _etl_problem text)`;
+/** Two staging tables per run: one is merged while the next batch is copied into the other. */
+export function stagingTables(plan: SyncPlan): [string, string] {
+  return [plan.stagingTable, plan.stagingTable.replace(/"$/, '_b"')];
 }
 
-export const stagingCopySql = (plan: SyncPlan): string =>
-  `COPY ${plan.stagingTable} (${list(plan.columns.map((c) => c.name))}) FROM STDIN`;
+export function createStagingSql(plan: SyncPlan, table: string): string {
+  const columns = plan.columns.map((c) => `${quoteIdent(c.name)} ${c.sourceType}`);
+  return `CREATE UNLOGGED TABLE IF NOT EXISTS ${table} (${columns.join(', ')}, _etl_problem text)`;
+}
+
+export const stagingCopySql = (plan: SyncPlan, table: string): string =>
+  `COPY ${table} (${list(plan.columns.map((c) => c.name))}) FROM STDIN`;
 
 /** The last row of the batch in keyset order, as text: where the next batch starts. */
-export function lastCursorSql(plan: SyncPlan): string {
+export function lastCursorSql(plan: SyncPlan, table: string): string {
   const names = cursorColumns(plan).names;
   return `SELECT ARRAY[${names.map((n) => `${quoteIdent(n)}::text`).join(', ')}] AS cursor,
-      (SELECT max(${quoteIdent(plan.updatedAtColumn)})::timestamptz::text FROM ${plan.stagingTable}) AS newest
-    FROM ${plan.stagingTable} ORDER BY ${names.map((n) => `${quoteIdent(n)} DESC`).join(', ')} LIMIT 1`;
+      (SELECT max(${quoteIdent(plan.updatedAtColumn)})::timestamptz::text FROM ${table}) AS newest
+    FROM ${table} ORDER BY ${names.map((n) => `${quoteIdent(n)} DESC`).join(', ')} LIMIT 1`;
 }
 
-/** Marks rows that cannot be loaded with the reason, and counts values that will be loaded as NULL; undefined when no column needs it. */
-export function checkSql(plan: SyncPlan): { markProblems?: string; countNulled?: string } {
+/**
+ * One pass over the batch: how many values will load as NULL, and which rows cannot load and why.
+ * Undefined when no column needs checking.
+ */
+export function checkSql(plan: SyncPlan, table: string): string | undefined {
   const problems = plan.columns
     .map((c) => problemExpression(c, plan.keyColumns.includes(c.name)))
     .filter((p): p is string => Boolean(p));
   const nulled = plan.columns.map(nulledCondition).filter((n): n is string => Boolean(n));
-  return {
-    markProblems: problems.length
-      ? `UPDATE ${plan.stagingTable} s SET _etl_problem = p.problem
-           FROM (SELECT ctid, concat_ws('; ', ${problems.join(', ')}) AS problem FROM ${plan.stagingTable} s) p
-          WHERE s.ctid = p.ctid AND p.problem <> ''`
-      : undefined,
-    countNulled: nulled.length
-      ? `SELECT (${nulled.map((n) => `count(*) FILTER (WHERE ${n})`).join(' + ')})::int AS nulled
-           FROM ${plan.stagingTable} s WHERE _etl_problem IS NULL`
-      : undefined,
-  };
+  if (!problems.length && !nulled.length) return undefined;
+  return `SELECT coalesce(sum(nulled) FILTER (WHERE problem = ''), 0)::int AS nulled,
+         coalesce(array_agg(id::text) FILTER (WHERE problem <> ''), '{}') AS bad,
+         coalesce(array_agg(problem) FILTER (WHERE problem <> ''), '{}') AS reasons
+    FROM (SELECT s.ctid AS id,
+                 ${nulled.length ? nulled.map((n) => `coalesce((${n})::int, 0)`).join(' + ') : '0'} AS nulled,
+                 ${problems.length ? `concat_ws('; ', ${problems.join(', ')})` : `''`} AS problem
+            FROM ${table} s) checked`;
 }
 
-export function quarantineSql(plan: SyncPlan): string {
+export const markProblemsSql = (table: string): string =>
+  `UPDATE ${table} s SET _etl_problem = p.reason FROM unnest($1::tid[], $2::text[]) AS p(id, reason) WHERE s.ctid = p.id`;
+
+export function quarantineSql(table: string): string {
   return `INSERT INTO etl_quarantine (pipeline, workflow_id, run_id, source_table, row_data, reason)
     SELECT 'incrementalSync', $1, $2, $3, to_jsonb(s) - '_etl_problem', s._etl_problem
-      FROM ${plan.stagingTable} s WHERE s._etl_problem IS NOT NULL`;
+      FROM ${table} s WHERE s._etl_problem IS NOT NULL`;
 }
 
 /**
  * One statement inserts new keys and updates rows only where the source is newer: an older or equal
- * source row never overwrites the target. Counts come back as inserted / updated.
+ * source row never overwrites the target. Counts come back as inserted / updated. Into a target that
+ * was empty when the run began, a plain INSERT does (every key of a full load is new there).
  */
-export function mergeSql(plan: SyncPlan): string {
+export function mergeSql(plan: SyncPlan, table: string): string {
   const target = qualified(parseTableName(plan.targetTable));
   const names = plan.columns.map((c) => c.name);
   const updatedAt = quoteIdent(plan.updatedAtColumn);
   const keys = list(plan.keyColumns);
-  const dedupe = plan.keysUnique
-    ? ''
-    : `DISTINCT ON (${list(plan.keyColumns, 's.')}) `;
+  const dedupe = plan.keysUnique ? '' : `DISTINCT ON (${list(plan.keyColumns, 's.')}) `;
   const dedupeOrder = plan.keysUnique ? '' : `ORDER BY ${list(plan.keyColumns, 's.')}, s.${updatedAt} DESC NULLS LAST`;
+  const select = `SELECT ${dedupe}${plan.columns.map(loadExpression).join(', ')}
+        FROM ${table} s WHERE s._etl_problem IS NULL ${dedupeOrder}`;
+  if (plan.targetWasEmpty) {
+    return `INSERT INTO ${target} (${list(names)}) ${select}`;
+  }
   const updatable = names.filter((n) => !plan.keyColumns.includes(n));
   const onConflict = updatable.length
     ? `DO UPDATE SET ${updatable.map((n) => `${quoteIdent(n)} = EXCLUDED.${quoteIdent(n)}`).join(', ')}
@@ -90,8 +102,7 @@ export function mergeSql(plan: SyncPlan): string {
     : 'DO NOTHING';
   return `WITH merged AS (
       INSERT INTO ${target} AS t (${list(names)})
-      SELECT ${dedupe}${plan.columns.map(loadExpression).join(', ')}
-        FROM ${plan.stagingTable} s WHERE s._etl_problem IS NULL ${dedupeOrder}
+      ${select}
       ON CONFLICT (${keys}) ${onConflict}
       RETURNING (xmax = 0) AS inserted)
     SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM merged`;

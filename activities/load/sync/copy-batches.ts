@@ -2,9 +2,12 @@ import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import type pg from 'pg';
 import type { SyncCounts } from '../../../lib/incremental-sync';
 import { classifyDbError } from '../../../lib/pg-errors';
-import { checkSql, createStagingSql, lastCursorSql, mergeSql, quarantineSql, sourceCopySql, stagingCopySql } from './batch-sql';
+import {
+  checkSql, createStagingSql, lastCursorSql, markProblemsSql, mergeSql, quarantineSql, sourceCopySql, stagingCopySql, stagingTables,
+} from './batch-sql';
 import type { SyncPlan } from './plan';
 import type { SyncDatabases } from './prepare';
 import { utf8Guard, type InvalidUtf8Value } from './utf8-guard';
@@ -14,17 +17,25 @@ export interface SyncProgress extends SyncCounts {
   watermark: string | null;
 }
 
+/** A batch copied into a staging table, not merged yet. */
+interface StagedBatch {
+  table: string;
+  rows: number;
+  cursor: string[];
+  newest: string | null;
+  invalid: InvalidUtf8Value[];
+}
+
 const HEARTBEAT_EVERY_MS = 2_000;
 
 /** What this run has committed so far: a retried attempt resumes after it instead of redoing it. */
 async function committedProgress(db: SyncDatabases, plan: SyncPlan): Promise<SyncProgress> {
-  const { rows } = await db.target.query(
+  const { rows: [row] } = await db.target.query(
     `SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_quarantined, values_nulled, batches,
             last_key, watermark::text AS watermark
        FROM etl_control WHERE id = $1`,
     [plan.controlId],
   );
-  const row = rows[0];
   return {
     rowsExtracted: Number(row.rows_extracted),
     rowsInserted: Number(row.rows_inserted),
@@ -40,8 +51,9 @@ async function committedProgress(db: SyncDatabases, plan: SyncPlan): Promise<Syn
 
 /**
  * Copies the rows changed since the watermark (all rows in full mode) in keyset-ordered batches.
- * Each batch is one target transaction: COPY into staging, quarantine what cannot load, merge, and
- * move the cursor and watermark in etl_control; a crash anywhere leaves either all of it or none.
+ * Each batch is merged in one target transaction that also moves the cursor and the watermark in
+ * etl_control, so a crash leaves a batch either wholly applied and recorded, or not at all. While one
+ * batch merges, the next is already being copied into the other staging table.
  */
 export async function copyChangedRows(db: SyncDatabases, plan: SyncPlan): Promise<SyncProgress> {
   const context = Context.current();
@@ -49,14 +61,16 @@ export async function copyChangedRows(db: SyncDatabases, plan: SyncPlan): Promis
   const beat = () => context.heartbeat({ rowsDone: progress.rowsExtracted, lastKey: progress.lastKey, batches: progress.batches });
   beat();
   const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
-  const sql = { copyIn: stagingCopySql(plan), cursor: lastCursorSql(plan), merge: mergeSql(plan), quarantine: quarantineSql(plan), ...checkSql(plan) };
+  const [tableA, tableB] = stagingTables(plan);
   try {
-    await db.target.query(createStagingSql(plan));
-    for (;;) {
+    await db.target.query(`${createStagingSql(plan, tableA)}; ${createStagingSql(plan, tableB)}`);
+    let staged = await stageBatch(db, plan, tableA, progress.lastKey);
+    while (staged) {
       if (context.cancellationSignal.aborted) throw new CancelledFailure('incrementalSync copy cancelled');
-      const batch = await copyOneBatch(db, plan, progress, sql);
-      if (!batch) break;
-      progress = batch;
+      const nextTable = staged.table === tableA ? tableB : tableA;
+      const [next, merged] = await bothSettled(stageBatch(db, plan, nextTable, staged.cursor), mergeBatch(db, plan, staged, progress));
+      progress = merged;
+      staged = next;
       context.log.info('batch merged', { batch: progress.batches, rowsDone: progress.rowsExtracted, lastKey: progress.lastKey });
       beat();
     }
@@ -68,56 +82,29 @@ export async function copyChangedRows(db: SyncDatabases, plan: SyncPlan): Promis
   }
 }
 
-type BatchSql = { copyIn: string; cursor: string; merge: string; quarantine: string; markProblems?: string; countNulled?: string };
+/** Like Promise.all, but a failure is thrown only after the other side has finished with its connection. */
+async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
+}
 
-async function copyOneBatch(db: SyncDatabases, plan: SyncPlan, before: SyncProgress, sql: BatchSql): Promise<SyncProgress | undefined> {
+/** Streams the next keyset page from the source into a staging table (source COPY TO -> target COPY FROM). */
+async function stageBatch(db: SyncDatabases, plan: SyncPlan, table: string, after: string[] | null): Promise<StagedBatch | undefined> {
   const target = await db.target.connect();
   const source = await db.source.connect();
   try {
-    await target.query('BEGIN');
-    await target.query(`TRUNCATE ${plan.stagingTable}`);
-    const invalid: InvalidUtf8Value[] = [];
+    await target.query(`TRUNCATE ${table}`);
+    // A SQL_ASCII source is read byte for byte: Postgres would refuse to convert its non-UTF-8 text itself.
     if (plan.rawSourceBytes) await source.query(`SET client_encoding = 'SQL_ASCII'`);
-    const reader = source.query(copyTo(sourceCopySql(plan, before.lastKey)));
-    const writer = target.query(copyFrom(sql.copyIn));
-    await pipeline(reader, utf8Guard(plan.columns.map((c) => c.name), invalid, plan.keyColumns), writer);
-    const extracted = Number(writer.rowCount);
-    if (extracted === 0) {
-      await target.query('ROLLBACK');
-      return undefined;
-    }
-    const { rows: [last] } = await target.query<{ cursor: string[]; newest: string | null }>(sql.cursor);
-    if (sql.markProblems) await target.query(sql.markProblems);
-    const nulled = sql.countNulled ? (await target.query<{ nulled: number }>(sql.countNulled)).rows[0].nulled : 0;
-    const quarantined = (await target.query(sql.quarantine, [plan.workflowId, plan.runId, plan.sourceTable])).rowCount ?? 0;
-    await recordInvalidUtf8(target, plan, invalid);
-    const { rows: [merged] } = await target.query<{ inserted: number; updated: number }>(sql.merge);
-    const after: SyncProgress = {
-      rowsExtracted: before.rowsExtracted + extracted,
-      rowsInserted: before.rowsInserted + merged.inserted,
-      rowsUpdated: before.rowsUpdated + merged.updated,
-      rowsUnchanged: before.rowsUnchanged + extracted - quarantined - merged.inserted - merged.updated,
-      rowsQuarantined: before.rowsQuarantined + quarantined,
-      valuesNulled: before.valuesNulled + nulled + invalid.length,
-      batches: before.batches + 1,
-      lastKey: last.cursor,
-      watermark: last.newest,
-    };
-    await target.query(
-      `UPDATE etl_control SET rows_extracted = $2, rows_inserted = $3, rows_updated = $4, rows_unchanged = $5,
-              rows_quarantined = $6, values_nulled = $7, batches = $8, last_key = $9,
-              watermark = GREATEST(watermark, $10::timestamptz)
-        WHERE id = $1`,
-      [plan.controlId, after.rowsExtracted, after.rowsInserted, after.rowsUpdated, after.rowsUnchanged,
-        after.rowsQuarantined, after.valuesNulled, after.batches, JSON.stringify(after.lastKey), last.newest],
-    );
-    const { rows: [control] } = await target.query<{ watermark: string | null }>(
-      'SELECT watermark::text AS watermark FROM etl_control WHERE id = $1', [plan.controlId]);
-    await target.query('COMMIT');
-    return { ...after, watermark: control.watermark };
-  } catch (error) {
-    await target.query('ROLLBACK').catch(() => undefined);
-    throw error;
+    const invalid: InvalidUtf8Value[] = [];
+    const writer = target.query(copyFrom(stagingCopySql(plan, table)));
+    await pipeline(source.query(copyTo(sourceCopySql(plan, after))), utf8Guard(plan.columns.map((c) => c.name), invalid, plan.keyColumns), writer);
+    const rows = Number(writer.rowCount);
+    if (rows === 0) return undefined;
+    const { rows: [last] } = await target.query<{ cursor: string[]; newest: string | null }>(lastCursorSql(plan, table));
+    return { table, rows, cursor: last.cursor, newest: last.newest, invalid };
   } finally {
     if (plan.rawSourceBytes) await source.query('RESET client_encoding').catch(() => undefined);
     source.release();
@@ -125,14 +112,64 @@ async function copyOneBatch(db: SyncDatabases, plan: SyncPlan, before: SyncProgr
   }
 }
 
-/** Text that is not valid UTF-8 is loaded as NULL; its original bytes are kept in etl_quarantine with the reason. */
-async function recordInvalidUtf8(target: { query: (sql: string, values: unknown[]) => Promise<unknown> }, plan: SyncPlan, invalid: InvalidUtf8Value[]) {
-  for (const value of invalid) {
-    await target.query(
+/** Checks, quarantines, merges and records one staged batch in a single target transaction. */
+async function mergeBatch(db: SyncDatabases, plan: SyncPlan, batch: StagedBatch, before: SyncProgress): Promise<SyncProgress> {
+  const client = await db.target.connect();
+  try {
+    await client.query('BEGIN');
+    const { nulled, quarantined } = await checkBatch(client, plan, batch);
+    const result = await client.query<{ inserted: number; updated: number }>(mergeSql(plan, batch.table));
+    const merged = plan.targetWasEmpty ? { inserted: result.rowCount ?? 0, updated: 0 } : result.rows[0];
+    const after: SyncProgress = {
+      rowsExtracted: before.rowsExtracted + batch.rows,
+      rowsInserted: before.rowsInserted + merged.inserted,
+      rowsUpdated: before.rowsUpdated + merged.updated,
+      rowsUnchanged: before.rowsUnchanged + batch.rows - quarantined - merged.inserted - merged.updated,
+      rowsQuarantined: before.rowsQuarantined + quarantined,
+      valuesNulled: before.valuesNulled + nulled,
+      batches: before.batches + 1,
+      lastKey: batch.cursor,
+      watermark: null,
+    };
+    const { rows: [control] } = await client.query<{ watermark: string | null }>(
+      `UPDATE etl_control SET rows_extracted = $2, rows_inserted = $3, rows_updated = $4, rows_unchanged = $5,
+              rows_quarantined = $6, values_nulled = $7, batches = $8, last_key = $9,
+              watermark = GREATEST(watermark, $10::timestamptz)
+        WHERE id = $1 RETURNING watermark::text AS watermark`,
+      [plan.controlId, after.rowsExtracted, after.rowsInserted, after.rowsUpdated, after.rowsUnchanged,
+        after.rowsQuarantined, after.valuesNulled, after.batches, JSON.stringify(after.lastKey), batch.newest],
+    );
+    await client.query('COMMIT');
+    return { ...after, watermark: control.watermark };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** Counts values that load as NULL and moves rows that cannot load into etl_quarantine with the reason. */
+async function checkBatch(client: pg.PoolClient, plan: SyncPlan, batch: StagedBatch): Promise<{ nulled: number; quarantined: number }> {
+  let nulled = batch.invalid.length;
+  let quarantined = 0;
+  const check = checkSql(plan, batch.table);
+  if (check) {
+    const { rows: [found] } = await client.query<{ nulled: number; bad: string[]; reasons: string[] }>(check);
+    nulled += found.nulled;
+    if (found.bad.length) {
+      await client.query(markProblemsSql(batch.table), [found.bad, found.reasons]);
+      quarantined = (await client.query(quarantineSql(batch.table), [plan.workflowId, plan.runId, plan.sourceTable])).rowCount ?? 0;
+    }
+  }
+  // Text that was not valid UTF-8 loads as NULL; its original bytes are kept in etl_quarantine with the reason.
+  for (const value of batch.invalid) {
+    await client.query(
       `INSERT INTO etl_quarantine (pipeline, workflow_id, run_id, source_table, row_data, reason)
        VALUES ('incrementalSync', $1, $2, $3, $4, $5)`,
       [plan.workflowId, plan.runId, plan.sourceTable, JSON.stringify({ key: value.key, column: value.column, bytes_hex: value.hex }),
         `column ${value.column}: invalid UTF-8, loaded as NULL`],
     );
   }
+  return { nulled, quarantined };
 }

@@ -1,4 +1,5 @@
 import type { SyncResult } from '../../../lib/incremental-sync';
+import { stagingTables } from './batch-sql';
 import type { SyncPlan } from './plan';
 import type { SyncDatabases } from './prepare';
 
@@ -6,7 +7,7 @@ export type SyncOutcome = { status: 'success' } | { status: 'failed'; error: str
 
 /** Closes the run's etl_control row (success makes its watermark the next run's start) and drops its staging. */
 export async function finishSync(db: SyncDatabases, plan: SyncPlan, outcome: SyncOutcome): Promise<SyncResult> {
-  await db.target.query(`DROP TABLE IF EXISTS ${plan.stagingTable}`);
+  await db.target.query(`DROP TABLE IF EXISTS ${stagingTables(plan).join(', ')}`);
   const { rows: [row] } = await db.target.query(
     `UPDATE etl_control SET status = $2, error_message = $3, finished_at = coalesce(finished_at, now())
       WHERE id = $1

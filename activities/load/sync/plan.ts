@@ -20,6 +20,8 @@ export interface SyncPlan {
   keysUnique: boolean;
   /** SQL_ASCII sources are read byte for byte (Postgres would refuse to convert them to UTF-8 itself). */
   rawSourceBytes: boolean;
+  /** A full load into an empty table: plain inserts, and nothing there can be missing at the source. */
+  targetWasEmpty: boolean;
   /** The last successful run's watermark (incremental mode), as Postgres text. */
   watermarkFrom: string | null;
   options: Pick<SyncOptions, 'batchSize' | 'overlapSeconds' | 'deleteMissing'>;

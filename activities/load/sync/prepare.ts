@@ -82,8 +82,10 @@ export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: 
       [options.sourceTable, options.targetTable],
     );
     const previousWatermark = last[0]?.watermark ?? null;
-    // With no watermark yet, the first run is a full load.
-    const mode = options.full || previousWatermark === null ? 'full' : 'incremental';
+    const { rows: [targetEmpty] } = await db.target.query<{ empty: boolean }>(
+      `SELECT NOT EXISTS (SELECT 1 FROM ${qualified(parseTableName(options.targetTable))}) AS empty`);
+    // With no watermark yet, or an empty target (new, or truncated by someone), the run is a full load.
+    const mode = options.full || previousWatermark === null || targetEmpty.empty ? 'full' : 'incremental';
     const watermarkFrom = mode === 'incremental' ? previousWatermark : null;
     const { rows: control } = await db.target.query<{ id: string }>(
       `INSERT INTO etl_control (pipeline, workflow_id, run_id, source_table, target_table, mode, watermark_from, watermark)
@@ -106,6 +108,7 @@ export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: 
       updatedAtType: typeOf(options.updatedAtColumn),
       keyTypes: options.keyColumns.map(typeOf),
       columns: source.columns.map((c) => planColumn(c, targetColumns.get(c.name)!)),
+      targetWasEmpty: mode === 'full' && targetEmpty.empty,
       rawSourceBytes: encoding.server_encoding === 'SQL_ASCII',
       keysUnique: source.uniqueKeys.some((key) => sameColumnSet(key, options.keyColumns)),
       watermarkFrom,

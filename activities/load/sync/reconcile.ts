@@ -21,6 +21,11 @@ export async function reconcileMissingRows(db: SyncDatabases, plan: SyncPlan): P
     if (done.rows_missing_at_source !== null) {
       return { rowsMissingAtSource: Number(done.rows_missing_at_source), rowsDeleted: Number(done.rows_deleted) };
     }
+    if (plan.targetWasEmpty) {
+      // Every row of a table that was empty when the run began came from the source in this run.
+      await db.target.query('UPDATE etl_control SET rows_missing_at_source = 0 WHERE id = $1', [plan.controlId]);
+      return { rowsMissingAtSource: 0, rowsDeleted: 0 };
+    }
     const keys = plan.keyColumns.map(quoteIdent).join(', ');
     const keysTable = plan.stagingTable.replace(/"$/, '_keys"');
     const target = qualified(parseTableName(plan.targetTable));

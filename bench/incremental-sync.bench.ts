@@ -1,0 +1,137 @@
+// npm run bench:sync — 1,000,000 rows initial load, then 100,000 changed rows incremental, on the embedded
+// stack, against a raw COPY of the same rows into an unindexed table measured in the same run.
+// Ends with one JSON line of the figures.
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { createSyncActivities, type SyncPlan } from '../activities/load/sync';
+import { loadConfig, projectRoot } from '../lib/config';
+import { createPool } from '../lib/db';
+import type { SyncOptions, SyncResult } from '../lib/incremental-sync';
+import { installWorkerLogging } from '../lib/logging';
+import { migrate } from '../lib/migrate';
+import { generateConversations, sourceTableSql, targetTableSql } from '../lib/sample-data/conversations';
+import { withoutServerVariables } from '../lib/settings';
+import { startStack } from '../lib/stack';
+import { freePort } from '../lib/stack/processes';
+import { connectClient } from '../lib/temporal';
+import { startWorkers } from '../workers';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const CHANGED = Number(process.env.BENCH_CHANGED ?? 100_000);
+const SOURCE = 'public.bench_conversations';
+
+const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
+const perSecond = (rows: number, s: number) => Math.round(rows / s);
+
+async function main() {
+  installWorkerLogging('WARN');
+  const config = loadConfig({
+    ...withoutServerVariables(process.env),
+    ETL_DATA_DIR: path.join(projectRoot, '.data', 'bench'),
+    ETL_POSTGRES_PORT: String(await freePort()),
+    ETL_TEMPORAL_PORT: String(await freePort()),
+    ETL_TEMPORAL_UI_PORT: String(await freePort()),
+    ETL_S3_PORT: String(await freePort()),
+    ETL_SFTP_PORT: String(await freePort()),
+  });
+  const stack = await startStack(config, { onStep: (m) => console.error(`# ${m}`) });
+  const { settings } = stack;
+  const source = createPool(settings.postgres.sourceAdminUrl, 2);
+  const reader = createPool(settings.postgres.sourceDatabaseUrl, 4);
+  const target = createPool(settings.postgres.databaseUrl, 6);
+  try {
+    await migrate(target);
+    await source.query(`DROP TABLE IF EXISTS ${SOURCE}; ${sourceTableSql(SOURCE)}`);
+    let t = process.hrtime.bigint();
+    await generateConversations(source, { table: SOURCE, count: ROWS });
+    await source.query(`VACUUM ANALYZE ${SOURCE}`);
+    console.error(`# generated ${ROWS} source rows in ${seconds(t).toFixed(1)} s`);
+
+    // Baseline: the same rows, source COPY TO piped into COPY FROM an unindexed table.
+    const unindexed = sourceTableSql('bench_raw_copy').split(';')[0].replace(' PRIMARY KEY', '');
+    await target.query(`DROP TABLE IF EXISTS bench_raw_copy; ${unindexed}`);
+    t = process.hrtime.bigint();
+    const sourceClient = await reader.connect();
+    const targetClient = await target.connect();
+    await pipeline(sourceClient.query(copyTo(`COPY ${SOURCE} TO STDOUT`)), targetClient.query(copyFrom('COPY bench_raw_copy FROM STDIN')));
+    sourceClient.release();
+    targetClient.release();
+    const copyS = seconds(t);
+
+    // The same load through the activities called directly, without Temporal.
+    const activities = createSyncActivities({ source: reader, target, sourceUrl: settings.postgres.sourceDatabaseUrl });
+    const direct = async (targetTable: string) => {
+      const options: SyncOptions = { sourceTable: SOURCE, targetTable, keyColumns: ['id'], updatedAtColumn: 'updated_at',
+        full: false, deleteMissing: false, batchSize: 50_000, overlapSeconds: 300 };
+      const env = new MockActivityEnvironment();
+      const plan: SyncPlan = await env.run(activities.prepareSync, options, { workflowId: `bench-direct-${randomUUID()}`, runId: randomUUID() });
+      await env.run(activities.copyChangedRows, plan);
+      if (plan.mode === 'full') await env.run(activities.reconcileMissingRows, plan);
+      return env.run(activities.finishSync, plan, { status: 'success' as const });
+    };
+    await target.query(`DROP TABLE IF EXISTS bench_direct; ${targetTableSql('bench_direct')}`);
+    t = process.hrtime.bigint();
+    const directResult = await direct('bench_direct');
+    const directS = seconds(t);
+
+    // The workflow, end to end: start, worker, activities, result.
+    const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: silent });
+    const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
+    const workers = await startWorkers(settings, { workflowBundle, taskQueue });
+    const client = await connectClient(settings);
+    const runWorkflow = async (input: object) => {
+      const started = process.hrtime.bigint();
+      const result = await client.workflow.execute('incrementalSync', { taskQueue, workflowId: `bench-${randomUUID()}`, args: [input] }) as SyncResult;
+      return { result, s: seconds(started) };
+    };
+    await target.query(`DROP TABLE IF EXISTS bench_target; ${targetTableSql('bench_target')}`);
+    const initial = await runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target' });
+
+    // 100k rows change at the source; the next run moves only them.
+    await source.query(`UPDATE ${SOURCE} SET messages = messages + 1, updated_at = now() WHERE id % ${Math.round(ROWS / CHANGED)} = 0`);
+    await source.query(`VACUUM ANALYZE ${SOURCE}`);
+    const incremental = await runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target' });
+    const nothingNew = await runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target', overlapSeconds: 0 });
+    await client.connection.close();
+    await workers.shutdown();
+
+    const figures = {
+      rows_initial: ROWS,
+      rows_changed: incremental.result.rowsUpdated,
+      raw_copy_s: +copyS.toFixed(2),
+      raw_copy_rows_per_s: perSecond(ROWS, copyS),
+      direct_initial_s: +directS.toFixed(2),
+      initial_s: +initial.s.toFixed(2),
+      initial_rows_per_s: perSecond(initial.result.rowsExtracted, initial.s),
+      initial_ratio_to_copy: +(copyS / initial.s).toFixed(3),
+      workflow_overhead_pct: +((initial.s / directS - 1) * 100).toFixed(1),
+      incremental_s: +incremental.s.toFixed(2),
+      incremental_rows_per_s: perSecond(incremental.result.rowsExtracted, incremental.s),
+      incremental_rows_read: incremental.result.rowsExtracted,
+      no_change_s: +nothingNew.s.toFixed(2),
+    };
+    if (directResult.rowsInserted !== ROWS || initial.result.rowsInserted !== ROWS) throw new Error('a load did not insert every row');
+    console.log([
+      `initial load      ${ROWS} rows  ${figures.initial_s} s  ${figures.initial_rows_per_s} rows/s  (${figures.initial_ratio_to_copy}x raw COPY)`,
+      `raw COPY          ${ROWS} rows  ${figures.raw_copy_s} s  ${figures.raw_copy_rows_per_s} rows/s`,
+      `without Temporal  ${ROWS} rows  ${figures.direct_initial_s} s  (workflow overhead ${figures.workflow_overhead_pct} %)`,
+      `incremental       ${figures.rows_changed} changed (${figures.incremental_rows_read} read)  ${figures.incremental_s} s  ${figures.incremental_rows_per_s} rows/s`,
+      `nothing new       ${figures.no_change_s} s`,
+    ].join('\n'));
+    console.log(JSON.stringify(figures));
+  } finally {
+    await Promise.all([source.end(), reader.end(), target.end()]);
+    await stack.stop();
+  }
+}
+
+const silent = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error };
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

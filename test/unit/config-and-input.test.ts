@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../lib/config';
+import { syncInputSchema } from '../../lib/incremental-sync';
+import { describeIssues } from '../../lib/validation';
+
+describe('configuration from the environment', () => {
+  it('names every malformed variable in one line', () => {
+    assert.throws(() => loadConfig({ TEMPORAL_ADDRESS: 'http://temporal', ETL_POSTGRES_PORT: 'abc' }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(error.message.split('\n').length, 1);
+      assert.match(error.message, /TEMPORAL_ADDRESS="http:\/\/temporal": must be host:port/);
+      assert.match(error.message, /ETL_POSTGRES_PORT="abc"/);
+      return true;
+    });
+  });
+
+  it('wants both database URLs or neither', () => {
+    assert.throws(() => loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/etl' }), /set both DATABASE_URL and SOURCE_DATABASE_URL/);
+  });
+
+  it('defaults to the embedded stack and the São Paulo daily schedule', () => {
+    const config = loadConfig({});
+    assert.equal(config.TEMPORAL_ADDRESS, undefined);
+    assert.equal(config.SYNC_SCHEDULE_CRON, '0 3 * * *');
+    assert.equal(config.ETL_TIMEZONE, 'America/Sao_Paulo');
+  });
+});
+
+describe('incrementalSync input', () => {
+  it('{} is the demo table with sensible defaults', () => {
+    assert.deepEqual(syncInputSchema.parse({}), {
+      sourceTable: 'public.conversations', keyColumns: ['id'], updatedAtColumn: 'updated_at', full: false,
+      deleteMissing: false, batchSize: 50_000, overlapSeconds: 300,
+    });
+  });
+
+  it('explains each problem with its field', () => {
+    const parsed = syncInputSchema.safeParse({ sourceTable: 'drop table x;', batchSize: 0, colour: 'blue' });
+    assert.equal(parsed.success, false);
+    const message = describeIssues('input', parsed.error!);
+    assert.match(message, /input\.sourceTable: must be table or schema\.table/);
+    assert.match(message, /input\.batchSize: /);
+    assert.match(message, /input: unknown field "colour"/);
+  });
+
+  it('deleteMissing only with full', () => {
+    const parsed = syncInputSchema.safeParse({ deleteMissing: true });
+    assert.match(describeIssues('input', parsed.error!), /input\.deleteMissing: deleteMissing needs full: true/);
+  });
+});

@@ -71,7 +71,7 @@ async function main() {
       const plan: SyncPlan = await env.run(activities.prepareSync, options, { workflowId: `bench-direct-${randomUUID()}`, runId: randomUUID() });
       await env.run(activities.copyChangedRows, plan);
       if (plan.mode === 'full') await env.run(activities.reconcileMissingRows, plan);
-      return env.run(activities.finishSync, plan, { status: 'success' as const });
+      return (await env.run(activities.finishSync, plan, { status: 'success' as const })) as SyncResult;
     };
     await target.query(`DROP TABLE IF EXISTS bench_direct; ${targetTableSql('bench_direct')}`);
     t = process.hrtime.bigint();

@@ -2,7 +2,12 @@ import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import pino from 'pino';
 
 /** One JSON object a line on stdout; Temporal's worker logs (with workflow and activity ids) go through it too. */
-export const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+export const logger = pino({
+  level: process.env.LOG_LEVEL ?? 'info',
+  base: undefined,
+  timestamp: pino.stdTimeFunctions.isoTime,
+  serializers: { error: pino.stdSerializers.err },
+});
 
 let installed = false;
 

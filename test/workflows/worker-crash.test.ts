@@ -7,6 +7,7 @@ import { projectRoot } from '../../lib/config';
 import type { SyncResult } from '../../lib/incremental-sync';
 import { findPipeline } from '../../lib/pipelines';
 import { seedConversations } from '../../lib/sample-data/conversations';
+import { Worker } from '@temporalio/worker';
 import { startWorkers } from '../../workers';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 
@@ -57,6 +58,8 @@ describe('a worker killed in the middle of a load', () => {
         .map((e) => e.activityTaskStartedEventAttributes?.attempt)
         .filter((a): a is number => Boolean(a));
       assert.ok(attempts.includes(2), 'the copy ran a second attempt on the new worker');
+      // The retry path replays deterministically too.
+      await Worker.runReplayHistory({ workflowBundle }, history, workflowId);
     } finally {
       await replacement.shutdown();
     }

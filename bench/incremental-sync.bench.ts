@@ -51,6 +51,13 @@ async function main() {
     await source.query(`VACUUM ANALYZE ${SOURCE}`);
     console.error(`# generated ${ROWS} source rows in ${seconds(t).toFixed(1)} s`);
 
+    // Each timed load starts from a settled server: no autovacuum or checkpoint of the previous load running.
+    const settle = async (table?: string) => {
+      if (table) await target.query(`VACUUM ANALYZE ${table}`);
+      await target.query('CHECKPOINT');
+    };
+    await settle();
+
     // Baseline: the same rows, source COPY TO piped into COPY FROM an unindexed table.
     const unindexed = sourceTableSql('bench_raw_copy').split(';')[0].replace(' PRIMARY KEY', '');
     await target.query(`DROP TABLE IF EXISTS bench_raw_copy; ${unindexed}`);
@@ -74,6 +81,7 @@ async function main() {
       return (await env.run(activities.finishSync, plan, { status: 'success' as const })) as SyncResult;
     };
     await target.query(`DROP TABLE IF EXISTS bench_direct; ${targetTableSql('bench_direct')}`);
+    await settle('bench_raw_copy');
     t = process.hrtime.bigint();
     const directResult = await direct('bench_direct');
     const directS = seconds(t);
@@ -89,11 +97,13 @@ async function main() {
       return { result, s: seconds(started) };
     };
     await target.query(`DROP TABLE IF EXISTS bench_target; ${targetTableSql('bench_target')}`);
+    await settle('bench_direct');
     const initial = await runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target' });
 
     // 100k rows change at the source; the next run moves only them.
     await source.query(`UPDATE ${SOURCE} SET messages = messages + 1, updated_at = now() WHERE id % ${Math.round(ROWS / CHANGED)} = 0`);
     await source.query(`VACUUM ANALYZE ${SOURCE}`);
+    await settle('bench_target');
     const incremental = await runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target' });
     const nothingNew = await runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target', overlapSeconds: 0 });
     await client.connection.close();

@@ -42,12 +42,18 @@ export function createStagingSql(plan: SyncPlan, table: string): string {
 export const stagingCopySql = (plan: SyncPlan, table: string): string =>
   `COPY ${table} (${list(plan.columns.map((c) => c.name))}) FROM STDIN`;
 
-/** The last row of the batch in keyset order, as text: where the next batch starts. */
-export function lastCursorSql(plan: SyncPlan, table: string): string {
+/**
+ * What the next steps need to know of a staged batch, in one pass: its last row in keyset order (where
+ * the next batch starts), its newest updated_at, and how many values will load as NULL.
+ */
+export function batchSummarySql(plan: SyncPlan, table: string): string {
   const names = cursorColumns(plan).names;
-  return `SELECT ARRAY[${names.map((n) => `${quoteIdent(n)}::text`).join(', ')}] AS cursor,
-      (SELECT max(${quoteIdent(plan.updatedAtColumn)})::timestamptz::text FROM ${table}) AS newest
-    FROM ${table} ORDER BY ${names.map((n) => `${quoteIdent(n)} DESC`).join(', ')} LIMIT 1`;
+  const nulled = plan.columns.map(nulledCondition).filter((n): n is string => Boolean(n));
+  return `SELECT (SELECT ARRAY[${names.map((n) => `${quoteIdent(n)}::text`).join(', ')}] FROM ${table}
+                   ORDER BY ${names.map((n) => `${quoteIdent(n)} DESC`).join(', ')} LIMIT 1) AS cursor,
+         max(s.${quoteIdent(plan.updatedAtColumn)})::timestamptz::text AS newest,
+         (${nulled.length ? nulled.map((n) => `count(*) FILTER (WHERE ${n})`).join(' + ') : '0'})::int AS nulled
+    FROM ${table} s`;
 }
 
 /**

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import type { SyncCounts } from '../../../lib/incremental-sync';
 import { classifyDbError } from '../../../lib/pg-errors';
 import {
-  checkSql, createStagingSql, lastCursorSql, markProblemsSql, mergeSql, quarantineSql, sourceCopySql, stagingCopySql, stagingTables,
+  batchSummarySql, checkSql, createStagingSql, markProblemsSql, mergeSql, quarantineSql, sourceCopySql, stagingCopySql, stagingTables,
 } from './batch-sql';
 import type { SyncPlan } from './plan';
 import type { SyncDatabases } from './prepare';
@@ -23,6 +23,8 @@ interface StagedBatch {
   rows: number;
   cursor: string[];
   newest: string | null;
+  /** Values that load as NULL (NaN, NaT, '' ...), counted before any row is quarantined. */
+  nulled: number;
   invalid: InvalidUtf8Value[];
 }
 
@@ -103,8 +105,8 @@ async function stageBatch(db: SyncDatabases, plan: SyncPlan, table: string, afte
     await pipeline(source.query(copyTo(sourceCopySql(plan, after))), utf8Guard(plan.columns.map((c) => c.name), invalid, plan.keyColumns), writer);
     const rows = Number(writer.rowCount);
     if (rows === 0) return undefined;
-    const { rows: [last] } = await target.query<{ cursor: string[]; newest: string | null }>(lastCursorSql(plan, table));
-    return { table, rows, cursor: last.cursor, newest: last.newest, invalid };
+    const { rows: [summary] } = await target.query<{ cursor: string[]; newest: string | null; nulled: number }>(batchSummarySql(plan, table));
+    return { table, rows, ...summary, invalid };
   } finally {
     if (plan.rawSourceBytes) await source.query('RESET client_encoding').catch(() => undefined);
     source.release();
@@ -117,9 +119,7 @@ async function mergeBatch(db: SyncDatabases, plan: SyncPlan, batch: StagedBatch,
   const client = await db.target.connect();
   try {
     await client.query('BEGIN');
-    const { nulled, quarantined } = await checkBatch(client, plan, batch);
-    const result = await client.query<{ inserted: number; updated: number }>(mergeSql(plan, batch.table));
-    const merged = plan.targetWasEmpty ? { inserted: result.rowCount ?? 0, updated: 0 } : result.rows[0];
+    const { merged, nulled, quarantined } = await checkAndMerge(client, plan, batch);
     const after: SyncProgress = {
       rowsExtracted: before.rowsExtracted + batch.rows,
       rowsInserted: before.rowsInserted + merged.inserted,
@@ -149,21 +149,46 @@ async function mergeBatch(db: SyncDatabases, plan: SyncPlan, batch: StagedBatch,
   }
 }
 
-/** Counts values that load as NULL and moves rows that cannot load into etl_quarantine with the reason. */
-async function checkBatch(client: pg.PoolClient, plan: SyncPlan, batch: StagedBatch): Promise<{ nulled: number; quarantined: number }> {
-  let nulled = batch.invalid.length;
-  let quarantined = 0;
+interface Merged {
+  merged: { inserted: number; updated: number };
+  nulled: number;
+  quarantined: number;
+}
+
+/** A value that does not fit its column (bad date, null key) fails the statement with one of these. */
+const isBadValue = (error: unknown) => /^22|^23502$/.test(String((error as { code?: string }).code));
+
+/**
+ * Most batches are clean, so the merge is tried first; only when a value does not fit does the batch
+ * get the row-by-row check that moves the offending rows to etl_quarantine, and the merge runs again.
+ */
+async function checkAndMerge(client: pg.PoolClient, plan: SyncPlan, batch: StagedBatch): Promise<Merged> {
+  const merge = async () => {
+    const result = await client.query<{ inserted: number; updated: number }>(mergeSql(plan, batch.table));
+    return plan.targetWasEmpty ? { inserted: result.rowCount ?? 0, updated: 0 } : result.rows[0];
+  };
+  await recordInvalidUtf8(client, plan, batch.invalid);
+  const nulled = batch.invalid.length + batch.nulled;
   const check = checkSql(plan, batch.table);
-  if (check) {
-    const { rows: [found] } = await client.query<{ nulled: number; bad: string[]; reasons: string[] }>(check);
-    nulled += found.nulled;
-    if (found.bad.length) {
-      await client.query(markProblemsSql(batch.table), [found.bad, found.reasons]);
-      quarantined = (await client.query(quarantineSql(batch.table), [plan.workflowId, plan.runId, plan.sourceTable])).rowCount ?? 0;
-    }
+  if (check) await client.query('SAVEPOINT before_merge');
+  try {
+    return { merged: await merge(), nulled, quarantined: 0 };
+  } catch (error) {
+    if (!check || !isBadValue(error)) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT before_merge');
   }
+  const { rows: [found] } = await client.query<{ nulled: number; bad: string[]; reasons: string[] }>(check!);
+  let quarantined = 0;
+  if (found.bad.length) {
+    await client.query(markProblemsSql(batch.table), [found.bad, found.reasons]);
+    quarantined = (await client.query(quarantineSql(batch.table), [plan.workflowId, plan.runId, plan.sourceTable])).rowCount ?? 0;
+  }
+  return { merged: await merge(), nulled: batch.invalid.length + found.nulled, quarantined };
+}
+
+async function recordInvalidUtf8(client: pg.PoolClient, plan: SyncPlan, invalid: InvalidUtf8Value[]): Promise<void> {
   // Text that was not valid UTF-8 loads as NULL; its original bytes are kept in etl_quarantine with the reason.
-  for (const value of batch.invalid) {
+  for (const value of invalid) {
     await client.query(
       `INSERT INTO etl_quarantine (pipeline, workflow_id, run_id, source_table, row_data, reason)
        VALUES ('incrementalSync', $1, $2, $3, $4, $5)`,
@@ -171,5 +196,4 @@ async function checkBatch(client: pg.PoolClient, plan: SyncPlan, batch: StagedBa
         `column ${value.column}: invalid UTF-8, loaded as NULL`],
     );
   }
-  return { nulled, quarantined };
 }

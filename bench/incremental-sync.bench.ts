@@ -23,6 +23,9 @@ import { startWorkers } from '../workers';
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const CHANGED = Number(process.env.BENCH_CHANGED ?? 100_000);
 const SOURCE = 'public.bench_conversations';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
 
 const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
 const perSecond = (rows: number, s: number) => Math.round(rows / s);
@@ -46,45 +49,46 @@ async function main() {
   try {
     await migrate(target);
     await source.query(`DROP TABLE IF EXISTS ${SOURCE}; ${sourceTableSql(SOURCE)}`);
-    let t = process.hrtime.bigint();
+    const t = process.hrtime.bigint();
     await generateConversations(source, { table: SOURCE, count: ROWS });
     await source.query(`VACUUM ANALYZE ${SOURCE}`);
     console.error(`# generated ${ROWS} source rows in ${seconds(t).toFixed(1)} s`);
 
     // Each timed load starts from a settled server: no autovacuum or checkpoint of the previous load running.
-    const settle = async (table?: string) => {
-      if (table) await target.query(`VACUUM ANALYZE ${table}`);
+    const settle = async () => {
+      await target.query('VACUUM ANALYZE');
       await target.query('CHECKPOINT');
     };
-    await settle();
 
     // Baseline: the same rows, source COPY TO piped into COPY FROM an unindexed table.
-    const unindexed = sourceTableSql('bench_raw_copy').split(';')[0].replace(' PRIMARY KEY', '');
-    await target.query(`DROP TABLE IF EXISTS bench_raw_copy; ${unindexed}`);
-    t = process.hrtime.bigint();
-    const sourceClient = await reader.connect();
-    const targetClient = await target.connect();
-    await pipeline(sourceClient.query(copyTo(`COPY ${SOURCE} TO STDOUT`)), targetClient.query(copyFrom('COPY bench_raw_copy FROM STDIN')));
-    sourceClient.release();
-    targetClient.release();
-    const copyS = seconds(t);
+    const rawCopy = async () => {
+      const unindexed = sourceTableSql('bench_raw_copy').split(';')[0].replace(' PRIMARY KEY', '');
+      await target.query(`DROP TABLE IF EXISTS bench_raw_copy; ${unindexed}`);
+      await settle();
+      const started = process.hrtime.bigint();
+      const sourceClient = await reader.connect();
+      const targetClient = await target.connect();
+      await pipeline(sourceClient.query(copyTo(`COPY ${SOURCE} TO STDOUT`)), targetClient.query(copyFrom('COPY bench_raw_copy FROM STDIN')));
+      sourceClient.release();
+      targetClient.release();
+      return seconds(started);
+    };
 
     // The same load through the activities called directly, without Temporal.
     const activities = createSyncActivities({ source: reader, target, sourceUrl: settings.postgres.sourceDatabaseUrl });
-    const direct = async (targetTable: string) => {
-      const options: SyncOptions = { sourceTable: SOURCE, targetTable, keyColumns: ['id'], updatedAtColumn: 'updated_at',
+    const direct = async () => {
+      await target.query(`DROP TABLE IF EXISTS bench_direct; ${targetTableSql('bench_direct')}`);
+      await settle();
+      const started = process.hrtime.bigint();
+      const options: SyncOptions = { sourceTable: SOURCE, targetTable: 'bench_direct', keyColumns: ['id'], updatedAtColumn: 'updated_at',
         full: false, deleteMissing: false, batchSize: 50_000, overlapSeconds: 300 };
       const env = new MockActivityEnvironment();
       const plan: SyncPlan = await env.run(activities.prepareSync, options, { workflowId: `bench-direct-${randomUUID()}`, runId: randomUUID() });
       await env.run(activities.copyChangedRows, plan);
       if (plan.mode === 'full') await env.run(activities.reconcileMissingRows, plan);
-      return (await env.run(activities.finishSync, plan, { status: 'success' as const })) as SyncResult;
+      const result = (await env.run(activities.finishSync, plan, { status: 'success' as const })) as SyncResult;
+      return { result, s: seconds(started) };
     };
-    await target.query(`DROP TABLE IF EXISTS bench_direct; ${targetTableSql('bench_direct')}`);
-    await settle('bench_raw_copy');
-    t = process.hrtime.bigint();
-    const directResult = await direct('bench_direct');
-    const directS = seconds(t);
 
     // The workflow, end to end: start, worker, activities, result.
     const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: silent });
@@ -96,14 +100,31 @@ async function main() {
       const result = await client.workflow.execute('incrementalSync', { taskQueue, workflowId: `bench-${randomUUID()}`, args: [input] }) as SyncResult;
       return { result, s: seconds(started) };
     };
-    await target.query(`DROP TABLE IF EXISTS bench_target; ${targetTableSql('bench_target')}`);
-    await settle('bench_direct');
-    const initial = await runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target' });
+    const initialLoad = async () => {
+      await target.query(`DROP TABLE IF EXISTS bench_target; ${targetTableSql('bench_target')}`);
+      await settle();
+      return runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target' });
+    };
+
+    // Single runs on 2 cores vary by ±10 %: each load runs ROUNDS times, interleaved, and the median counts.
+    const copies: number[] = [];
+    const directs: { result: SyncResult; s: number }[] = [];
+    const initials: { result: SyncResult; s: number }[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      copies.push(await rawCopy());
+      directs.push(await direct());
+      initials.push(await initialLoad());
+      console.error(`# round ${round + 1}: raw COPY ${copies[round].toFixed(2)} s, direct ${directs[round].s.toFixed(2)} s, workflow ${initials[round].s.toFixed(2)} s`);
+    }
+    const copyS = median(copies);
+    const directS = median(directs.map((d) => d.s));
+    const initial = initials.find((i) => i.s === median(initials.map((x) => x.s)))!;
+    const directResult = directs[0].result;
 
     // 100k rows change at the source; the next run moves only them.
     await source.query(`UPDATE ${SOURCE} SET messages = messages + 1, updated_at = now() WHERE id % ${Math.round(ROWS / CHANGED)} = 0`);
     await source.query(`VACUUM ANALYZE ${SOURCE}`);
-    await settle('bench_target');
+    await settle();
     const incremental = await runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target' });
     const nothingNew = await runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target', overlapSeconds: 0 });
     await client.connection.close();
@@ -111,6 +132,7 @@ async function main() {
 
     const figures = {
       rows_initial: ROWS,
+      rounds: ROUNDS,
       rows_changed: incremental.result.rowsUpdated,
       raw_copy_s: +copyS.toFixed(2),
       raw_copy_rows_per_s: perSecond(ROWS, copyS),
@@ -126,6 +148,7 @@ async function main() {
     };
     if (directResult.rowsInserted !== ROWS || initial.result.rowsInserted !== ROWS) throw new Error('a load did not insert every row');
     console.log([
+      `(medians of ${ROUNDS} interleaved rounds)`,
       `initial load      ${ROWS} rows  ${figures.initial_s} s  ${figures.initial_rows_per_s} rows/s  (${figures.initial_ratio_to_copy}x raw COPY)`,
       `raw COPY          ${ROWS} rows  ${figures.raw_copy_s} s  ${figures.raw_copy_rows_per_s} rows/s`,
       `without Temporal  ${ROWS} rows  ${figures.direct_initial_s} s  (workflow overhead ${figures.workflow_overhead_pct} %)`,

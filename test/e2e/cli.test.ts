@@ -60,6 +60,11 @@ describe('the etl command', () => {
     assert.equal(output.rowsInserted, 2000);
     assert.equal(output.targetTable, TABLE);
     assert.match(result.stderr, /started incrementalSync cli-run-ok \(http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/cli-run-ok\//);
+    // The run is findable in the Web UI's list by our search attributes.
+    const described = await ctx.client.workflow.getHandle('cli-run-ok').describe();
+    assert.deepEqual(described.searchAttributes.EtlPipeline, ['incrementalSync']);
+    assert.deepEqual(described.searchAttributes.EtlOutcome, ['success']);
+    assert.deepEqual(described.searchAttributes.EtlRowsLoaded, [2000]);
   });
 
   it('health is green with a worker polling and the schedule in place', async () => {

@@ -16,7 +16,7 @@ import { migrate } from '../lib/migrate';
 import { generateConversations, sourceTableSql, targetTableSql } from '../lib/sample-data/conversations';
 import { withoutServerVariables } from '../lib/settings';
 import { startStack } from '../lib/stack';
-import { freePort } from '../lib/stack/processes';
+import { freePortsEnv } from '../lib/stack/ports';
 import { connectClient } from '../lib/temporal';
 import { startWorkers } from '../workers';
 
@@ -35,11 +35,7 @@ async function main() {
   const config = loadConfig({
     ...withoutServerVariables(process.env),
     ETL_DATA_DIR: path.join(projectRoot, '.data', 'bench'),
-    ETL_POSTGRES_PORT: String(await freePort()),
-    ETL_TEMPORAL_PORT: String(await freePort()),
-    ETL_TEMPORAL_UI_PORT: String(await freePort()),
-    ETL_S3_PORT: String(await freePort()),
-    ETL_SFTP_PORT: String(await freePort()),
+    ...(await freePortsEnv()),
   });
   const stack = await startStack(config, { onStep: (m) => console.error(`# ${m}`) });
   const { settings } = stack;

@@ -7,7 +7,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig, projectRoot } from '../lib/config';
 import { settingsToEnv, withoutServerVariables } from '../lib/settings';
 import { startStack } from '../lib/stack';
-import { freePort } from '../lib/stack/processes';
+import { freePortsEnv } from '../lib/stack/ports';
 
 
 function testFiles(dir: string, filter: string[]): string[] {
@@ -27,11 +27,7 @@ async function main(): Promise<number> {
   const config = loadConfig({
     ...baseEnv,
     ETL_DATA_DIR: dataDir,
-    ETL_POSTGRES_PORT: String(await freePort()),
-    ETL_TEMPORAL_PORT: String(await freePort()),
-    ETL_TEMPORAL_UI_PORT: String(await freePort()),
-    ETL_S3_PORT: String(await freePort()),
-    ETL_SFTP_PORT: String(await freePort()),
+    ...(await freePortsEnv()),
   });
   const started = Date.now();
   const stack = await startStack(config, { unsafeFast: true, onStep: (m) => console.log(`# ${m}`) });

@@ -6,7 +6,7 @@ const escape = pg.escapeLiteral;
 
 export const DEMO_TABLE = 'public.conversations';
 
-export const sourceTableSql = (table = DEMO_TABLE) => `
+const tableSql = (table: string, closedAtType: string) => `
 CREATE TABLE IF NOT EXISTS ${table} (
   id              bigint PRIMARY KEY,
   customer_id     text        NOT NULL,
@@ -14,27 +14,18 @@ CREATE TABLE IF NOT EXISTS ${table} (
   agent           text,
   status          text        NOT NULL,
   started_at      timestamptz NOT NULL,
-  closed_at       text,
+  closed_at       ${closedAtType},
   sentiment_score double precision,
   messages        integer     NOT NULL,
   updated_at      timestamptz NOT NULL
-);
+)`;
+
+/** On the source, closed_at is text as the pandas export wrote it: a date, '' or 'NaT'. */
+export const sourceTableSql = (table = DEMO_TABLE) => `${tableSql(table, 'text')};
 CREATE INDEX IF NOT EXISTS ${table.replace(/\W/g, '_')}_updated_at_id ON ${table} (updated_at, id);`;
 
 /** The typed table the analysts query: closed_at is a real timestamp there. */
-export const targetTableSql = (table = DEMO_TABLE) => `
-CREATE TABLE IF NOT EXISTS ${table} (
-  id              bigint PRIMARY KEY,
-  customer_id     text        NOT NULL,
-  channel         text        NOT NULL,
-  agent           text,
-  status          text        NOT NULL,
-  started_at      timestamptz NOT NULL,
-  closed_at       timestamptz,
-  sentiment_score double precision,
-  messages        integer     NOT NULL,
-  updated_at      timestamptz NOT NULL
-);`;
+export const targetTableSql = (table = DEMO_TABLE) => tableSql(table, 'timestamptz');
 
 export interface GenerateOptions {
   table?: string;

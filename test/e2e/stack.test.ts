@@ -8,7 +8,8 @@ import SftpClient from 'ssh2-sftp-client';
 import { ConfigError, loadConfig, projectRoot } from '../../lib/config';
 import { withoutServerVariables } from '../../lib/settings';
 import { startStack, type Stack } from '../../lib/stack';
-import { freePort, isAlive } from '../../lib/stack/processes';
+import { freePortsEnv } from '../../lib/stack/ports';
+import { isAlive } from '../../lib/stack/processes';
 import { settings } from '../helpers/env';
 
 describe('the embedded S3 and SFTP servers', () => {
@@ -51,11 +52,7 @@ describe('starting the stack again after a crash', () => {
   const configWith = async (extra: Record<string, string> = {}) => loadConfig({
     ...withoutServerVariables(process.env),
     ETL_DATA_DIR: dataDir,
-    ETL_POSTGRES_PORT: String(await freePort()),
-    ETL_TEMPORAL_PORT: String(await freePort()),
-    ETL_TEMPORAL_UI_PORT: String(await freePort()),
-    ETL_S3_PORT: String(await freePort()),
-    ETL_SFTP_PORT: String(await freePort()),
+    ...(await freePortsEnv()),
     ...extra,
   });
   const pids = () => ['postgres', 'temporal', 's3', 'sftp'].map((name) =>

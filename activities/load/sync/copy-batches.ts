@@ -8,6 +8,7 @@ import { classifyDbError } from '../../../lib/pg-errors';
 import {
   batchSummarySql, checkSql, createStagingSql, markProblemsSql, mergeSql, quarantineSql, sourceCopySql, stagingCopySql, stagingTables,
 } from './batch-sql';
+import { countsOf } from './control-row';
 import type { SyncPlan } from './plan';
 import type { SyncDatabases } from './prepare';
 import { utf8Guard, type InvalidUtf8Value } from './utf8-guard';
@@ -39,13 +40,7 @@ async function committedProgress(db: SyncDatabases, plan: SyncPlan): Promise<Syn
     [plan.controlId],
   );
   return {
-    rowsExtracted: Number(row.rows_extracted),
-    rowsInserted: Number(row.rows_inserted),
-    rowsUpdated: Number(row.rows_updated),
-    rowsUnchanged: Number(row.rows_unchanged),
-    rowsQuarantined: Number(row.rows_quarantined),
-    valuesNulled: Number(row.values_nulled),
-    batches: row.batches,
+    ...countsOf(row),
     lastKey: row.last_key,
     watermark: row.watermark,
   };

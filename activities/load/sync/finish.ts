@@ -1,5 +1,6 @@
 import type { SyncResult } from '../../../lib/incremental-sync';
 import { stagingTables } from './batch-sql';
+import { countsOf } from './control-row';
 import type { SyncPlan } from './plan';
 import type { SyncDatabases } from './prepare';
 
@@ -20,13 +21,7 @@ export async function finishSync(db: SyncDatabases, plan: SyncPlan, outcome: Syn
     mode: plan.mode,
     sourceTable: plan.sourceTable,
     targetTable: plan.targetTable,
-    rowsExtracted: Number(row.rows_extracted),
-    rowsInserted: Number(row.rows_inserted),
-    rowsUpdated: Number(row.rows_updated),
-    rowsUnchanged: Number(row.rows_unchanged),
-    rowsQuarantined: Number(row.rows_quarantined),
-    valuesNulled: Number(row.values_nulled),
-    batches: row.batches,
+    ...countsOf(row),
     watermarkFrom: row.watermark_from_text,
     watermark: row.watermark_text,
     rowsMissingAtSource: row.rows_missing_at_source === null ? null : Number(row.rows_missing_at_source),

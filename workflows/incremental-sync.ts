@@ -26,7 +26,7 @@ export const progressQuery = defineQuery<{ step: string; mode?: string }>('progr
 export async function incrementalSync(input: SyncInput = {}): Promise<SyncResult> {
   let progress: { step: string; mode?: string } = { step: 'validating input' };
   setHandler(progressQuery, () => progress);
-  upsertSearchAttributes({ [PIPELINE.name]: ['incrementalSync'] });
+  upsertSearchAttributes([{ key: PIPELINE, value: 'incrementalSync' }]);
 
   const parsed = syncInputSchema.safeParse(input ?? {});
   if (!parsed.success) {
@@ -49,12 +49,12 @@ export async function incrementalSync(input: SyncInput = {}): Promise<SyncResult
     }
     // 4. Close the run: success makes its watermark the next run's starting point.
     const result = await finishSync(plan, { status: 'success' });
-    upsertSearchAttributes({ [OUTCOME.name]: ['success'], [ROWS_LOADED.name]: [result.rowsInserted + result.rowsUpdated] });
+    upsertSearchAttributes([{ key: OUTCOME, value: 'success' }, { key: ROWS_LOADED, value: result.rowsInserted + result.rowsUpdated }]);
     progress = { step: 'done', mode: plan.mode };
     return result;
   } catch (error) {
     await finishSync(plan, { status: 'failed', error: messageOf(error) });
-    upsertSearchAttributes({ [OUTCOME.name]: ['failed'] });
+    upsertSearchAttributes([{ key: OUTCOME, value: 'failed' }]);
     throw error;
   }
 }

@@ -104,6 +104,24 @@ describe('the etl command', () => {
     assert.match(result.stderr, /cli-run-ok: replayed with the current workflow code, deterministic/);
   });
 
+  it('health fails when the last scheduled run failed, naming it', async () => {
+    // On this stack the schedule's default input points at a table the source does not have.
+    const schedule = ctx.client.schedule.getHandle('incremental-sync-daily');
+    await schedule.trigger();
+    let lastRun: { workflowId: string; firstExecutionRunId: string } | undefined;
+    for (let i = 0; i < 100 && !lastRun; i++) {
+      const action = (await schedule.describe()).info.recentActions.at(-1)?.action;
+      if (action?.type === 'startWorkflow') lastRun = action.workflow;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(lastRun, 'the schedule started a run');
+    await ctx.client.workflow.getHandle(lastRun.workflowId, lastRun.firstExecutionRunId).result().catch(() => undefined);
+    const result = await etl(['health']);
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, new RegExp(`FAIL\\s+schedule incremental-sync-daily\\s+last scheduled run ${lastRun.workflowId} failed`));
+    assert.match(result.stdout, /^UNHEALTHY$/m);
+  });
+
   it('an unknown pipeline names the known ones', async () => {
     const result = await etl(['run', 'nope']);
     assert.equal(result.code, 1);

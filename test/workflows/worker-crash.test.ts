@@ -42,6 +42,7 @@ describe('a worker killed in the middle of a load', () => {
       committedAtKill = rows[0]?.n ?? 0;
     }
     assert.ok(committedAtKill >= 15_000 && committedAtKill < ROWS, `killed mid-load (after ${committedAtKill} rows)`);
+    assert.deepEqual(await handle.query('progress'), { step: 'copying changed rows', mode: 'full' });
     workerProcess.kill('SIGKILL');
 
     const replacement = await startWorkers(settings, { workflowBundle, tuning: { shutdownGraceTime: '1s' } });

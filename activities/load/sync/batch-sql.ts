@@ -49,8 +49,12 @@ export const stagingCopySql = (plan: SyncPlan, table: string): string =>
 export function batchSummarySql(plan: SyncPlan, table: string): string {
   const names = cursorColumns(plan).names;
   const nulled = plan.columns.map(nulledCondition).filter((n): n is string => Boolean(n));
-  return `SELECT (SELECT ARRAY[${names.map((n) => `${quoteIdent(n)}::text`).join(', ')}] FROM ${table}
-                   ORDER BY ${names.map((n) => `${quoteIdent(n)} DESC`).join(', ')} LIMIT 1) AS cursor,
+  // A one-column keyset (a full load by id) needs no sort: its last row is the maximum.
+  const cursor = names.length === 1
+    ? `ARRAY[max(s.${quoteIdent(names[0])})::text]`
+    : `(SELECT ARRAY[${names.map((n) => `${quoteIdent(n)}::text`).join(', ')}] FROM ${table}
+         ORDER BY ${names.map((n) => `${quoteIdent(n)} DESC`).join(', ')} LIMIT 1)`;
+  return `SELECT ${cursor} AS cursor,
          max(s.${quoteIdent(plan.updatedAtColumn)})::timestamptz::text AS newest,
          (${nulled.length ? nulled.map((n) => `count(*) FILTER (WHERE ${n})`).join(' + ') : '0'})::int AS nulled
     FROM ${table} s`;

@@ -20,8 +20,10 @@ const envSchema = z.object({
     .string()
     .regex(/^[^\s:/]+:\d+$/, 'must be host:port, e.g. localhost:7233')
     .optional(),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_NAMESPACE: z.string().min(1).optional(),
   TEMPORAL_CLI: optionalText,
+  TEMPORAL_PROFILE: optionalText,
+  TEMPORAL_CONFIG_FILE: optionalText,
   TEMPORAL_WEB_UI: z.string().url('must be the Web UI URL, e.g. http://localhost:8080').optional(),
   ETL_TEMPORAL_PORT: port.default(7233),
   ETL_TEMPORAL_UI_PORT: port.default(8233),

@@ -1,19 +1,32 @@
 import path from 'node:path';
-import type { EtlConfig } from './config';
+import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/envconfig';
+import { ConfigError, type EtlConfig } from './config';
 import { EMBEDDED_PASSWORD, EMBEDDED_USER, READER_PASSWORD, READER_USER, SOURCE_DATABASE, TARGET_DATABASE, embeddedUrl } from './stack/postgres';
 import { EMBEDDED_S3_KEY, EMBEDDED_S3_SECRET, EMBEDDED_SFTP_USER } from './stack/storage';
 
 /** The variables that point at servers; without them every part runs embedded. */
-export const SERVER_VARIABLES = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_WEB_UI', 'TEMPORAL_API_KEY', 'DATABASE_URL',
+export const SERVER_VARIABLES = ['TEMPORAL_PROFILE', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_WEB_UI', 'TEMPORAL_API_KEY', 'DATABASE_URL',
   'SOURCE_DATABASE_URL', 'SOURCE_ADMIN_DATABASE_URL', 'S3_ENDPOINT', 'SFTP_HOST'];
 
-/** The environment less every server variable: what a test stack of its own starts from. */
-export const withoutServerVariables = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
-  Object.fromEntries(Object.entries(env).filter(([name]) => !SERVER_VARIABLES.includes(name) && !name.startsWith('TEMPORAL_TLS')));
+/**
+ * The environment less every server variable, and with no Temporal profile file: what a test stack
+ * of its own starts from, whatever the developer's shell or ~/.config/temporalio points at.
+ */
+export const withoutServerVariables = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(env).filter(([name]) => !SERVER_VARIABLES.includes(name) && !name.startsWith('TEMPORAL_TLS'))),
+  TEMPORAL_CONFIG_FILE: '/nonexistent/etl-tests-use-no-temporal-profile.toml',
+});
 
 /** Where every server is: the configured one, or the embedded default on loopback. */
 export interface Settings {
-  temporal: { address: string; namespace: string; embedded: boolean; webUi?: string };
+  temporal: {
+    address: string;
+    namespace: string;
+    embedded: boolean;
+    webUi?: string;
+    /** Where the Temporal CLI's client profile is read from (TLS, API key, gRPC metadata). */
+    profile: { name?: string; configFile?: string };
+  };
   postgres: { databaseUrl: string; sourceDatabaseUrl: string; sourceAdminUrl: string; embedded: boolean };
   s3: { endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string; embedded: boolean };
   sftp: { host: string; port: number; user: string; privateKeyFile?: string; password?: string; embedded: boolean };
@@ -21,17 +34,33 @@ export interface Settings {
   timezone: string;
 }
 
+/** The Temporal CLI's profile (temporal.toml, TEMPORAL_PROFILE), as Temporal users already keep it. */
+function temporalProfile(config: EtlConfig): ClientConfigProfile {
+  try {
+    return loadClientConfigProfile({
+      disableEnv: true,
+      profile: config.TEMPORAL_PROFILE,
+      configSource: config.TEMPORAL_CONFIG_FILE ? { path: config.TEMPORAL_CONFIG_FILE } : undefined,
+    });
+  } catch (error) {
+    throw new ConfigError(`invalid Temporal client profile: ${(error as Error).message}`);
+  }
+}
+
 export function resolveSettings(config: EtlConfig): Settings {
   const pgPort = config.ETL_POSTGRES_PORT;
-  const temporalEmbedded = !config.TEMPORAL_ADDRESS;
+  const profile = temporalProfile(config);
+  const temporalAddress = config.TEMPORAL_ADDRESS ?? profile.address;
+  const temporalEmbedded = !temporalAddress;
   const s3Embedded = !config.S3_ENDPOINT;
   const sftpEmbedded = !config.SFTP_HOST;
   return {
     temporal: {
-      address: config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.ETL_TEMPORAL_PORT}`,
-      namespace: config.TEMPORAL_NAMESPACE,
+      address: temporalAddress ?? `127.0.0.1:${config.ETL_TEMPORAL_PORT}`,
+      namespace: config.TEMPORAL_NAMESPACE ?? profile.namespace ?? 'default',
       embedded: temporalEmbedded,
       webUi: temporalEmbedded ? `http://127.0.0.1:${config.ETL_TEMPORAL_UI_PORT}` : config.TEMPORAL_WEB_UI,
+      profile: { name: config.TEMPORAL_PROFILE, configFile: config.TEMPORAL_CONFIG_FILE },
     },
     postgres: {
       databaseUrl: config.DATABASE_URL ?? embeddedUrl(pgPort, EMBEDDED_USER, EMBEDDED_PASSWORD, TARGET_DATABASE),
@@ -89,6 +118,8 @@ export function settingsToEnv(settings: Settings): Record<string, string> {
     SFTP_USER: settings.sftp.user,
   };
   if (settings.temporal.webUi) env.TEMPORAL_WEB_UI = settings.temporal.webUi;
+  if (settings.temporal.profile.name) env.TEMPORAL_PROFILE = settings.temporal.profile.name;
+  if (settings.temporal.profile.configFile) env.TEMPORAL_CONFIG_FILE = settings.temporal.profile.configFile;
   if (settings.sftp.privateKeyFile) env.SFTP_PRIVATE_KEY_FILE = settings.sftp.privateKeyFile;
   if (settings.sftp.password) env.SFTP_PASSWORD = settings.sftp.password;
   return env;

@@ -8,7 +8,8 @@ import type { Settings } from './settings';
  * TEMPORAL_API_KEY, TLS variables, the temporal.toml profile), pointed at our resolved address.
  */
 export function temporalConnectionOptions(settings: Settings): NativeConnectionOptions {
-  const { connectionOptions } = loadClientConnectConfig();
+  const { name, configFile } = settings.temporal.profile;
+  const { connectionOptions } = loadClientConnectConfig({ profile: name, configSource: configFile ? { path: configFile } : undefined });
   return { ...connectionOptions, address: settings.temporal.address };
 }
 

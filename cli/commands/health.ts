@@ -116,7 +116,9 @@ export async function health(config: EtlConfig, options: { json?: boolean }): Pr
   const checks: Check[] = [];
   let client: Client | undefined;
   checks.push(await check('Temporal', true, async () => {
-    client = await connectClient(settings);
+    client = await connectClient(settings).catch((error: Error) => {
+      throw new Error(`${settings.temporal.address}: ${error.message}`);
+    });
     const info = await client.workflowService.getSystemInfo({});
     return `${settings.temporal.address} namespace ${settings.temporal.namespace} (server ${info.serverVersion || 'dev'})`;
   }));

@@ -57,14 +57,15 @@ export function addresses(settings: Settings): string {
 
 /** `etl dev`: runs until Ctrl-C, then stops the workers and every server it started. */
 export async function dev(config: EtlConfig): Promise<number> {
+  // Listening before anything starts: a Ctrl-C during start-up still stops what was started.
+  let stop: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop());
   const running = await startEverything(config);
   say(`\n${addresses(running.stack.settings)}\n`);
   say('To reach these servers from another shell or program, export:');
   say(Object.entries(settingsToEnv(running.stack.settings)).map(([k, v]) => `  ${k}=${v}`).join('\n'));
   say('\nRunning. Ctrl-C stops everything.');
-  const stopped = new Promise<void>((resolve) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
-  });
   const crashed = running.workers.done.then(() => 'workers stopped', (error: Error) => `a worker failed: ${error.message}`);
   const reason = await Promise.race([stopped.then(() => undefined), crashed]);
   say(reason ? `${reason}; stopping` : 'stopping...');

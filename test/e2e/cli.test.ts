@@ -67,11 +67,20 @@ describe('the etl command', () => {
     assert.deepEqual(described.searchAttributes.EtlRowsLoaded, [2000]);
   });
 
+  it('run --no-wait returns at once with the ids and the link', async () => {
+    const result = await etl(['run', 'incremental-sync', '--no-wait', '--input', JSON.stringify({ sourceTable: TABLE }), '--id', 'cli-run-nowait']);
+    assert.equal(result.code, 0, result.stderr);
+    const started = result.json as { workflowId: string; runId: string; url: string };
+    assert.equal(started.workflowId, 'cli-run-nowait');
+    assert.match(started.url, /\/workflows\/cli-run-nowait\//);
+    await ctx.client.workflow.getHandle('cli-run-nowait').result();
+  });
+
   it('health is green with a worker polling and the schedule in place', async () => {
     const result = await etl(['health']);
     assert.equal(result.code, 0, result.stdout);
     assert.match(result.stdout, /ok\s+schedule incremental-sync-daily\s+active, next run/);
-    assert.match(result.stdout, /last run incrementalSync\s+cli-run-ok completed/);
+    assert.match(result.stdout, /last run incrementalSync\s+cli-run-nowait completed/);
     assert.match(result.stdout, /^healthy$/m);
   });
 

@@ -133,12 +133,19 @@ describe('incrementalSync, one table through a day of changes', () => {
   });
 
   it('a missing table fails at once, naming the table, and records the failure', async () => {
-    const error = await sync({ sourceTable: 'public.does_not_exist' }).catch((e: unknown) => e);
+    const options = startOptions(ctx, 'sync-missing');
+    const error = await ctx.client.workflow.execute('incrementalSync', { ...options, args: [{ sourceTable: 'public.does_not_exist' }] })
+      .catch((e: unknown) => e);
     assert.ok(error instanceof WorkflowFailedError);
     const cause = error.cause?.cause;
     assert.ok(cause instanceof ApplicationFailure);
     assert.equal(cause.type, 'SchemaError');
+    assert.equal(cause.nonRetryable, true);
     assert.match(cause.message, /source table public\.does_not_exist does not exist/);
+    const { rows } = await ctx.target.query('SELECT status, error_message FROM etl_control WHERE workflow_id = $1', [options.workflowId]);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].status, 'failed');
+    assert.match(rows[0].error_message, /public\.does_not_exist does not exist/);
   });
 
   it('a missing column fails at once and lists the columns there are', async () => {

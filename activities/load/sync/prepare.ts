@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { parseTableName, qualified, quoteIdent, redactUrl } from '../../../lib/db';
 import type { SyncOptions } from '../../../lib/incremental-sync';
@@ -90,7 +91,8 @@ export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: 
     const { rows: control } = await db.target.query<{ id: string }>(
       `INSERT INTO etl_control (pipeline, workflow_id, run_id, source_table, target_table, mode, watermark_from, watermark)
        VALUES ('incrementalSync', $1, $2, $3, $4, $5, $6, $6)
-       ON CONFLICT (workflow_id, run_id) DO UPDATE SET mode = EXCLUDED.mode
+       ON CONFLICT (workflow_id, run_id) DO UPDATE
+         SET mode = EXCLUDED.mode, status = 'running', error_message = NULL, finished_at = NULL
        RETURNING id`,
       [run.workflowId, run.runId, options.sourceTable, options.targetTable, mode, watermarkFrom],
     );
@@ -115,6 +117,18 @@ export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: 
       options: { batchSize: options.batchSize, overlapSeconds: options.overlapSeconds, deleteMissing: options.deleteMissing },
     };
   } catch (error) {
-    throw classifyDbError(error, `preparing ${options.sourceTable} -> ${options.targetTable}`);
+    const failure = classifyDbError(error, `preparing ${options.sourceTable} -> ${options.targetTable}`);
+    if (failure instanceof ApplicationFailure && failure.nonRetryable) await recordFailedStart(db.target, options, run, failure.message);
+    throw failure;
   }
+}
+
+/** A run that cannot even start (no such table, no grant) is still a run: etl_control records it, failed. */
+async function recordFailedStart(target: pg.Pool, options: SyncOptions, run: RunIdentity, message: string): Promise<void> {
+  await target.query(
+    `INSERT INTO etl_control (pipeline, workflow_id, run_id, source_table, target_table, mode, status, finished_at, error_message)
+     VALUES ('incrementalSync', $1, $2, $3, $4, $5, 'failed', now(), $6)
+     ON CONFLICT (workflow_id, run_id) DO UPDATE SET status = 'failed', finished_at = now(), error_message = EXCLUDED.error_message`,
+    [run.workflowId, run.runId, options.sourceTable, options.targetTable, options.full ? 'full' : 'incremental', message],
+  ).catch(() => undefined); // the target itself may be what is failing
 }

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { projectRoot } from '../../lib/config';
+import { withoutServerVariables } from '../../lib/settings';
+import { freePortsEnv } from '../../lib/stack/ports';
+import { isAlive } from '../../lib/stack/processes';
+
+describe('npx etl dev', () => {
+  const dataDir = mkdtempSync(path.join(projectRoot, '.data', 'dev-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('starts everything, prints the addresses, and Ctrl-C stops every server it started', async () => {
+    const ports = await freePortsEnv();
+    const child = spawn(process.execPath, [path.join(projectRoot, 'bin/etl.js'), 'dev'], {
+      env: { ...withoutServerVariables(process.env), ...ports, ETL_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stdout.resume();
+    const exited = new Promise<string>((resolve) => child.on('exit', (code, signal) => resolve(`code ${code}, signal ${signal}`)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`etl dev did not start:\n${stderr}`)), 120_000);
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+        if (stderr.includes('Ctrl-C stops everything')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    assert.match(stderr, new RegExp(`Web UI\\s+http://127\\.0\\.0\\.1:${ports.ETL_TEMPORAL_UI_PORT}`));
+    assert.match(stderr, new RegExp(`Postgres \\(source\\)\\s+postgres://etl_reader:\\*\\*\\*@127\\.0\\.0\\.1:${ports.ETL_POSTGRES_PORT}/etl_source`));
+    assert.match(stderr, /schedule incremental-sync-daily: created/);
+    const runDir = path.join(dataDir, 'run');
+    const pids = readdirSync(runDir).filter((f) => f.endsWith('.pid'))
+      .map((f) => JSON.parse(readFileSync(path.join(runDir, f), 'utf8')).pid as number);
+    assert.equal(pids.length, 4);
+
+    child.kill('SIGINT');
+    assert.equal(await exited, 'code 0, signal null', stderr);
+    assert.match(stderr, /stopped\n$/);
+    for (const pid of pids) assert.equal(isAlive(pid), false, `server ${pid} was stopped`);
+    assert.deepEqual(readdirSync(runDir).filter((f) => f.endsWith('.pid')), []);
+    assert.equal(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid')), false);
+  });
+});

@@ -6,11 +6,16 @@ import { after, describe, it } from 'node:test';
 import { projectRoot } from '../../lib/config';
 import { withoutServerVariables } from '../../lib/settings';
 import { freePortsEnv } from '../../lib/stack/ports';
-import { isAlive } from '../../lib/stack/processes';
+import { isAlive, reapStale } from '../../lib/stack/processes';
 
 describe('npx etl dev', () => {
   const dataDir = mkdtempSync(path.join(projectRoot, '.data', 'dev-'));
-  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  after(async () => {
+    // If the test failed half-way, the servers it left are ours: stop them by their PID files.
+    for (const name of ['temporal', 's3', 'sftp']) await reapStale(path.join(dataDir, 'run'), name);
+    await reapStale(path.join(dataDir, 'run'), 'postgres', 'SIGINT');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   it('starts everything, prints the addresses, and Ctrl-C stops every server it started', async () => {
     const ports = await freePortsEnv();

@@ -6,7 +6,8 @@ import { dev } from './commands/dev';
 import { health } from './commands/health';
 import { replay } from './commands/replay';
 import { runPipeline } from './commands/run';
-import { DEFAULT_SAMPLE_TABLE, sampleConversations } from './commands/sample-data';
+import { DEMO_TABLE } from '../lib/sample-data/conversations';
+import { sampleConversations } from './commands/sample-data';
 import { applySchedulesCommand } from './commands/schedules';
 import { worker } from './commands/worker';
 import { action } from './output';
@@ -61,7 +62,7 @@ const sample = program.command('sample-data').description('generate synthetic da
 sample.command('conversations')
   .description('conversations on the source database, for incremental-sync')
   .option('--count <n>', 'how many rows', positiveInt, 100_000)
-  .option('--table <name>', 'table name', DEFAULT_SAMPLE_TABLE)
+  .option('--table <name>', 'table name', DEMO_TABLE)
   .action(action((options: { count: number; table: string }) => sampleConversations(loadConfig(), { rows: options.count, table: options.table })));
 
 program.parseAsync().catch((error: Error) => {

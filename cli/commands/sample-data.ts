@@ -1,6 +1,6 @@
 import type { EtlConfig } from '../../lib/config';
 import { createPool } from '../../lib/db';
-import { DEMO_TABLE, seedConversations } from '../../lib/sample-data/conversations';
+import { seedConversations } from '../../lib/sample-data/conversations';
 import { resolveSettings } from '../../lib/settings';
 import { printJson, say } from '../output';
 
@@ -18,5 +18,3 @@ export async function sampleConversations(config: EtlConfig, options: { rows: nu
     await Promise.all([source.end(), target.end()]);
   }
 }
-
-export const DEFAULT_SAMPLE_TABLE = DEMO_TABLE;

@@ -66,11 +66,10 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
       }
       if (settings.sftp.embedded) {
         step(`starting SFTP on ${settings.sftp.host}:${settings.sftp.port} (user ${settings.sftp.user})`);
-        const sftp = await startSftpServer({
+        started.push(await startSftpServer({
           rclone, dataDir: config.ETL_DATA_DIR, runDir,
           port: await checkedPort(runDir, 'sftp', config.ETL_SFTP_PORT, 'SFTP', 'ETL_SFTP_PORT'),
-        });
-        started.push(sftp.proc);
+        }));
       }
     }
   } catch (error) {

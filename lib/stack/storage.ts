@@ -32,7 +32,7 @@ export async function startS3Server(options: {
   return proc;
 }
 
-export interface SftpKeys {
+interface SftpKeys {
   privateKeyFile: string;
   authorizedKeysFile: string;
   hostKeyFile: string;
@@ -61,7 +61,7 @@ function ensureKeys(dir: string): SftpKeys {
 /** A local SFTP server: user `etl`, key auth only, home folder under the data folder. */
 export async function startSftpServer(options: {
   rclone: string; dataDir: string; runDir: string; port: number;
-}): Promise<{ proc: ManagedProcess; keys: SftpKeys; home: string }> {
+}): Promise<ManagedProcess> {
   const home = path.join(options.dataDir, 'sftp');
   mkdirSync(home, { recursive: true });
   const keys = ensureKeys(path.join(options.dataDir, 'keys'));
@@ -74,5 +74,5 @@ export async function startSftpServer(options: {
     env: rcloneEnv(options.dataDir),
   });
   await waitUntilReady(proc, () => canConnect(options.port));
-  return { proc, keys, home };
+  return proc;
 }

@@ -42,13 +42,17 @@ export function createStagingSql(plan: SyncPlan, table: string): string {
 export const stagingCopySql = (plan: SyncPlan, table: string): string =>
   `COPY ${table} (${list(plan.columns.map((c) => c.name))}) FROM STDIN`;
 
+/** One condition per column whose non-NULL value will load as NULL (NaN, NaT, '' ...). */
+const nulledConditions = (plan: SyncPlan): string[] =>
+  plan.columns.map(nulledCondition).filter((n): n is string => Boolean(n));
+
 /**
  * What the next steps need to know of a staged batch, in one pass: its last row in keyset order (where
  * the next batch starts), its newest updated_at, and how many values will load as NULL.
  */
 export function batchSummarySql(plan: SyncPlan, table: string): string {
   const names = cursorColumns(plan).names;
-  const nulled = plan.columns.map(nulledCondition).filter((n): n is string => Boolean(n));
+  const nulled = nulledConditions(plan);
   // A one-column keyset (a full load by id) needs no sort: its last row is the maximum.
   const cursor = names.length === 1
     ? `ARRAY[max(s.${quoteIdent(names[0])})::text]`
@@ -68,7 +72,7 @@ export function checkSql(plan: SyncPlan, table: string): string | undefined {
   const problems = plan.columns
     .map((c) => problemExpression(c, plan.keyColumns.includes(c.name)))
     .filter((p): p is string => Boolean(p));
-  const nulled = plan.columns.map(nulledCondition).filter((n): n is string => Boolean(n));
+  const nulled = nulledConditions(plan);
   if (!problems.length && !nulled.length) return undefined;
   return `SELECT coalesce(sum(nulled) FILTER (WHERE problem = ''), 0)::int AS nulled,
          coalesce(array_agg(id::text) FILTER (WHERE problem <> ''), '{}') AS bad,

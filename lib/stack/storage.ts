@@ -38,6 +38,19 @@ interface SftpKeys {
   hostKeyFile: string;
 }
 
+/**
+ * ssh2's ed25519 generator strips leading zero bytes from the public key, so about one key in
+ * 256 comes out 31 bytes long and rclone (Go) rejects it; such keys are drawn again.
+ */
+export function generateEd25519KeyPair(comment?: string): { private: string; public: string } {
+  for (;;) {
+    const pair = utils.generateKeyPairSync('ed25519', comment ? { comment } : {});
+    const parsed = utils.parseKey(pair.public);
+    const sshPublicKeyLength = 4 + 'ssh-ed25519'.length + 4 + 32;
+    if (!(parsed instanceof Error) && parsed.getPublicSSH().length === sshPublicKeyLength) return pair;
+  }
+}
+
 /** The SFTP user's key pair and the server's host key, made once and kept under the data folder. */
 function ensureKeys(dir: string): SftpKeys {
   mkdirSync(dir, { recursive: true });
@@ -47,12 +60,12 @@ function ensureKeys(dir: string): SftpKeys {
     hostKeyFile: path.join(dir, 'host_ed25519'),
   };
   if (!existsSync(keys.privateKeyFile)) {
-    const user = utils.generateKeyPairSync('ed25519', { comment: 'etl embedded sftp user' });
+    const user = generateEd25519KeyPair('etl embedded sftp user');
     writeFileSync(keys.privateKeyFile, user.private, { mode: 0o600 });
     writeFileSync(keys.authorizedKeysFile, `${user.public}\n`);
   }
   if (!existsSync(keys.hostKeyFile)) {
-    writeFileSync(keys.hostKeyFile, utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    writeFileSync(keys.hostKeyFile, generateEd25519KeyPair().private, { mode: 0o600 });
   }
   chmodSync(keys.privateKeyFile, 0o600);
   return keys;

@@ -38,6 +38,9 @@ interface SftpKeys {
   hostKeyFile: string;
 }
 
+/** An OpenSSH ed25519 public key: the length-prefixed name "ssh-ed25519", then the length-prefixed 32-byte key. */
+const ED25519_PUBLIC_BLOB_LENGTH = 4 + 'ssh-ed25519'.length + 4 + 32;
+
 /**
  * ssh2's ed25519 generator strips leading zero bytes from the public key, so about one key in
  * 256 comes out 31 bytes long and rclone (Go) rejects it; such keys are drawn again.
@@ -46,8 +49,7 @@ export function generateEd25519KeyPair(comment?: string): { private: string; pub
   for (;;) {
     const pair = utils.generateKeyPairSync('ed25519', comment ? { comment } : {});
     const parsed = utils.parseKey(pair.public);
-    const sshPublicKeyLength = 4 + 'ssh-ed25519'.length + 4 + 32;
-    if (!(parsed instanceof Error) && parsed.getPublicSSH().length === sshPublicKeyLength) return pair;
+    if (!(parsed instanceof Error) && parsed.getPublicSSH().length === ED25519_PUBLIC_BLOB_LENGTH) return pair;
   }
 }
 

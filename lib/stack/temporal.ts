@@ -12,6 +12,8 @@ export interface TemporalDevServerOptions {
   namespace: string;
 }
 
+const START_ATTEMPTS = 3;
+
 /** `temporal server start-dev` on loopback, its state in a SQLite file so runs and schedules survive restarts. */
 export async function startTemporalDevServer(options: TemporalDevServerOptions): Promise<ManagedProcess> {
   const args = [
@@ -26,9 +28,17 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
     '--ui-disable-news-fetch',
     ...searchAttributeFlags().flatMap((flag) => ['--search-attribute', flag]),
   ];
-  const proc = await startProcess({ name: 'temporal', command: options.cli, args, runDir: options.runDir });
-  await waitUntilReady(proc, () => temporalAnswers(`127.0.0.1:${options.port}`), 90_000);
-  return proc;
+  for (let attempt = 1; ; attempt++) {
+    const proc = await startProcess({ name: 'temporal', command: options.cli, args, runDir: options.runDir });
+    try {
+      await waitUntilReady(proc, () => temporalAnswers(`127.0.0.1:${options.port}`), 90_000);
+      return proc;
+    } catch (error) {
+      // The dev server picks its internal ports (HTTP API, history, matching...) as "free now, bind later";
+      // an outgoing connection can take one in between. A fresh start picks others.
+      if (attempt >= START_ATTEMPTS || !/address already in use/.test(String(error))) throw error;
+    }
+  }
 }
 
 export async function temporalAnswers(address: string): Promise<boolean> {

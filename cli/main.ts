@@ -7,7 +7,7 @@ import { health } from './commands/health';
 import { replay } from './commands/replay';
 import { runPipeline } from './commands/run';
 import { DEMO_TABLE } from '../lib/sample-data/conversations';
-import { sampleConversations } from './commands/sample-data';
+import { sampleConversations, sampleCustomers } from './commands/sample-data';
 import { applySchedulesCommand } from './commands/schedules';
 import { worker } from './commands/worker';
 import { action } from './output';
@@ -64,6 +64,14 @@ sample.command('conversations')
   .option('--count <n>', 'how many rows', positiveInt, 100_000)
   .option('--table <name>', 'table name', DEMO_TABLE)
   .action(action((options: { count: number; table: string }) => sampleConversations(loadConfig(), { rows: options.count, table: options.table })));
+
+sample.command('customers')
+  .description('a synthetic Brazilian customer base (CSV with ;), for marketing-enrichment')
+  .option('--count <n>', 'how many customers', positiveInt, 1000)
+  .option('--seed <n>', 'the same seed always gives the same customers', positiveInt, 42)
+  .option('--out <file>', 'where to write it', 'customers.csv')
+  .option('--no-bad-rows', 'leave out the few defective rows (no id, no name, unknown interest) that real bases have')
+  .action(action(async (options: { count: number; seed: number; out: string; badRows: boolean }) => sampleCustomers(options)));
 
 program.parseAsync().catch((error: Error) => {
   process.stderr.write(`etl: ${error.message}\n`);

@@ -45,6 +45,12 @@ const envSchema = z.object({
     .string()
     .regex(/^\S+ \S+ \S+ \S+ \S+$/, 'must be a 5-field cron expression, e.g. "0 3 * * *"')
     .default('0 3 * * *'),
+  /** Without a key the marketing pipeline runs its offline provider (template messages, no AI). */
+  GEMINI_API_KEY: optionalText,
+  /** Another endpoint for the Gemini REST API (a proxy, or the tests' local server). */
+  GEMINI_BASE_URL: z.string().url('must be a URL, e.g. http://127.0.0.1:8089').optional(),
+  /** Gemini requests per minute for the whole task queue; the default is the free tier's. */
+  GEMINI_RPM: z.coerce.number().positive().max(100_000).default(15),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 

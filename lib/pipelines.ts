@@ -14,6 +14,12 @@ export const pipelines: PipelineInfo[] = [
     taskQueue: 'etl-incremental-sync',
     description: 'remote Postgres table -> local Postgres by updated_at watermark, batch UPSERT, etl_control',
   },
+  {
+    name: 'marketing-enrichment',
+    workflowType: 'marketingEnrichment',
+    taskQueue: 'etl-marketing-enrichment',
+    description: 'customers file -> Gemini writes a short pt-BR message per customer -> marketing_messages in Postgres -> XLSX and ; CSV',
+  },
 ];
 
 export function findPipeline(name: string): PipelineInfo {

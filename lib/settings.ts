@@ -6,7 +6,7 @@ import { EMBEDDED_S3_KEY, EMBEDDED_S3_SECRET, EMBEDDED_SFTP_USER } from './stack
 
 /** The variables that point at servers; without them every part runs embedded. */
 export const SERVER_VARIABLES = ['TEMPORAL_PROFILE', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_WEB_UI', 'TEMPORAL_API_KEY', 'DATABASE_URL',
-  'SOURCE_DATABASE_URL', 'SOURCE_ADMIN_DATABASE_URL', 'S3_ENDPOINT', 'SFTP_HOST'];
+  'SOURCE_DATABASE_URL', 'SOURCE_ADMIN_DATABASE_URL', 'S3_ENDPOINT', 'SFTP_HOST', 'GEMINI_API_KEY', 'GEMINI_BASE_URL'];
 
 /**
  * The environment less every server variable, and with no Temporal profile file: what a test stack
@@ -30,6 +30,7 @@ export interface Settings {
   postgres: { databaseUrl: string; sourceDatabaseUrl: string; sourceAdminUrl: string; embedded: boolean };
   s3: { endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string; embedded: boolean };
   sftp: { host: string; port: number; user: string; privateKeyFile?: string; password?: string; embedded: boolean };
+  gemini: { apiKey?: string; baseUrl?: string; requestsPerMinute: number };
   dataDir: string;
   timezone: string;
 }
@@ -94,6 +95,7 @@ export function resolveSettings(config: EtlConfig): Settings {
           password: config.SFTP_PASSWORD,
           embedded: false,
         },
+    gemini: { apiKey: config.GEMINI_API_KEY, baseUrl: config.GEMINI_BASE_URL, requestsPerMinute: config.GEMINI_RPM },
     dataDir: config.ETL_DATA_DIR,
     timezone: config.ETL_TIMEZONE,
   };
@@ -122,5 +124,8 @@ export function settingsToEnv(settings: Settings): Record<string, string> {
   if (settings.temporal.profile.configFile) env.TEMPORAL_CONFIG_FILE = settings.temporal.profile.configFile;
   if (settings.sftp.privateKeyFile) env.SFTP_PRIVATE_KEY_FILE = settings.sftp.privateKeyFile;
   if (settings.sftp.password) env.SFTP_PASSWORD = settings.sftp.password;
+  if (settings.gemini.apiKey) env.GEMINI_API_KEY = settings.gemini.apiKey;
+  if (settings.gemini.baseUrl) env.GEMINI_BASE_URL = settings.gemini.baseUrl;
+  env.GEMINI_RPM = String(settings.gemini.requestsPerMinute);
   return env;
 }

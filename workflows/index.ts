@@ -1,1 +1,2 @@
 export { incrementalSync, progressQuery } from './incremental-sync';
+export { marketingEnrichment, enrichmentProgressQuery } from './marketing-enrichment';

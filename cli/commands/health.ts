@@ -1,4 +1,4 @@
-import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { readFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { resolveSettings, type Settings } from '../../lib/settings';
 import { connectClient } from '../../lib/temporal';
 import { scheduleDefinitions } from '../../schedules';
 import { printJson, table } from '../output';
+import { createS3Client } from '../../lib/s3';
 
 export interface Check {
   name: string;
@@ -47,8 +48,7 @@ async function databaseCheck(name: string, url: string): Promise<Check> {
 function storageChecks(settings: Settings): Promise<Check>[] {
   return [
     check('S3 bucket', false, async () => {
-      const s3 = new S3Client({ endpoint: settings.s3.endpoint, region: settings.s3.region, forcePathStyle: true,
-        credentials: { accessKeyId: settings.s3.accessKeyId, secretAccessKey: settings.s3.secretAccessKey } });
+      const s3 = createS3Client(settings.s3);
       try {
         await s3.send(new HeadBucketCommand({ Bucket: settings.s3.bucket }));
         return `${settings.s3.endpoint}/${settings.s3.bucket}`;

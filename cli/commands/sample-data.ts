@@ -2,6 +2,7 @@ import type { EtlConfig } from '../../lib/config';
 import { createPool } from '../../lib/db';
 import { seedConversations } from '../../lib/sample-data/conversations';
 import { resolveSettings } from '../../lib/settings';
+import { generateCustomers, writeCustomersCsv } from '../../lib/sample-data/customers';
 import { printJson, say } from '../output';
 
 /** Fills the source database with synthetic conversations (and creates the demo's typed target table). */
@@ -17,4 +18,13 @@ export async function sampleConversations(config: EtlConfig, options: { rows: nu
   } finally {
     await Promise.all([source.end(), target.end()]);
   }
+}
+
+/** Writes a synthetic Brazilian customer base for marketing-enrichment (`;` CSV with BOM, same seed same file). */
+export function sampleCustomers(options: { count: number; seed: number; out: string; badRows: boolean }): number {
+  const rows = generateCustomers({ count: options.count, seed: options.seed, badRowRate: options.badRows ? 0.005 : 0 });
+  writeCustomersCsv(options.out, rows);
+  say(`${options.out}: ${rows.length} customers (seed ${options.seed})`);
+  printJson({ file: options.out, customers: rows.length, seed: options.seed });
+  return 0;
 }

@@ -1,0 +1,49 @@
+// Puts a finished local file where its readers are, so that no reader ever sees half a file: a local folder
+// and SFTP get a temporary name and a rename; an S3 PUT is atomic by itself.
+import { copyFileSync, createReadStream, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import SftpClient from 'ssh2-sftp-client';
+import { createS3Client } from '../../lib/s3';
+import type { Settings } from '../../lib/settings';
+
+export function publishToFolder(file: string, folder: string): string {
+  mkdirSync(folder, { recursive: true });
+  const final = path.join(folder, path.basename(file));
+  const temporary = path.join(folder, `.${path.basename(file)}.part`);
+  copyFileSync(file, temporary);
+  renameSync(temporary, final);
+  return final;
+}
+
+export async function publishToS3(settings: Settings['s3'], file: string, prefix: string): Promise<string> {
+  const key = `${prefix.replace(/^\/+/, '').replace(/\/?$/, '/')}${path.basename(file)}`;
+  const client = createS3Client(settings);
+  try {
+    await client.send(new PutObjectCommand({
+      Bucket: settings.bucket, Key: key, Body: createReadStream(file), ContentLength: statSync(file).size,
+    }));
+  } finally {
+    client.destroy();
+  }
+  return `s3://${settings.bucket}/${key}`;
+}
+
+export async function publishToSftp(settings: Settings['sftp'], file: string, folder: string): Promise<string> {
+  const sftp = new SftpClient();
+  await sftp.connect({
+    host: settings.host, port: settings.port, username: settings.user, password: settings.password,
+    privateKey: settings.privateKeyFile ? readFileSync(settings.privateKeyFile) : undefined,
+  });
+  try {
+    await sftp.mkdir(folder, true);
+    const final = path.posix.join(folder, path.basename(file));
+    const temporary = path.posix.join(folder, `.${path.basename(file)}.part`);
+    await sftp.put(file, temporary);
+    if (await sftp.exists(final)) await sftp.delete(final);
+    await sftp.rename(temporary, final);
+    return `sftp://${settings.host}:${settings.port}${final.startsWith('/') ? '' : '/'}${final}`;
+  } finally {
+    await sftp.end();
+  }
+}

@@ -19,7 +19,7 @@ const { stageCustomers, planBatches, exportResults } = proxyActivities<Marketing
 const requestRetry = {
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '20 seconds',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 12, nonRetryableErrorTypes: permanent },
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 12, nonRetryableErrorTypes: permanent },
 } as const;
 
 export const enrichmentProgressQuery = defineQuery<EnrichmentProgress>('progress');

@@ -6,7 +6,7 @@ import { loadConfig } from '../../lib/config';
 import { createPool } from '../../lib/db';
 import { installWorkerLogging } from '../../lib/logging';
 import { migrate } from '../../lib/migrate';
-import { resolveSettings } from '../../lib/settings';
+import { resolveSettings, type Settings } from '../../lib/settings';
 import { connectClient } from '../../lib/temporal';
 import { startWorkers, type RunningWorkers } from '../../workers';
 
@@ -28,11 +28,14 @@ export interface TestContext {
   close(): Promise<void>;
 }
 
-export async function openTestContext(name: string, options: { worker?: boolean } = {}): Promise<TestContext> {
+export async function openTestContext(
+  name: string,
+  options: { worker?: boolean; settings?: Settings } = {},
+): Promise<TestContext> {
   const taskQueue = `test-${name}-${randomUUID().slice(0, 8)}`;
   const workers = options.worker === false
     ? undefined
-    : await startWorkers(settings, { workflowBundle, taskQueue, tuning: { shutdownGraceTime: '1s' } });
+    : await startWorkers(options.settings ?? settings, { workflowBundle, taskQueue, tuning: { shutdownGraceTime: '1s' } });
   const client = await connectClient(settings);
   const target = createPool(settings.postgres.databaseUrl);
   const sourceAdmin = createPool(settings.postgres.sourceAdminUrl);

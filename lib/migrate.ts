@@ -8,8 +8,11 @@ const sqlRoot = path.join(projectRoot, 'sql');
 // Any constant works; it only keeps two workers that start together from migrating at once.
 const MIGRATION_LOCK = 7_233_001;
 
+/** Every folder of sql/, `common` first: the tables every pipeline shares. */
+const allFolders = () => readdirSync(sqlRoot).sort((a, b) => Number(b === 'common') - Number(a === 'common') || a.localeCompare(b));
+
 /** Applies `sql/<folder>/NNN_*.sql` files not applied yet, each once, in order, in one transaction. */
-export async function migrate(pool: pg.Pool, folders = ['common']): Promise<string[]> {
+export async function migrate(pool: pg.Pool, folders = allFolders()): Promise<string[]> {
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query(`CREATE TABLE IF NOT EXISTS etl_migrations (

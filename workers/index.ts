@@ -31,7 +31,7 @@ export interface WorkerStartOptions {
 export async function startWorkers(settings: Settings, options: WorkerStartOptions = {}): Promise<RunningWorkers> {
   const target = createPool(settings.postgres.databaseUrl, 6);
   const source = createPool(settings.postgres.sourceDatabaseUrl, 4);
-  await migrate(target, ['common', 'marketing']);
+  await migrate(target);
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const code = options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') };
   const activities = {

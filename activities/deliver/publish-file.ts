@@ -1,6 +1,6 @@
 // Puts a finished local file where its readers are, so that no reader ever sees half a file: a local folder
 // and SFTP get a temporary name and a rename; an S3 PUT is atomic by itself.
-import { copyFileSync, createReadStream, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import SftpClient from 'ssh2-sftp-client';
@@ -20,9 +20,8 @@ export async function publishToS3(settings: Settings['s3'], file: string, prefix
   const key = `${prefix.replace(/^\/+/, '').replace(/\/?$/, '/')}${path.basename(file)}`;
   const client = createS3Client(settings);
   try {
-    await client.send(new PutObjectCommand({
-      Bucket: settings.bucket, Key: key, Body: createReadStream(file), ContentLength: statSync(file).size,
-    }));
+    // A buffer, not a stream: a stream goes out with aws-chunked encoding, which not every S3-compatible server takes.
+    await client.send(new PutObjectCommand({ Bucket: settings.bucket, Key: key, Body: readFileSync(file) }));
   } finally {
     client.destroy();
   }

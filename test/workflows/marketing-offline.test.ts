@@ -46,7 +46,7 @@ describe('marketingEnrichment without GEMINI_API_KEY, from an XLSX in S3 to S3 a
     assert.match(s3Xlsx, new RegExp(`^s3://${settings.s3.bucket}/exports/marketing/marketing_offline_\\d{4}-\\d{2}-\\d{2}_\\d{2}-\\d{2}-\\d{2}\\.xlsx$`));
     const object = await s3.send(new GetObjectCommand({ Bucket: settings.s3.bucket, Key: s3Xlsx.split('/').slice(3).join('/') }));
     const workbook = new ExcelJS.Workbook();
-    await workbook.xlsx.load(Buffer.from(await object.Body!.transformToByteArray()));
+    await workbook.xlsx.load((await object.Body!.transformToByteArray()).buffer as ArrayBuffer);
     const sheet = workbook.getWorksheet('Mensagens')!;
     assert.equal(sheet.rowCount, 61);
     assert.equal(sheet.getRow(2).getCell(12).value, 'offline');

@@ -10,7 +10,7 @@ const COLUMN_ALIASES = {
   city: ['cidade', 'city', 'municipio'],
   state: ['uf', 'estado', 'state'],
   interest: ['interesse', 'interest', 'interesse_financeiro', 'produto'],
-  signupDate: ['data_cadastro', 'cadastro', 'signup_date', 'created_at'],
+  signupDate: ['data_cadastro', 'data_de_cadastro', 'cadastro', 'signup_date', 'created_at'],
 } as const;
 type Field = keyof typeof COLUMN_ALIASES;
 const REQUIRED: Field[] = ['id', 'name', 'interest'];

@@ -1,6 +1,8 @@
 import type { EtlConfig } from '../../lib/config';
 import { createPool } from '../../lib/db';
 import { DEMO_TABLE, seedConversations, touchConversations } from '../../lib/sample-data/conversations';
+import type { SyncResult } from '../../lib/incremental-sync';
+import type { EnrichmentResult } from '../../lib/marketing-enrichment';
 import { findPipeline } from '../../lib/pipelines';
 import { connectClient, webUiLink } from '../../lib/temporal';
 import { printJson, say, table } from '../output';
@@ -12,6 +14,8 @@ interface DemoStep {
   input: unknown;
   /** Prepares the data this step shows off. */
   before?: () => Promise<string>;
+  /** One line on what the run did, from its result. */
+  summarize: (result: never) => string;
 }
 
 interface DemoOutcome {
@@ -34,13 +38,15 @@ export async function demo(config: EtlConfig): Promise<number> {
     const seeded = await seedConversations(source, target, 200_000);
     say(`sample data: ${seeded} new conversations on the source (${DEMO_TABLE})`);
     const steps: DemoStep[] = [
-      { label: 'incremental-sync', pipeline: 'incremental-sync', input: {} },
+      { label: 'incremental-sync', pipeline: 'incremental-sync', input: {}, summarize: syncSummary },
       {
         label: 'incremental-sync (after changes)',
         pipeline: 'incremental-sync',
         input: {},
         before: async () => `changed ${await touchConversations(source, 2_000, 'now()', 97)} conversations on the source`,
+        summarize: syncSummary,
       },
+      { label: 'marketing-enrichment', pipeline: 'marketing-enrichment', input: {}, summarize: enrichmentSummary },
     ];
     const outcomes: DemoOutcome[] = [];
     for (const step of steps) {
@@ -52,10 +58,7 @@ export async function demo(config: EtlConfig): Promise<number> {
       const url = webUiLink(settings, workflowId, handle.firstExecutionRunId);
       say(`running ${step.label}: ${url ?? workflowId}`);
       const outcome = await handle.result().then(
-        (result: Record<string, number>) => ({
-          outcome: 'success',
-          rows: `${result.rowsExtracted} read, ${result.rowsInserted} inserted, ${result.rowsUpdated} updated, ${result.rowsQuarantined} quarantined`,
-        }),
+        (result) => ({ outcome: 'success', rows: step.summarize(result as never) }),
         (error: Error) => ({ outcome: 'FAILED', rows: (error.cause as Error | undefined)?.message ?? error.message }),
       );
       outcomes.push({ pipeline: step.label, ...outcome, seconds: (Date.now() - started) / 1000, url });
@@ -71,3 +74,10 @@ export async function demo(config: EtlConfig): Promise<number> {
     await running.stop();
   }
 }
+
+const syncSummary = (result: SyncResult) =>
+  `${result.rowsExtracted} read, ${result.rowsInserted} inserted, ${result.rowsUpdated} updated, ${result.rowsQuarantined} quarantined`;
+
+const enrichmentSummary = (result: EnrichmentResult) =>
+  `${result.customersRead} customers, ${result.enriched} messages (${result.provider}${result.provider === 'offline' ? ': no AI called' : `, ${result.requests} requests`}), `
+  + `${result.customersQuarantined} quarantined, ${result.failed} failed; ${result.files.find((f) => f.endsWith('.xlsx')) ?? ''}`;

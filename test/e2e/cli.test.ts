@@ -38,12 +38,16 @@ describe('the etl command', () => {
     assert.ok(report.checks.find((c) => c.name === 'source database')?.ok);
   });
 
-  it('schedules apply creates the daily schedule, and a second apply only updates it', async () => {
+  it('schedules apply creates the schedules, and a second apply only updates them', async () => {
     const first = await etl(['schedules', 'apply']);
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(first.json, [{ scheduleId: 'incremental-sync-daily', change: 'created' }]);
+    assert.deepEqual(first.json, [{ scheduleId: 'incremental-sync-daily', change: 'created' },
+      { scheduleId: 'marketing-enrichment-weekly', change: 'created' }]);
     const again = await etl(['schedules', 'apply']);
-    assert.deepEqual(again.json, [{ scheduleId: 'incremental-sync-daily', change: 'updated' }]);
+    assert.deepEqual(again.json, [{ scheduleId: 'incremental-sync-daily', change: 'updated' },
+      { scheduleId: 'marketing-enrichment-weekly', change: 'updated' }]);
+    const manual = await ctx.client.schedule.getHandle('marketing-enrichment-weekly').describe();
+    assert.equal(manual.state.paused, true, 'marketing-enrichment is manual: its schedule waits, paused');
     const described = await ctx.client.schedule.getHandle('incremental-sync-daily').describe();
     assert.equal(described.spec.timezone, 'America/Sao_Paulo');
     const next = described.info.nextActionTimes[0];

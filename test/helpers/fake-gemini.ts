@@ -13,8 +13,8 @@ export type Fault =
 
 export interface FakeGeminiOptions {
   apiKey: string;
-  /** Time each answer takes, like a real model's. */
-  latencyMs?: number;
+  /** Time each answer takes, like a real model's: fixed, or by how many customers the request carries. */
+  latencyMs?: number | ((customers: number) => number);
   /** Requests allowed per window; more get a 429 whose RetryInfo says when the window frees up. */
   rateLimit?: { requests: number; windowMs: number };
   /** Ids whose message is always too long (the model ignoring the word limit). */
@@ -105,7 +105,8 @@ export class FakeGemini {
       if (fault.status === 429) return this.tooManyRequests(res, fault.retryDelaySeconds);
       return this.error(res, fault.status, 'INTERNAL', 'An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting');
     }
-    await new Promise((resolve) => setTimeout(resolve, this.options.latencyMs ?? 0));
+    const latency = this.options.latencyMs;
+    await new Promise((resolve) => setTimeout(resolve, typeof latency === 'function' ? latency(customers.length) : (latency ?? 0)));
     log(200);
     let items = customers.map((c) => ({ id: c.id, message: this.messageFor(c) }));
     if (fault?.kind === 'drop-ids') items = items.slice(fault.count);

@@ -79,5 +79,5 @@ const syncSummary = (result: SyncResult) =>
   `${result.rowsExtracted} read, ${result.rowsInserted} inserted, ${result.rowsUpdated} updated, ${result.rowsQuarantined} quarantined`;
 
 const enrichmentSummary = (result: EnrichmentResult) =>
-  `${result.customersRead} customers, ${result.enriched} messages (${result.provider}${result.provider === 'offline' ? ': no AI called' : `, ${result.requests} requests`}), `
+  `${result.customersRead} customers, ${result.enriched} new messages${result.alreadyEnriched ? ` (${result.alreadyEnriched} already had one)` : ''} (${result.provider}${result.provider === 'offline' ? ': no AI called' : `, ${result.requests} requests`}), `
   + `${result.customersQuarantined} quarantined, ${result.failed} failed; ${result.files.find((f) => f.endsWith('.xlsx')) ?? ''}`;

@@ -1,4 +1,5 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createMailingActivities } from '../activities/deliver/mailing-activities';
 import { createSyncActivities } from '../activities/load/sync';
 import { createPool } from '../lib/db';
 import { migrate } from '../lib/migrate';
@@ -22,27 +23,57 @@ export interface WorkerStartOptions {
   tuning?: Partial<WorkerOptions>;
 }
 
-/** One worker per pipeline task queue, with the activities bound to the configured databases. */
+/** What each pipeline's worker runs: its activities and how many at once. */
+interface PipelineWorker {
+  pipeline: string;
+  activities: object;
+  maxConcurrentActivityTaskExecutions: number;
+}
+
+/**
+ * One worker per pipeline task queue, with the activities bound to the configured databases. With a `taskQueue`
+ * override (tests) every pipeline shares that queue, served by one worker holding all the activities.
+ */
 export async function startWorkers(settings: Settings, options: WorkerStartOptions = {}): Promise<RunningWorkers> {
   const target = createPool(settings.postgres.databaseUrl, 6);
   const source = createPool(settings.postgres.sourceDatabaseUrl, 4);
-  await migrate(target);
+  const mailingSource = createPool(settings.postgres.sourceDatabaseUrl, 4);
+  const mailingTarget = createPool(settings.postgres.databaseUrl, 6);
+  await migrate(target, ['common', 'mailing']);
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const code = options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') };
-  const sync = await Worker.create({
+  const pipelineWorkers: PipelineWorker[] = [
+    {
+      pipeline: 'incremental-sync',
+      activities: createSyncActivities({ source, target, sourceUrl: settings.postgres.sourceDatabaseUrl }),
+      // Each sync holds two connections while it copies; a few at once is plenty on one machine.
+      maxConcurrentActivityTaskExecutions: 4,
+    },
+    {
+      pipeline: 'mailing-campaigns',
+      activities: createMailingActivities({ source: mailingSource, target: mailingTarget, sftp: settings.sftp,
+        campaignsDir: settings.mailing.campaignsDir, timeZone: settings.timezone }),
+      // Each delivery holds a source connection, a target connection and an SFTP session.
+      maxConcurrentActivityTaskExecutions: 4,
+    },
+  ];
+  const byQueue = new Map<string, PipelineWorker[]>();
+  for (const w of pipelineWorkers) {
+    const queue = options.taskQueue ?? findPipeline(w.pipeline).taskQueue;
+    byQueue.set(queue, [...(byQueue.get(queue) ?? []), w]);
+  }
+  const workers = await Promise.all([...byQueue].map(([taskQueue, group]) => Worker.create({
     connection,
     namespace: settings.temporal.namespace,
-    taskQueue: options.taskQueue ?? findPipeline('incremental-sync').taskQueue,
+    taskQueue,
     ...code,
-    activities: createSyncActivities({ source, target, sourceUrl: settings.postgres.sourceDatabaseUrl }),
-    // Each sync holds two connections while it copies; a few at once is plenty on one machine.
-    maxConcurrentActivityTaskExecutions: 4,
+    activities: Object.assign({}, ...group.map((w) => w.activities)),
+    maxConcurrentActivityTaskExecutions: group.reduce((sum, w) => sum + w.maxConcurrentActivityTaskExecutions, 0),
     ...options.tuning,
-  });
-  const workers = [sync];
+  })));
   const done = Promise.all(workers.map((w) => w.run())).then(async () => {
     await connection.close();
-    await Promise.all([target.end(), source.end()]);
+    await Promise.all([target.end(), source.end(), mailingSource.end(), mailingTarget.end()]);
   });
   return {
     workers,

@@ -1,1 +1,2 @@
 export { incrementalSync, progressQuery } from './incremental-sync';
+export { mailingCampaigns, mailingProgressQuery } from './mailing-campaigns';

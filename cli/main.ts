@@ -7,7 +7,7 @@ import { health } from './commands/health';
 import { replay } from './commands/replay';
 import { runPipeline } from './commands/run';
 import { DEMO_TABLE } from '../lib/sample-data/conversations';
-import { sampleConversations } from './commands/sample-data';
+import { sampleConversations, samplePartners } from './commands/sample-data';
 import { applySchedulesCommand } from './commands/schedules';
 import { worker } from './commands/worker';
 import { action } from './output';
@@ -64,6 +64,12 @@ sample.command('conversations')
   .option('--count <n>', 'how many rows', positiveInt, 100_000)
   .option('--table <name>', 'table name', DEMO_TABLE)
   .action(action((options: { count: number; table: string }) => sampleConversations(loadConfig(), { rows: options.count, table: options.table })));
+
+sample.command('partners')
+  .description('a partner customer base on the source database (partner_customers), and the sample campaigns\' SFTP folders, for mailing-campaigns')
+  .option('--count <n>', 'how many customers', positiveInt, 100_000)
+  .option('--seed <n>', 'the same seed gives the same customers', positiveInt, 42)
+  .action(action((options: { count: number; seed: number }) => samplePartners(loadConfig(), { rows: options.count, seed: options.seed })));
 
 program.parseAsync().catch((error: Error) => {
   process.stderr.write(`etl: ${error.message}\n`);

@@ -1,9 +1,10 @@
 import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
 import type { EtlConfig } from '../lib/config';
 import { incrementalSyncSchedule } from './incremental-sync';
+import { mailingCampaignsSchedule } from './mailing-campaigns';
 
 export function scheduleDefinitions(config: EtlConfig): ScheduleOptions[] {
-  return [incrementalSyncSchedule(config)];
+  return [incrementalSyncSchedule(config), mailingCampaignsSchedule(config)];
 }
 
 export interface AppliedSchedule {

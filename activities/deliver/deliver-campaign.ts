@@ -22,8 +22,10 @@ export interface DeliveryDeps {
 export interface DeliveryHooks {
   attempt?: number;
   heartbeat?: (details: { bytes: number }) => void;
-  /** Fault injection for tests: runs after the upload is verified, before the rename. */
+  /** Fault injection for tests: after the upload is verified, before the journal row. */
   afterUpload?: (tempPath: string) => Promise<void>;
+  /** Fault injection for tests: after the journal row ('renaming'), before the rename. */
+  beforeRename?: (tempPath: string) => Promise<void>;
 }
 
 /** Temporary uploads are hidden files named after the final one: `.mailing_x_22-12_10-00.csv.part-<run>-<attempt>`. */
@@ -164,6 +166,7 @@ async function deliverLocked(
 
   // 4. Journal first, then the rename: a crash in between is recognised by the next attempt (step 1).
   await writeJournal(journalClient, delivery, run, { status: 'renaming', rows, bytes, sha256 });
+  await hooks.beforeRename?.(tempPath);
   await sftp.rename(tempPath, remotePath);
   await writeJournal(journalClient, delivery, run, { status: 'delivered', rows, bytes, sha256 });
   return receipt(delivery, { status: 'delivered', rows, bytes, sha256, remoteChecksum });

@@ -1,6 +1,11 @@
 import type { EtlConfig } from '../../lib/config';
 import { createPool } from '../../lib/db';
+import type { SyncResult } from '../../lib/incremental-sync';
+import { loadCampaigns } from '../../lib/mailing/load-campaigns';
+import type { MailingResult } from '../../lib/mailing/run';
+import { createCampaignFolders } from '../../lib/mailing/sftp-folders';
 import { DEMO_TABLE, seedConversations, touchConversations } from '../../lib/sample-data/conversations';
+import { PARTNERS_TABLE, seedPartnerCustomers } from '../../lib/sample-data/partners';
 import { findPipeline } from '../../lib/pipelines';
 import { connectClient, webUiLink } from '../../lib/temporal';
 import { printJson, say, table } from '../output';
@@ -12,7 +17,14 @@ interface DemoStep {
   input: unknown;
   /** Prepares the data this step shows off. */
   before?: () => Promise<string>;
+  /** The result in a few words, for the summary's rows column. */
+  summarize: (result: never) => string;
 }
+
+const syncSummary = (result: SyncResult) =>
+  `${result.rowsExtracted} read, ${result.rowsInserted} inserted, ${result.rowsUpdated} updated, ${result.rowsQuarantined} quarantined`;
+const mailingSummary = (result: MailingResult) =>
+  `${result.delivered} files, ${result.rows} rows (slot ${result.slotLabel.slice(11, 16)}): ${result.campaigns.map((c) => `${c.campaign} ${c.rows}`).join(', ')}`;
 
 interface DemoOutcome {
   pipeline: string;
@@ -34,12 +46,25 @@ export async function demo(config: EtlConfig): Promise<number> {
     const seeded = await seedConversations(source, target, 200_000);
     say(`sample data: ${seeded} new conversations on the source (${DEMO_TABLE})`);
     const steps: DemoStep[] = [
-      { label: 'incremental-sync', pipeline: 'incremental-sync', input: {} },
+      { label: 'incremental-sync', pipeline: 'incremental-sync', input: {}, summarize: syncSummary },
       {
         label: 'incremental-sync (after changes)',
         pipeline: 'incremental-sync',
         input: {},
         before: async () => `changed ${await touchConversations(source, 2_000, 'now()', 97)} conversations on the source`,
+        summarize: syncSummary,
+      },
+      {
+        label: 'mailing-campaigns',
+        pipeline: 'mailing-campaigns',
+        // Every sample campaign, now, whatever the hour: the schedule delivers only those active in each slot.
+        input: { campaigns: loadCampaigns(settings.mailing.campaignsDir).campaigns.map((c) => c.name) },
+        before: async () => {
+          const customers = await seedPartnerCustomers(source, 100_000);
+          const folders = await createCampaignFolders(settings);
+          return `sample data: ${customers} new customers on the source (${PARTNERS_TABLE}); dialer folders ${folders.join(', ')}`;
+        },
+        summarize: mailingSummary,
       },
     ];
     const outcomes: DemoOutcome[] = [];
@@ -52,10 +77,7 @@ export async function demo(config: EtlConfig): Promise<number> {
       const url = webUiLink(settings, workflowId, handle.firstExecutionRunId);
       say(`running ${step.label}: ${url ?? workflowId}`);
       const outcome = await handle.result().then(
-        (result: Record<string, number>) => ({
-          outcome: 'success',
-          rows: `${result.rowsExtracted} read, ${result.rowsInserted} inserted, ${result.rowsUpdated} updated, ${result.rowsQuarantined} quarantined`,
-        }),
+        (result: unknown) => ({ outcome: 'success', rows: step.summarize(result as never) }),
         (error: Error) => ({ outcome: 'FAILED', rows: (error.cause as Error | undefined)?.message ?? error.message }),
       );
       outcomes.push({ pipeline: step.label, ...outcome, seconds: (Date.now() - started) / 1000, url });

@@ -41,9 +41,11 @@ describe('the etl command', () => {
   it('schedules apply creates the daily schedule, and a second apply only updates it', async () => {
     const first = await etl(['schedules', 'apply']);
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(first.json, [{ scheduleId: 'incremental-sync-daily', change: 'created' }]);
+    assert.deepEqual(first.json, [{ scheduleId: 'incremental-sync-daily', change: 'created' }, { scheduleId: 'mailing-campaigns-hourly', change: 'created' }]);
     const again = await etl(['schedules', 'apply']);
-    assert.deepEqual(again.json, [{ scheduleId: 'incremental-sync-daily', change: 'updated' }]);
+    assert.deepEqual(again.json, [{ scheduleId: 'incremental-sync-daily', change: 'updated' }, { scheduleId: 'mailing-campaigns-hourly', change: 'updated' }]);
+    // The hourly mailing schedule must not fire into the other tests' workers at a full hour.
+    await ctx.client.schedule.getHandle('mailing-campaigns-hourly').pause('tests');
     const described = await ctx.client.schedule.getHandle('incremental-sync-daily').describe();
     assert.equal(described.spec.timezone, 'America/Sao_Paulo');
     const next = described.info.nextActionTimes[0];

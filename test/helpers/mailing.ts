@@ -1,30 +1,13 @@
 // Test campaigns of their own (in a temporary folder), a small partner base on the source, SFTP folders under a
 // root of the test's own, and a worker whose mailing activities read that campaign folder.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type SftpClient from 'ssh2-sftp-client';
 import { connectSftp } from '../../activities/deliver/sftp';
-import { projectRoot } from '../../lib/config';
 import type { Settings } from '../../lib/settings';
 import { generatePartnerCustomers, partnersTableSql } from '../../lib/sample-data/partners';
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { settings, workflowBundle, type TestContext } from './env';
 
-export interface CampaignFile {
-  name: string;
-  sql: string;
-  [field: string]: unknown;
-}
-
-/** A campaign folder with these campaigns (each a <name>.json and sql/<name>.sql). */
-export function writeCampaigns(campaigns: CampaignFile[], dir = mkdtempSync(path.join(projectRoot, '.data', 'campaigns-'))): string {
-  mkdirSync(path.join(dir, 'sql'), { recursive: true });
-  for (const { sql, ...config } of campaigns) {
-    writeFileSync(path.join(dir, 'sql', `${config.name}.sql`), sql);
-    writeFileSync(path.join(dir, `${config.name}.json`), JSON.stringify({ sqlFile: `${config.name}.sql`, ...config }, null, 2));
-  }
-  return dir;
-}
+export { writeCampaigns, type CampaignFile } from './mailing-files';
 
 export async function seedPartners(ctx: TestContext, table: string, count: number): Promise<void> {
   await ctx.sourceAdmin.query(`DROP TABLE IF EXISTS ${table}; ${partnersTableSql(table)}`);

@@ -15,6 +15,7 @@ import { loadConfig, projectRoot } from '../lib/config';
 import { createPool } from '../lib/db';
 import { installWorkerLogging } from '../lib/logging';
 import { loadCampaigns } from '../lib/mailing/load-campaigns';
+import { migrate } from '../lib/migrate';
 import type { MailingResult } from '../lib/mailing/run';
 import { generatePartnerCustomers, partnersTableSql } from '../lib/sample-data/partners';
 import { withoutServerVariables } from '../lib/settings';
@@ -80,9 +81,11 @@ async function main() {
   const { settings } = stack;
   const admin = createPool(settings.postgres.sourceAdminUrl, 2);
   const reader = createPool(settings.postgres.sourceDatabaseUrl, CAMPAIGNS);
+  const target = createPool(settings.postgres.databaseUrl, 2);
   const scratch = mkdtempSync(path.join(settings.dataDir, 'script-'));
   try {
     const total = CAMPAIGNS * ROWS_PER_CAMPAIGN;
+    await migrate(target, ['common', 'mailing']);
     await admin.query(`DROP TABLE IF EXISTS ${TABLE}; ${partnersTableSql(TABLE)}`);
     const t = process.hrtime.bigint();
     await generatePartnerCustomers(admin, { table: TABLE, count: total, seed: 42 });
@@ -95,7 +98,10 @@ async function main() {
       sql: `SELECT phone, phone_alt, full_name, cpf, debt_amount, due_date, city, uf FROM ${TABLE} WHERE id % ${CAMPAIGNS} = ${i} ORDER BY id`,
     })), mkdtempSync(path.join(settings.dataDir, 'campaigns-')));
     const campaigns = loadCampaigns(campaignsDir).campaigns;
+    // Each run of the bench starts with nothing delivered (its data folder outlives it).
+    await target.query(`DELETE FROM mailing_deliveries WHERE campaign LIKE 'bench\\_%'`);
     const sftp = await connectSftp(settings.sftp);
+    for (const folder of ['/bench', '/script']) if (await sftp.exists(folder)) await sftp.rmdir(folder, true);
     for (const name of names) {
       await sftp.mkdir(`/bench/${name}`, true);
       await sftp.mkdir(`/script/${name}`, true);
@@ -196,7 +202,7 @@ async function main() {
     console.log(JSON.stringify(figures));
   } finally {
     rmSync(scratch, { recursive: true, force: true });
-    await Promise.all([admin.end(), reader.end()]);
+    await Promise.all([admin.end(), reader.end(), target.end()]);
     await stack.stop();
   }
 }

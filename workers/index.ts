@@ -37,8 +37,9 @@ interface PipelineWorker {
 export async function startWorkers(settings: Settings, options: WorkerStartOptions = {}): Promise<RunningWorkers> {
   const target = createPool(settings.postgres.databaseUrl, 6);
   const source = createPool(settings.postgres.sourceDatabaseUrl, 4);
-  const mailingSource = createPool(settings.postgres.sourceDatabaseUrl, 4);
-  const mailingTarget = createPool(settings.postgres.databaseUrl, 6);
+  // A delivery holds one source connection (its COPY) and one target connection (its lock and journal) throughout.
+  const mailingSource = createPool(settings.postgres.sourceDatabaseUrl, 8);
+  const mailingTarget = createPool(settings.postgres.databaseUrl, 8);
   await migrate(target, ['common', 'mailing']);
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const code = options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') };
@@ -53,8 +54,9 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
       pipeline: 'mailing-campaigns',
       activities: createMailingActivities({ source: mailingSource, target: mailingTarget, sftp: settings.sftp,
         campaignsDir: settings.mailing.campaignsDir, timeZone: settings.timezone }),
-      // Each delivery holds a source connection, a target connection and an SFTP session.
-      maxConcurrentActivityTaskExecutions: 4,
+      // Each delivery holds a source connection, a target connection and an SFTP session; a run's `parallelism`
+      // (default 4) decides how many it asks for, up to 8 here.
+      maxConcurrentActivityTaskExecutions: 8,
     },
   ];
   const byQueue = new Map<string, PipelineWorker[]>();

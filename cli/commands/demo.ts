@@ -24,7 +24,7 @@ interface DemoStep {
 const syncSummary = (result: SyncResult) =>
   `${result.rowsExtracted} read, ${result.rowsInserted} inserted, ${result.rowsUpdated} updated, ${result.rowsQuarantined} quarantined`;
 const mailingSummary = (result: MailingResult) =>
-  `${result.delivered} files, ${result.rows} rows (slot ${result.slotLabel.slice(11, 16)}): ${result.campaigns.map((c) => `${c.campaign} ${c.rows}`).join(', ')}`;
+  `slot ${result.slotLabel.slice(11, 16)}: ${result.campaigns.map((c) => `${c.campaign} ${c.status} ${c.rows}`).join(', ')}`;
 
 interface DemoOutcome {
   pipeline: string;

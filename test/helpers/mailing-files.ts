@@ -1,7 +1,7 @@
 // Campaign folders for tests and benchmarks: each campaign a <name>.json and its query in sql/<name>.sql.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { projectRoot } from '../../lib/config';
 
 export interface CampaignFile {
   name: string;
@@ -9,8 +9,8 @@ export interface CampaignFile {
   [field: string]: unknown;
 }
 
-/** A campaign folder with these campaigns (each a <name>.json and sql/<name>.sql). */
-export function writeCampaigns(campaigns: CampaignFile[], dir = mkdtempSync(path.join(projectRoot, '.data', 'campaigns-'))): string {
+/** A campaign folder with these campaigns (each a <name>.json and sql/<name>.sql), by default in the test stack's data folder. */
+export function writeCampaigns(campaigns: CampaignFile[], dir = mkdtempSync(path.join(process.env.ETL_DATA_DIR ?? os.tmpdir(), 'campaigns-'))): string {
   mkdirSync(path.join(dir, 'sql'), { recursive: true });
   for (const { sql, ...config } of campaigns) {
     writeFileSync(path.join(dir, 'sql', `${config.name}.sql`), sql);

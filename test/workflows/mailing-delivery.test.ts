@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { utils } from 'ssh2';
 import { deliverCampaign, type DeliveryDeps } from '../../activities/deliver/deliver-campaign';
 import { connectSftp } from '../../activities/deliver/sftp';
+import { exportCampaign } from '../../activities/extract/campaign-export';
 import { planMailingRun } from '../../activities/extract/plan-mailing-run';
 import { createPool } from '../../lib/db';
 import { migrate } from '../../lib/migrate';
@@ -91,6 +92,23 @@ describe('one delivery, exactly once, whatever happens to it', () => {
     const receipt = await deliverCampaign(deps, delivery, run);
     assert.equal(receipt.status, 'already-present');
     assert.equal((await withSftp((sftp) => sftp.get(delivery.remotePath))).toString(), 'manual upload\n');
+  });
+
+  it('runs the query read-only (even as a user who may write) and stops it at its statement timeout', async () => {
+    const campaign = { ...plan().campaign, statementTimeoutSeconds: 1 };
+    await ctx.sourceAdmin.query('CREATE SEQUENCE IF NOT EXISTS mailing_test_seq');
+    const consume = async (csv: NodeJS.ReadableStream) => {
+      for await (const chunk of csv) void chunk;
+    };
+    const writing = await exportCampaign(ctx.sourceAdmin, { ...campaign, sql: `SELECT nextval('mailing_test_seq')::text AS phone` }, settings.timezone, consume)
+      .catch((e: unknown) => e);
+    assert.ok(writing instanceof ApplicationFailure && writing.nonRetryable);
+    assert.match(writing.message, /cannot execute nextval\(\) in a read-only transaction/);
+    const slow = await exportCampaign(reader, { ...campaign, sql: 'SELECT pg_sleep(5)::text AS phone' }, settings.timezone, consume)
+      .catch((e: unknown) => e);
+    assert.ok(slow instanceof ApplicationFailure);
+    assert.equal(slow.type, 'QueryTimeout');
+    assert.match(slow.message, /campaign gamma, query campaigns\/sql\/gamma\.sql: canceling statement due to statement timeout \(statementTimeoutSeconds is 1\)/);
   });
 
   it('an unreachable server is an error to retry; a wrong host key or refused login fails at once', async () => {

@@ -7,7 +7,7 @@ import { health } from './commands/health';
 import { replay } from './commands/replay';
 import { runPipeline } from './commands/run';
 import { DEMO_TABLE } from '../lib/sample-data/conversations';
-import { sampleConversations, sampleCustomers } from './commands/sample-data';
+import { sampleConversations, sampleCustomers, samplePartners } from './commands/sample-data';
 import { applySchedulesCommand } from './commands/schedules';
 import { worker } from './commands/worker';
 import { action } from './output';
@@ -72,6 +72,12 @@ sample.command('customers')
   .option('--out <file>', 'where to write it', 'customers.csv')
   .option('--no-bad-rows', 'leave out the few defective rows (no id, no name, unknown interest) that real bases have')
   .action(action(async (options: { count: number; seed: number; out: string; badRows: boolean }) => sampleCustomers(options)));
+
+sample.command('partners')
+  .description('a partner customer base on the source database (partner_customers), and the sample campaigns\' SFTP folders, for mailing-campaigns')
+  .option('--count <n>', 'how many customers', positiveInt, 100_000)
+  .option('--seed <n>', 'the same seed gives the same customers', positiveInt, 42)
+  .action(action((options: { count: number; seed: number }) => samplePartners(loadConfig(), { rows: options.count, seed: options.seed })));
 
 program.parseAsync().catch((error: Error) => {
   process.stderr.write(`etl: ${error.message}\n`);

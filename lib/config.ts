@@ -40,6 +40,13 @@ const envSchema = z.object({
   SFTP_USER: optionalText,
   SFTP_PASSWORD: optionalText,
   SFTP_PRIVATE_KEY_FILE: optionalText,
+  /** The SFTP server's host key ("ssh-ed25519 AAAA..." or "SHA256:..."): connections to any other key are refused. */
+  SFTP_HOST_KEY: optionalText,
+  MAILING_CAMPAIGNS_DIR: optionalText,
+  MAILING_SCHEDULE_CRON: z
+    .string()
+    .regex(/^\S+ \S+ \S+ \S+ \S+$/, 'must be a 5-field cron expression, e.g. "0 8-20 * * 1-6"')
+    .default('0 8-20 * * 1-6'),
   ETL_TIMEZONE: z.string().default('America/Sao_Paulo'),
   SYNC_SCHEDULE_CRON: z
     .string()

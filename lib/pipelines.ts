@@ -15,6 +15,12 @@ export const pipelines: PipelineInfo[] = [
     description: 'remote Postgres table -> local Postgres by updated_at watermark, batch UPSERT, etl_control',
   },
   {
+    name: 'mailing-campaigns',
+    workflowType: 'mailingCampaigns',
+    taskQueue: 'etl-mailing-campaigns',
+    description: 'hourly, per campaign: SQL on Postgres -> CSV in the dialer\'s layout -> the campaign\'s SFTP folder, atomically, once',
+  },
+  {
     name: 'marketing-enrichment',
     workflowType: 'marketingEnrichment',
     taskQueue: 'etl-marketing-enrichment',

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/envconfig';
 import { ConfigError, type EtlConfig } from './config';
+import { DEFAULT_CAMPAIGNS_DIR } from './mailing/load-campaigns';
 import { EMBEDDED_PASSWORD, EMBEDDED_USER, READER_PASSWORD, READER_USER, SOURCE_DATABASE, TARGET_DATABASE, embeddedUrl } from './stack/postgres';
 import { EMBEDDED_S3_KEY, EMBEDDED_S3_SECRET, EMBEDDED_SFTP_USER } from './stack/storage';
 
@@ -29,8 +30,9 @@ export interface Settings {
   };
   postgres: { databaseUrl: string; sourceDatabaseUrl: string; sourceAdminUrl: string; embedded: boolean };
   s3: { endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string; embedded: boolean };
-  sftp: { host: string; port: number; user: string; privateKeyFile?: string; password?: string; embedded: boolean };
+  sftp: { host: string; port: number; user: string; privateKeyFile?: string; password?: string; hostKey?: string; embedded: boolean };
   gemini: { apiKey?: string; baseUrl?: string; requestsPerMinute: number };
+  mailing: { campaignsDir: string };
   dataDir: string;
   timezone: string;
 }
@@ -93,9 +95,11 @@ export function resolveSettings(config: EtlConfig): Settings {
           user: config.SFTP_USER ?? '',
           privateKeyFile: config.SFTP_PRIVATE_KEY_FILE,
           password: config.SFTP_PASSWORD,
+          hostKey: config.SFTP_HOST_KEY,
           embedded: false,
         },
     gemini: { apiKey: config.GEMINI_API_KEY, baseUrl: config.GEMINI_BASE_URL, requestsPerMinute: config.GEMINI_RPM },
+    mailing: { campaignsDir: config.MAILING_CAMPAIGNS_DIR ?? DEFAULT_CAMPAIGNS_DIR },
     dataDir: config.ETL_DATA_DIR,
     timezone: config.ETL_TIMEZONE,
   };
@@ -127,5 +131,7 @@ export function settingsToEnv(settings: Settings): Record<string, string> {
   if (settings.gemini.apiKey) env.GEMINI_API_KEY = settings.gemini.apiKey;
   if (settings.gemini.baseUrl) env.GEMINI_BASE_URL = settings.gemini.baseUrl;
   env.GEMINI_RPM = String(settings.gemini.requestsPerMinute);
+  if (settings.sftp.hostKey) env.SFTP_HOST_KEY = settings.sftp.hostKey;
+  env.MAILING_CAMPAIGNS_DIR = settings.mailing.campaignsDir;
   return env;
 }

@@ -15,7 +15,7 @@ function testFiles(dir: string, filter: string[]): string[] {
     const file = path.join(dir, name);
     if (statSync(file).isDirectory()) return testFiles(file, filter);
     if (!name.endsWith('.test.ts')) return [];
-    return filter.length === 0 || filter.some((f) => file.includes(f)) ? [file] : [];
+    return filter.length === 0 || filter.some((f) => path.relative(projectRoot, file).includes(f)) ? [file] : [];
   }).sort();
 }
 

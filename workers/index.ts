@@ -1,10 +1,11 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createMailingActivities } from '../activities/deliver/mailing-activities';
 import { createMarketingActivities } from '../activities/enrich';
 import { createSyncActivities } from '../activities/load/sync';
 import { createPool } from '../lib/db';
 import { migrate } from '../lib/migrate';
 import { geminiTaskQueue } from '../lib/marketing-enrichment';
-import { findPipeline, pipelines } from '../lib/pipelines';
+import { findPipeline } from '../lib/pipelines';
 import type { Settings } from '../lib/settings';
 import { temporalConnectionOptions } from '../lib/temporal';
 
@@ -24,41 +25,76 @@ export interface WorkerStartOptions {
   tuning?: Partial<WorkerOptions>;
 }
 
+/** What each pipeline's worker runs: its activities and how many at once. */
+interface PipelineWorker {
+  pipeline: string;
+  activities: object;
+  maxConcurrentActivityTaskExecutions: number;
+}
+
 /**
- * One worker per pipeline task queue (every worker can run every pipeline's code, so a test can put them all
- * on one queue), plus the Gemini request queue, whose rate limit (GEMINI_RPM) Temporal enforces across workers.
+ * One worker per pipeline task queue, with the activities bound to the configured databases. With a `taskQueue`
+ * override (tests) every pipeline shares that queue, served by one worker holding all the activities. Plus the
+ * Gemini request queue next to marketing-enrichment's, rate limited by GEMINI_RPM.
  */
 export async function startWorkers(settings: Settings, options: WorkerStartOptions = {}): Promise<RunningWorkers> {
   const target = createPool(settings.postgres.databaseUrl, 6);
   const source = createPool(settings.postgres.sourceDatabaseUrl, 4);
+  // A delivery holds one source connection (its COPY) and one target connection (its lock and journal) throughout.
+  const mailingSource = createPool(settings.postgres.sourceDatabaseUrl, 8);
+  const mailingTarget = createPool(settings.postgres.databaseUrl, 8);
   await migrate(target);
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const code = options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') };
-  const activities = {
-    ...createSyncActivities({ source, target, sourceUrl: settings.postgres.sourceDatabaseUrl }),
-    ...createMarketingActivities({ target, settings }),
-  };
-  const base = { connection, namespace: settings.temporal.namespace, activities };
-  const queues = options.taskQueue ? [options.taskQueue] : [...new Set(pipelines.map((p) => p.taskQueue))];
-  const workers = await Promise.all(queues.map((taskQueue) => Worker.create({
-    ...base,
+  const pipelineWorkers: PipelineWorker[] = [
+    {
+      pipeline: 'incremental-sync',
+      activities: createSyncActivities({ source, target, sourceUrl: settings.postgres.sourceDatabaseUrl }),
+      // Each sync holds two connections while it copies; a few at once is plenty on one machine.
+      maxConcurrentActivityTaskExecutions: 4,
+    },
+    {
+      pipeline: 'mailing-campaigns',
+      activities: createMailingActivities({ source: mailingSource, target: mailingTarget, sftp: settings.sftp,
+        campaignsDir: settings.mailing.campaignsDir, timeZone: settings.timezone }),
+      // Each delivery holds a source connection, a target connection and an SFTP session; a run's `parallelism`
+      // (default 4) decides how many it asks for, up to 8 here.
+      maxConcurrentActivityTaskExecutions: 8,
+    },
+    {
+      pipeline: 'marketing-enrichment',
+      activities: createMarketingActivities({ target, settings }),
+      maxConcurrentActivityTaskExecutions: 4,
+    },
+  ];
+  const byQueue = new Map<string, PipelineWorker[]>();
+  for (const w of pipelineWorkers) {
+    const queue = options.taskQueue ?? findPipeline(w.pipeline).taskQueue;
+    byQueue.set(queue, [...(byQueue.get(queue) ?? []), w]);
+  }
+  const workers = await Promise.all([...byQueue].map(([taskQueue, group]) => Worker.create({
+    connection,
+    namespace: settings.temporal.namespace,
     taskQueue,
     ...code,
-    // A sync holds two connections while it copies; a few activities at once is plenty on one machine.
-    maxConcurrentActivityTaskExecutions: 4,
+    activities: Object.assign({}, ...group.map((w) => w.activities)),
+    maxConcurrentActivityTaskExecutions: group.reduce((sum, w) => sum + w.maxConcurrentActivityTaskExecutions, 0),
     ...options.tuning,
   })));
+  // Gemini requests have a queue of their own: Temporal holds it to GEMINI_RPM across every worker.
   const marketingQueue = options.taskQueue ?? findPipeline('marketing-enrichment').taskQueue;
   workers.push(await Worker.create({
-    ...base,
+    connection,
+    namespace: settings.temporal.namespace,
     taskQueue: geminiTaskQueue(marketingQueue),
+    activities: createMarketingActivities({ target, settings }),
     maxConcurrentActivityTaskExecutions: 16,
     maxTaskQueueActivitiesPerSecond: settings.gemini.requestsPerMinute / 60,
     ...options.tuning,
   }));
   const done = Promise.all(workers.map((w) => w.run())).then(async () => {
     await connection.close();
-    await Promise.all([target.end(), source.end()]);
+    await Promise.all([target.end(), source.end(), mailingSource.end(), mailingTarget.end()]);
   });
   return {
     workers,

@@ -1,2 +1,3 @@
 export { incrementalSync, progressQuery } from './incremental-sync';
 export { marketingEnrichment, enrichmentProgressQuery } from './marketing-enrichment';
+export { mailingCampaigns, mailingProgressQuery } from './mailing-campaigns';

@@ -1,8 +1,12 @@
 import type { EtlConfig } from '../../lib/config';
 import { createPool } from '../../lib/db';
-import { DEMO_TABLE, seedConversations, touchConversations } from '../../lib/sample-data/conversations';
 import type { SyncResult } from '../../lib/incremental-sync';
+import { loadCampaigns } from '../../lib/mailing/load-campaigns';
+import type { MailingResult } from '../../lib/mailing/run';
+import { createCampaignFolders } from '../../lib/mailing/sftp-folders';
+import { DEMO_TABLE, seedConversations, touchConversations } from '../../lib/sample-data/conversations';
 import type { EnrichmentResult } from '../../lib/marketing-enrichment';
+import { PARTNERS_TABLE, seedPartnerCustomers } from '../../lib/sample-data/partners';
 import { findPipeline } from '../../lib/pipelines';
 import { connectClient, webUiLink } from '../../lib/temporal';
 import { printJson, say, table } from '../output';
@@ -17,6 +21,11 @@ interface DemoStep {
   /** One line on what the run did, from its result. */
   summarize: (result: never) => string;
 }
+
+const syncSummary = (result: SyncResult) =>
+  `${result.rowsExtracted} read, ${result.rowsInserted} inserted, ${result.rowsUpdated} updated, ${result.rowsQuarantined} quarantined`;
+const mailingSummary = (result: MailingResult) =>
+  `slot ${result.slotLabel.slice(11, 16)}: ${result.campaigns.map((c) => `${c.campaign} ${c.status} ${c.rows}`).join(', ')}`;
 
 interface DemoOutcome {
   pipeline: string;
@@ -46,6 +55,18 @@ export async function demo(config: EtlConfig): Promise<number> {
         before: async () => `changed ${await touchConversations(source, 2_000, 'now()', 97)} conversations on the source`,
         summarize: syncSummary,
       },
+      {
+        label: 'mailing-campaigns',
+        pipeline: 'mailing-campaigns',
+        // Every sample campaign, now, whatever the hour: the schedule delivers only those active in each slot.
+        input: { campaigns: loadCampaigns(settings.mailing.campaignsDir).campaigns.map((c) => c.name) },
+        before: async () => {
+          const customers = await seedPartnerCustomers(source, 100_000);
+          const folders = await createCampaignFolders(settings);
+          return `sample data: ${customers} new customers on the source (${PARTNERS_TABLE}); dialer folders ${folders.join(', ')}`;
+        },
+        summarize: mailingSummary,
+      },
       { label: 'marketing-enrichment', pipeline: 'marketing-enrichment', input: {}, summarize: enrichmentSummary },
     ];
     const outcomes: DemoOutcome[] = [];
@@ -74,9 +95,6 @@ export async function demo(config: EtlConfig): Promise<number> {
     await running.stop();
   }
 }
-
-const syncSummary = (result: SyncResult) =>
-  `${result.rowsExtracted} read, ${result.rowsInserted} inserted, ${result.rowsUpdated} updated, ${result.rowsQuarantined} quarantined`;
 
 const enrichmentSummary = (result: EnrichmentResult) =>
   `${result.customersRead} customers, ${result.enriched} new messages${result.alreadyEnriched ? ` (${result.alreadyEnriched} already had one)` : ''} (${result.provider}${result.provider === 'offline' ? ': no AI called' : `, ${result.requests} requests`}), `

@@ -1,6 +1,8 @@
 import type { EtlConfig } from '../../lib/config';
 import { createPool } from '../../lib/db';
 import { seedConversations } from '../../lib/sample-data/conversations';
+import { createCampaignFolders } from '../../lib/mailing/sftp-folders';
+import { PARTNERS_TABLE, seedPartnerCustomers } from '../../lib/sample-data/partners';
 import { resolveSettings } from '../../lib/settings';
 import { generateCustomers, writeCustomersCsv } from '../../lib/sample-data/customers';
 import { printJson, say } from '../output';
@@ -27,4 +29,20 @@ export function sampleCustomers(options: { count: number; seed: number; out: str
   say(`${options.out}: ${rows.length} customers (seed ${options.seed})`);
   printJson({ file: options.out, customers: rows.length, seed: options.seed });
   return 0;
+}
+
+/** Fills the source database with a synthetic partner customer base, and creates the sample campaigns' SFTP folders. */
+export async function samplePartners(config: EtlConfig, options: { rows: number; seed: number }): Promise<number> {
+  const settings = resolveSettings(config);
+  const source = createPool(settings.postgres.sourceAdminUrl);
+  try {
+    const inserted = await seedPartnerCustomers(source, options.rows, options.seed);
+    say(`${PARTNERS_TABLE}: ${inserted} new customers on the source, seed ${options.seed} (rows that already existed were kept)`);
+    const folders = await createCampaignFolders(settings);
+    say(`SFTP folders of the campaigns in ${settings.mailing.campaignsDir}: ${folders.join(', ')}`);
+    printJson({ table: PARTNERS_TABLE, inserted, seed: options.seed, folders });
+    return 0;
+  } finally {
+    await source.end();
+  }
 }

@@ -12,7 +12,7 @@ const files = readdirSync(folder).filter((f) => f.endsWith('.json')).sort();
 
 describe('recorded workflow histories replay against the current workflow code', () => {
   it('there are recorded histories to replay', () => {
-    assert.ok(files.length >= 4, `found ${files.length} in ${folder}`);
+    assert.ok(files.length >= 7, `found ${files.length} in ${folder}`);
   });
   for (const file of files) {
     it(file, async () => {

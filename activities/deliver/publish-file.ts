@@ -3,9 +3,9 @@
 import { copyFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import SftpClient from 'ssh2-sftp-client';
 import { createS3Client } from '../../lib/s3';
 import type { Settings } from '../../lib/settings';
+import { connectSftp } from './sftp';
 
 export function publishToFolder(file: string, folder: string): string {
   mkdirSync(folder, { recursive: true });
@@ -28,12 +28,9 @@ export async function publishToS3(settings: Settings['s3'], file: string, prefix
   return `s3://${settings.bucket}/${key}`;
 }
 
+/** Same connection rules as the dialer deliveries: credentials from the environment, host key pinned when set. */
 export async function publishToSftp(settings: Settings['sftp'], file: string, folder: string): Promise<string> {
-  const sftp = new SftpClient();
-  await sftp.connect({
-    host: settings.host, port: settings.port, username: settings.user, password: settings.password,
-    privateKey: settings.privateKeyFile ? readFileSync(settings.privateKeyFile) : undefined,
-  });
+  const sftp = await connectSftp(settings);
   try {
     await sftp.mkdir(folder, true);
     const final = path.posix.join(folder, path.basename(file));

@@ -14,7 +14,8 @@ if (!process.env.ETL_TEST_WORKFLOW_BUNDLE) {
   throw new Error('run the tests with `npm test` (test/run.ts starts the servers they need)');
 }
 
-installWorkerLogging('WARN');
+// Expected failures (429s, bad keys, broken campaigns) would fill the output with stacks; assertions check them.
+installWorkerLogging('ERROR');
 
 export const settings = resolveSettings(loadConfig());
 export const workflowBundle = { codePath: process.env.ETL_TEST_WORKFLOW_BUNDLE };

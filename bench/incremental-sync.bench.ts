@@ -2,24 +2,20 @@
 // stack, against a raw COPY of the same rows into an unindexed table measured in the same run.
 // Ends with one JSON line of the figures.
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { createSyncActivities, type SyncPlan } from '../activities/load/sync';
-import { loadConfig, projectRoot } from '../lib/config';
 import { createPool } from '../lib/db';
 import type { SyncOptions, SyncResult } from '../lib/incremental-sync';
 import { installWorkerLogging } from '../lib/logging';
 import { migrate } from '../lib/migrate';
 import { generateConversations, sourceTableSql, targetTableSql } from '../lib/sample-data/conversations';
-import { withoutServerVariables } from '../lib/settings';
-import { startStack } from '../lib/stack';
-import { freePortsEnv } from '../lib/stack/ports';
 import { connectClient } from '../lib/temporal';
 import { startWorkers } from '../workers';
+import { startBenchStack } from './bench-stack';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const CHANGED = Number(process.env.BENCH_CHANGED ?? 100_000);
@@ -47,12 +43,7 @@ const perSecond = (rows: number, s: number) => Math.round(rows / s);
 
 async function main() {
   installWorkerLogging('WARN');
-  const config = loadConfig({
-    ...withoutServerVariables(process.env),
-    ETL_DATA_DIR: path.join(projectRoot, '.data', 'bench'),
-    ...(await freePortsEnv()),
-  });
-  const stack = await startStack(config, { onStep: (m) => console.error(`# ${m}`) });
+  const stack = await startBenchStack('bench');
   const { settings } = stack;
   const source = createPool(settings.postgres.sourceAdminUrl, 2);
   const reader = createPool(settings.postgres.sourceDatabaseUrl, 4);

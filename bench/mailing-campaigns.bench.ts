@@ -11,19 +11,16 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { to as copyTo } from 'pg-copy-streams';
 import { campaignCopySql } from '../activities/extract/campaign-sql';
 import { connectSftp } from '../activities/deliver/sftp';
-import { loadConfig, projectRoot } from '../lib/config';
 import { createPool } from '../lib/db';
 import { installWorkerLogging } from '../lib/logging';
 import { loadCampaigns } from '../lib/mailing/load-campaigns';
 import { migrate } from '../lib/migrate';
 import type { MailingResult } from '../lib/mailing/run';
 import { generatePartnerCustomers, partnersTableSql } from '../lib/sample-data/partners';
-import { withoutServerVariables } from '../lib/settings';
-import { startStack } from '../lib/stack';
-import { freePortsEnv } from '../lib/stack/ports';
 import { connectClient } from '../lib/temporal';
 import { writeCampaigns } from '../test/helpers/mailing-files';
 import { startWorkers } from '../workers';
+import { startBenchStack } from './bench-stack';
 
 const CAMPAIGNS = Number(process.env.BENCH_CAMPAIGNS ?? 10);
 const ROWS_PER_CAMPAIGN = Number(process.env.BENCH_ROWS ?? 100_000);
@@ -72,12 +69,7 @@ const layout = [
 
 async function main() {
   installWorkerLogging('WARN');
-  const config = loadConfig({
-    ...withoutServerVariables(process.env),
-    ETL_DATA_DIR: path.join(projectRoot, '.data', 'bench-mailing'),
-    ...(await freePortsEnv()),
-  });
-  const stack = await startStack(config, { onStep: (m) => console.error(`# ${m}`) });
+  const stack = await startBenchStack('bench-mailing');
   const { settings } = stack;
   const admin = createPool(settings.postgres.sourceAdminUrl, 2);
   const reader = createPool(settings.postgres.sourceDatabaseUrl, CAMPAIGNS);

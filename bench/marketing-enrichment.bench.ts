@@ -4,16 +4,14 @@
 // sample, projected to the whole base. Ends with one JSON line of the figures.
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { loadConfig, projectRoot } from '../lib/config';
+import { projectRoot } from '../lib/config';
 import type { EnrichmentResult } from '../lib/marketing-enrichment';
 import { installWorkerLogging } from '../lib/logging';
 import { generateCustomers, writeCustomersCsv } from '../lib/sample-data/customers';
-import { withoutServerVariables } from '../lib/settings';
-import { startStack } from '../lib/stack';
-import { freePortsEnv } from '../lib/stack/ports';
 import { connectClient } from '../lib/temporal';
 import { FakeGemini } from '../test/helpers/fake-gemini';
 import { startWorkers } from '../workers';
+import { startBenchStack } from './bench-stack';
 
 const CUSTOMERS = Number(process.env.BENCH_CUSTOMERS ?? 1000);
 const RPM = Number(process.env.BENCH_RPM ?? 15);
@@ -28,9 +26,8 @@ const round = (n: number, digits = 1) => Number(n.toFixed(digits));
 async function main() {
   installWorkerLogging('ERROR');
   const dataDir = path.join(projectRoot, '.data', 'bench-enrich');
-  const config = loadConfig({ ...withoutServerVariables(process.env), ETL_DATA_DIR: dataDir, ...(await freePortsEnv()) });
   const fake = await new FakeGemini({ apiKey: 'bench-key', latencyMs: latency, rateLimit: { requests: RPM, windowMs: 60_000 } }).start();
-  const stack = await startStack(config, { onStep: (m) => console.error(`# ${m}`) });
+  const stack = await startBenchStack('bench-enrich');
   const settings = { ...stack.settings, gemini: { apiKey: 'bench-key', baseUrl: fake.url, requestsPerMinute: RPM } };
   const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quiet });
   const taskQueue = `bench-enrich-${Date.now()}`;

@@ -1,0 +1,16 @@
+// What every benchmark starts from: an embedded stack of its own, on free loopback ports, under
+// .data/<folder>, whatever servers the shell's environment points at.
+import path from 'node:path';
+import { loadConfig, projectRoot } from '../lib/config';
+import { withoutServerVariables } from '../lib/settings';
+import { startStack, type Stack } from '../lib/stack';
+import { freePortsEnv } from '../lib/stack/ports';
+
+export async function startBenchStack(folder: string): Promise<Stack> {
+  const config = loadConfig({
+    ...withoutServerVariables(process.env),
+    ETL_DATA_DIR: path.join(projectRoot, '.data', folder),
+    ...(await freePortsEnv()),
+  });
+  return startStack(config, { onStep: (m) => console.error(`# ${m}`) });
+}

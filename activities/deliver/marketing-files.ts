@@ -68,14 +68,14 @@ const boldHeader = (sheet: ExcelJS.Worksheet, columns: number) => {
   sheet.autoFilter = { from: { row: 1, column: 1 }, to: { row: 1, column: columns } };
 };
 
-export async function writeXlsx(file: string, rows: AsyncIterable<MessageRow> | MessageRow[], quarantined: QuarantinedRow[], summary: RunSummary[]): Promise<void> {
+export async function writeXlsx(file: string, rows: MessageRow[], quarantined: QuarantinedRow[], summary: RunSummary[]): Promise<void> {
   const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ filename: file, useStyles: true, useSharedStrings: false });
   const frozenHeader: Partial<ExcelJS.WorksheetView>[] = [{ state: 'frozen', ySplit: 1 }];
 
   const messages = workbook.addWorksheet('Mensagens', { views: frozenHeader });
   messages.columns = COLUMNS.map((c) => ({ header: c.header, width: c.width, style: c.numFmt ? { numFmt: c.numFmt } : {} }));
   boldHeader(messages, COLUMNS.length);
-  for await (const row of rows) messages.addRow(COLUMNS.map((c) => c.value(row))).commit();
+  for (const row of rows) messages.addRow(COLUMNS.map((c) => c.value(row))).commit();
   messages.commit();
 
   const quarantine = workbook.addWorksheet('Quarentena', { views: frozenHeader });
@@ -102,11 +102,11 @@ const brDate = (date: Date | null, withTime: boolean) => {
 };
 
 /** `;`-separated, UTF-8 with a BOM, dates as dd/mm/yyyy: what Brazilian Excel opens correctly with a double click. */
-export async function writeCsv(file: string, rows: AsyncIterable<MessageRow> | MessageRow[]): Promise<void> {
+export async function writeCsv(file: string, rows: MessageRow[]): Promise<void> {
   const output = createWriteStream(file);
   const csv = stringify({ delimiter: ';', bom: true, header: true, columns: COLUMNS.map((c) => c.header), record_delimiter: 'windows' });
   csv.pipe(output);
-  for await (const row of rows) {
+  for (const row of rows) {
     const record = COLUMNS.map((c) => {
       const value = c.value(row);
       return value instanceof Date ? brDate(value, c.numFmt!.includes('hh')) : (value ?? '');

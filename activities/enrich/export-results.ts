@@ -4,6 +4,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { EnrichmentOptions } from '../../lib/marketing-enrichment';
+import { zonedTime } from '../../lib/zoned-time';
 import { writeCsv, writeXlsx, type MessageRow, type QuarantinedRow, type RunSummary } from '../deliver/marketing-files';
 import { publishToFolder, publishToS3, publishToSftp } from '../deliver/publish-file';
 import type { MarketingDeps, RunRef } from './stage-customers';
@@ -48,10 +49,8 @@ export async function exportResults(deps: MarketingDeps, request: ExportRequest)
 
 /** `2026-11-22_14-05-09` in the pipelines' time zone. */
 function localStamp(iso: string, timeZone: string): string {
-  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-CA', {
-    timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
-  }).formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
-  return `${parts.year}-${parts.month}-${parts.day}_${parts.hour}-${parts.minute}-${parts.second}`;
+  const t = zonedTime(new Date(iso), timeZone);
+  return `${t.year}-${t.month}-${t.day}_${t.hour}-${t.minute}-${t.second}`;
 }
 
 async function messageRows(deps: MarketingDeps, request: ExportRequest): Promise<MessageRow[]> {

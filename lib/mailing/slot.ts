@@ -1,41 +1,8 @@
 // A mailing slot is the hour a delivery belongs to, in the operations team's time zone. Pure (Intl only):
 // the workflow sandbox, the activities and the tests share it.
+import { zonedTime, type ZonedTime } from '../zoned-time';
 
-export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
-export type Weekday = (typeof WEEKDAYS)[number];
-
-export interface ZonedTime {
-  year: string;
-  month: string;
-  day: string;
-  hour: string;
-  minute: string;
-  second: string;
-  weekday: Weekday;
-}
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let found = formatters.get(timeZone);
-  if (!found) {
-    found = new Intl.DateTimeFormat('en-US', {
-      timeZone, hourCycle: 'h23', weekday: 'short',
-      year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
-    });
-    formatters.set(timeZone, found);
-  }
-  return found;
-}
-
-/** The wall-clock parts of an instant in a time zone (e.g. America/Sao_Paulo). */
-export function zonedTime(instant: Date, timeZone: string): ZonedTime {
-  const parts = Object.fromEntries(formatter(timeZone).formatToParts(instant).map((p) => [p.type, p.value]));
-  return {
-    year: parts.year, month: parts.month, day: parts.day, hour: parts.hour, minute: parts.minute, second: parts.second,
-    weekday: parts.weekday.slice(0, 3).toLowerCase() as Weekday,
-  };
-}
+export { WEEKDAYS, zonedTime, type Weekday } from '../zoned-time';
 
 /** The start of the wall-clock hour an instant falls in: 10:37:12 São Paulo time becomes 10:00:00 São Paulo time. */
 export function floorToHour(instant: Date, timeZone: string): Date {

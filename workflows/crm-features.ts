@@ -8,10 +8,10 @@ import { describeIssues } from '../lib/validation';
 
 const permanent = ['InvalidInput', 'ConfigurationError', 'InjectedLoadFailure'];
 
-// Every step: up to 3 attempts, exponential backoff (1 s, 2 s); a dead worker is noticed after a minute of silence.
+// Every step: up to 3 attempts, exponential backoff (1 s, 2 s); a dead worker is noticed after 20 s without a heartbeat.
 const { crmExtract, crmClean, crmComputeFeatures, crmValidate, crmLoad, crmDropStaging } = proxyActivities<CrmActivities>({
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3, nonRetryableErrorTypes: permanent },
 });
 

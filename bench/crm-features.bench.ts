@@ -36,7 +36,7 @@ const rowsSql = (from: number, to: number) => `SELECT md5(g::text || 'tx')::uuid
     'U' || lpad(((g % ${USERS}) + 1)::text, 7, '0') AS user_id,
     round((5 + random() * 300)::numeric, 2) AS amount,
     (ARRAY['deposit', 'withdrawal', 'bet', 'bet', 'bet', 'bet', 'win'])[1 + (g % 7)] AS transaction_type,
-    CASE WHEN g % 50 = 0 THEN 'pending' ELSE 'completed' END AS status,
+    CASE WHEN g % 53 = 0 THEN 'pending' ELSE 'completed' END AS status,
     date_trunc('second', timestamp '${AS_OF}' - random() * interval '30 days') AS created_at,
     CASE WHEN g % 7 >= 2 THEN (ARRAY['crash', 'cassino', 'esportes', 'poker', 'slots'])[1 + ((g / 7 + g / ${USERS}) % 5)] END AS game_type,
     (ARRAY['email', 'sms', 'push', 'whatsapp'])[1 + (g % ${USERS}) % 4] AS channel

@@ -49,7 +49,7 @@ export function generateCrmTransactions(options: { users: number; transactions: 
       : archetype === 'bonus_hunter' ? 'cassino' : pick(rnd, ['crash', 'slots']);
     const channel = pick(rnd, archetype === 'high_roller' ? ['whatsapp', 'email'] : ['push', 'sms', 'email']);
     for (let i = 0; i < n; i++) {
-      const daysAgo = archetype === 'churned' ? 60 + rnd() * 60 : rnd() * 30 * (i === n - 1 ? 0.02 : 1);
+      const daysAgo = archetype === 'churned' ? 61 + rnd() * 60 : rnd() * 30 * (i === n - 1 ? 0.02 : 1);
       const at = new Date(options.asOf.getTime() - daysAgo * 86400_000);
       if (archetype === 'casual_weekend') at.setUTCDate(at.getUTCDate() - ((at.getUTCDay() + 1) % 7 < 5 ? (at.getUTCDay() + 1) % 7 + 1 : 0));
       if (at > options.asOf) at.setTime(options.asOf.getTime() - 3600_000);

@@ -7,7 +7,7 @@ import { health } from './commands/health';
 import { replay } from './commands/replay';
 import { runPipeline } from './commands/run';
 import { DEMO_TABLE } from '../lib/sample-data/conversations';
-import { sampleConversations, sampleCustomers, samplePartners } from './commands/sample-data';
+import { sampleConversations, sampleCrm, sampleCustomers, samplePartners } from './commands/sample-data';
 import { applySchedulesCommand } from './commands/schedules';
 import { worker } from './commands/worker';
 import { action } from './output';
@@ -78,6 +78,14 @@ sample.command('partners')
   .option('--count <n>', 'how many customers', positiveInt, 100_000)
   .option('--seed <n>', 'the same seed gives the same customers', positiveInt, 42)
   .action(action((options: { count: number; seed: number }) => samplePartners(loadConfig(), { rows: options.count, seed: options.seed })));
+
+sample.command('crm')
+  .description('betting transactions of known user archetypes for crm-features: half in tbl_transactions on the source, half in lake files (Parquet, CSV, JSON lines) in S3')
+  .option('--users <n>', 'how many users', positiveInt, 1000)
+  .option('--transactions <n>', 'how many transactions', positiveInt, 50_000)
+  .option('--seed <n>', 'the same seed gives the same transactions (relative to now)', positiveInt, 42)
+  .option('--prefix <prefix>', 'lake prefix in the configured bucket', 'lake/transactions/')
+  .action(action((options: { users: number; transactions: number; seed: number; prefix: string }) => sampleCrm(loadConfig(), options)));
 
 program.parseAsync().catch((error: Error) => {
   process.stderr.write(`etl: ${error.message}\n`);

@@ -26,6 +26,12 @@ export const pipelines: PipelineInfo[] = [
     taskQueue: 'etl-marketing-enrichment',
     description: 'customers file -> Gemini writes a short pt-BR message per customer -> marketing_messages in Postgres -> XLSX and ; CSV',
   },
+  {
+    name: 'crm-features',
+    workflowType: 'crmFeatures',
+    taskQueue: 'etl-crm-features',
+    description: 'S3 lake (Parquet, CSV, JSON) + tbl_transactions -> clean -> per-user ML features -> 11 quality checks, A-F -> ml_features.user_features with backup',
+  },
 ];
 
 export function findPipeline(name: string): PipelineInfo {

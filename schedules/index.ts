@@ -1,11 +1,12 @@
 import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
 import type { EtlConfig } from '../lib/config';
+import { crmFeaturesSchedule } from './crm-features';
 import { incrementalSyncSchedule } from './incremental-sync';
 import { mailingCampaignsSchedule } from './mailing-campaigns';
 import { marketingEnrichmentSchedule } from './marketing-enrichment';
 
 export function scheduleDefinitions(config: EtlConfig): ScheduleOptions[] {
-  return [incrementalSyncSchedule(config), mailingCampaignsSchedule(config), marketingEnrichmentSchedule(config)];
+  return [incrementalSyncSchedule(config), mailingCampaignsSchedule(config), marketingEnrichmentSchedule(config), crmFeaturesSchedule(config)];
 }
 
 export interface AppliedSchedule {

@@ -1,9 +1,11 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createCrmActivities } from '../activities/crm';
 import { createMailingActivities } from '../activities/deliver/mailing-activities';
 import { createMarketingActivities } from '../activities/enrich';
 import { createSyncActivities } from '../activities/load/sync';
 import { createPool } from '../lib/db';
 import { migrate } from '../lib/migrate';
+import { createS3Client } from '../lib/s3';
 import { geminiTaskQueue } from '../lib/marketing-enrichment';
 import { findPipeline } from '../lib/pipelines';
 import type { Settings } from '../lib/settings';
@@ -46,7 +48,15 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
   await migrate(target);
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const code = options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') };
+  const crmSource = createPool(settings.postgres.sourceDatabaseUrl, 2);
+  const crmS3 = createS3Client(settings.s3);
   const pipelineWorkers: PipelineWorker[] = [
+    {
+      pipeline: 'crm-features',
+      activities: createCrmActivities({ target, source: crmSource, s3: crmS3, bucket: settings.s3.bucket }),
+      // Each step is one big set-based statement or a COPY; two runs at once keep a small machine responsive.
+      maxConcurrentActivityTaskExecutions: 2,
+    },
     {
       pipeline: 'incremental-sync',
       activities: createSyncActivities({ source, target, sourceUrl: settings.postgres.sourceDatabaseUrl }),
@@ -94,7 +104,8 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
   }));
   const done = Promise.all(workers.map((w) => w.run())).then(async () => {
     await connection.close();
-    await Promise.all([target.end(), source.end(), mailingSource.end(), mailingTarget.end()]);
+    crmS3.destroy();
+    await Promise.all([target.end(), source.end(), mailingSource.end(), mailingTarget.end(), crmSource.end()]);
   });
   return {
     workers,

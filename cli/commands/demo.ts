@@ -5,7 +5,10 @@ import { loadCampaigns } from '../../lib/mailing/load-campaigns';
 import type { MailingResult } from '../../lib/mailing/run';
 import { createCampaignFolders } from '../../lib/mailing/sftp-folders';
 import { DEMO_TABLE, seedConversations, touchConversations } from '../../lib/sample-data/conversations';
+import type { CrmFeaturesResult } from '../../lib/crm-features';
 import type { EnrichmentResult } from '../../lib/marketing-enrichment';
+import { generateCrmTransactions, writeCrmSample } from '../../lib/sample-data/crm';
+import { createS3Client } from '../../lib/s3';
 import { PARTNERS_TABLE, seedPartnerCustomers } from '../../lib/sample-data/partners';
 import { findPipeline } from '../../lib/pipelines';
 import { connectClient, webUiLink } from '../../lib/temporal';
@@ -68,6 +71,23 @@ export async function demo(config: EtlConfig): Promise<number> {
         summarize: mailingSummary,
       },
       { label: 'marketing-enrichment', pipeline: 'marketing-enrichment', input: {}, summarize: enrichmentSummary },
+      {
+        label: 'crm-features',
+        pipeline: 'crm-features',
+        input: {},
+        before: async () => {
+          const s3 = createS3Client(settings.s3);
+          try {
+            const asOf = new Date(Math.floor((Date.now() - 3 * 3600_000) / 3600_000) * 3600_000);
+            const rows = generateCrmTransactions({ users: 2_000, transactions: 100_000, seed: 42, asOf });
+            const written = await writeCrmSample({ source, s3, bucket: settings.s3.bucket }, rows);
+            return `sample data: ${written.sourceRows} new transactions in tbl_transactions, ${written.lakeFiles.length} lake files (Parquet, CSV, JSON lines) under s3://${settings.s3.bucket}/lake/transactions/`;
+          } finally {
+            s3.destroy();
+          }
+        },
+        summarize: crmSummary,
+      },
     ];
     const outcomes: DemoOutcome[] = [];
     for (const step of steps) {
@@ -99,3 +119,7 @@ export async function demo(config: EtlConfig): Promise<number> {
 const enrichmentSummary = (result: EnrichmentResult) =>
   `${result.customersRead} customers, ${result.enriched} new messages${result.alreadyEnriched ? ` (${result.alreadyEnriched} already had one)` : ''} (${result.provider}${result.provider === 'offline' ? ': no AI called' : `, ${result.requests} requests`}), `
   + `${result.customersQuarantined} quarantined, ${result.failed} failed; ${result.files.find((f) => f.endsWith('.xlsx')) ?? ''}`;
+
+const crmSummary = (result: CrmFeaturesResult) =>
+  `${result.recordsExtracted} transactions (${Object.keys(result.bySource).length} sources), ${result.recordsQuarantined} quarantined, `
+  + `${result.usersTransformed} users' features, quality ${result.quality?.grade} (${result.qualityScore}), ${result.recordsLoaded} loaded (${result.loadStrategy})`;

@@ -5,6 +5,8 @@ import { createCampaignFolders } from '../../lib/mailing/sftp-folders';
 import { PARTNERS_TABLE, seedPartnerCustomers } from '../../lib/sample-data/partners';
 import { resolveSettings } from '../../lib/settings';
 import { generateCustomers, writeCustomersCsv } from '../../lib/sample-data/customers';
+import { generateCrmTransactions, writeCrmSample } from '../../lib/sample-data/crm';
+import { createS3Client } from '../../lib/s3';
 import { printJson, say } from '../output';
 
 /** Fills the source database with synthetic conversations (and creates the demo's typed target table). */
@@ -43,6 +45,25 @@ export async function samplePartners(config: EtlConfig, options: { rows: number;
     printJson({ table: PARTNERS_TABLE, inserted, seed: options.seed, folders });
     return 0;
   } finally {
+    await source.end();
+  }
+}
+
+/** Betting transactions for crm-features: half in tbl_transactions on the source, half in lake files in S3. */
+export async function sampleCrm(config: EtlConfig, options: { users: number; transactions: number; seed: number; prefix: string }): Promise<number> {
+  const settings = resolveSettings(config);
+  const source = createPool(settings.postgres.sourceAdminUrl);
+  const s3 = createS3Client(settings.s3);
+  try {
+    // São Paulo local time, to the hour: the data's timestamps are local.
+    const asOf = new Date(Math.floor((Date.now() - 3 * 3600_000) / 3600_000) * 3600_000);
+    const rows = generateCrmTransactions({ users: options.users, transactions: options.transactions, seed: options.seed, asOf });
+    const written = await writeCrmSample({ source, s3, bucket: settings.s3.bucket }, rows, { prefix: options.prefix });
+    say(`tbl_transactions: ${written.sourceRows} new rows on the source; lake: ${written.lakeFiles.map((f) => `s3://${settings.s3.bucket}/${f.key} (${f.rows})`).join(', ')}`);
+    printJson({ table: 'tbl_transactions', ...written, seed: options.seed });
+    return 0;
+  } finally {
+    s3.destroy();
     await source.end();
   }
 }

@@ -42,10 +42,12 @@ describe('the etl command', () => {
     const first = await etl(['schedules', 'apply']);
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(first.json, [{ scheduleId: 'incremental-sync-daily', change: 'created' },
-      { scheduleId: 'mailing-campaigns-hourly', change: 'created' }, { scheduleId: 'marketing-enrichment-weekly', change: 'created' }]);
+      { scheduleId: 'mailing-campaigns-hourly', change: 'created' }, { scheduleId: 'marketing-enrichment-weekly', change: 'created' },
+      { scheduleId: 'crm-features-daily', change: 'created' }]);
     const again = await etl(['schedules', 'apply']);
     assert.deepEqual(again.json, [{ scheduleId: 'incremental-sync-daily', change: 'updated' },
-      { scheduleId: 'mailing-campaigns-hourly', change: 'updated' }, { scheduleId: 'marketing-enrichment-weekly', change: 'updated' }]);
+      { scheduleId: 'mailing-campaigns-hourly', change: 'updated' }, { scheduleId: 'marketing-enrichment-weekly', change: 'updated' },
+      { scheduleId: 'crm-features-daily', change: 'updated' }]);
     // The hourly mailing schedule must not fire into the other tests' workers at a full hour.
     await ctx.client.schedule.getHandle('mailing-campaigns-hourly').pause('tests');
     const manual = await ctx.client.schedule.getHandle('marketing-enrichment-weekly').describe();

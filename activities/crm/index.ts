@@ -1,0 +1,40 @@
+import { heartbeat } from '@temporalio/activity';
+import type { CrmFeaturesOptions, RunRef } from '../../lib/crm-features';
+import { type CrmDeps, extractTransactions } from './extract';
+import { dropStaging, type LoadRequest, loadFeatures, restoreBackup } from './load';
+import { validateQuality } from './quality';
+import { cleanTransactions, computeFeatures } from './transform';
+
+export type { CrmDeps, Extracted } from './extract';
+export type { Cleaned, Transformed } from './transform';
+export type { Loaded, LoadRequest } from './load';
+
+/**
+ * Each step is one long statement or COPY: a heartbeat every 5 s while it runs tells Temporal the worker is alive,
+ * so a dead worker is noticed after the 20 s heartbeat timeout and the step retried elsewhere.
+ */
+function beating<A extends unknown[], R>(work: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    const timer = setInterval(() => heartbeat(), 5000);
+    try {
+      return await work(...args);
+    } finally {
+      clearInterval(timer);
+    }
+  };
+}
+
+/** The crmFeatures activities, bound to the source (read-only) and target databases and the lake's S3. */
+export function createCrmActivities(deps: CrmDeps) {
+  return {
+    crmExtract: beating((options: CrmFeaturesOptions, run: RunRef) => extractTransactions(deps, options, run)),
+    crmClean: beating((options: CrmFeaturesOptions, run: RunRef, asOf: string) => cleanTransactions(deps, options, run, asOf)),
+    crmComputeFeatures: beating((options: CrmFeaturesOptions, run: RunRef, asOf: string) => computeFeatures(deps, options, run, asOf)),
+    crmValidate: beating((options: CrmFeaturesOptions, run: RunRef, asOf: string) => validateQuality(deps, options, run, asOf)),
+    crmLoad: beating((run: RunRef, request: LoadRequest) => loadFeatures(deps, run, request)),
+    crmRestoreBackup: (backupTable: string) => restoreBackup(deps, backupTable),
+    crmDropStaging: (run: RunRef) => dropStaging(deps, run),
+  };
+}
+
+export type CrmActivities = ReturnType<typeof createCrmActivities>;

@@ -1,0 +1,178 @@
+// npm run bench:features — 5,000,000 transactions for 200,000 users (half in a source table, half in lake files:
+// Parquet, CSV and JSON lines in S3) through the crmFeatures workflow on the embedded stack: extraction, cleaning,
+// features, the quality gate and a merge load with backup. Baseline measured in the same run: a raw COPY of the same
+// 5M rows into one staging table (the floor for moving the rows at all). Ends with one JSON line of the figures.
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import type pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import type { CrmFeaturesResult } from '../lib/crm-features';
+import { loadConfig, projectRoot } from '../lib/config';
+import { createPool } from '../lib/db';
+import { installWorkerLogging } from '../lib/logging';
+import { migrate } from '../lib/migrate';
+import { createS3Client } from '../lib/s3';
+import { createTransactionsTable, putLakeFile, TRANSACTION_COLUMNS } from '../lib/sample-data/crm';
+import { withoutServerVariables } from '../lib/settings';
+import { startStack } from '../lib/stack';
+import { freePortsEnv } from '../lib/stack/ports';
+import { connectClient } from '../lib/temporal';
+import { startWorkers } from '../workers';
+
+const TRANSACTIONS = Number(process.env.BENCH_TRANSACTIONS ?? 5_000_000);
+const USERS = Number(process.env.BENCH_USERS ?? 200_000);
+const LAKE_FILES = 6; // two of each format
+const TABLE = 'bench_transactions';
+const PREFIX = 'bench/lake/';
+const AS_OF = '2026-03-16T12:00:00';
+
+const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
+
+/** Set-based generation: the same rows every run (setseed), users spread evenly, all five game types, four channels. */
+const rowsSql = (from: number, to: number) => `SELECT md5(g::text || 'tx')::uuid AS transaction_id,
+    'U' || lpad(((g % ${USERS}) + 1)::text, 7, '0') AS user_id,
+    round((5 + random() * 300)::numeric, 2) AS amount,
+    (ARRAY['deposit', 'withdrawal', 'bet', 'bet', 'bet', 'bet', 'win'])[1 + (g % 7)] AS transaction_type,
+    CASE WHEN g % 53 = 0 THEN 'pending' ELSE 'completed' END AS status,
+    date_trunc('second', timestamp '${AS_OF}' - random() * interval '30 days') AS created_at,
+    CASE WHEN g % 7 >= 2 THEN (ARRAY['crash', 'cassino', 'esportes', 'poker', 'slots'])[1 + ((g / 7 + g / ${USERS}) % 5)] END AS game_type,
+    (ARRAY['email', 'sms', 'push', 'whatsapp'])[1 + (g % ${USERS}) % 4] AS channel
+  FROM generate_series(${from}, ${to}) g`;
+
+async function copyOut(pool: pg.Pool, sql: string): Promise<Buffer> {
+  const client = await pool.connect();
+  const chunks: Buffer[] = [];
+  try {
+    await pipeline(client.query(copyTo(sql)), new Writable({ write(chunk: Buffer, _e, done) { chunks.push(chunk); done(); } }));
+    return Buffer.concat(chunks);
+  } finally {
+    client.release();
+  }
+}
+
+async function main() {
+  installWorkerLogging('WARN');
+  const config = loadConfig({ ...withoutServerVariables(process.env), ETL_DATA_DIR: path.join(projectRoot, '.data', 'bench-crm'), ...(await freePortsEnv()) });
+  const stack = await startStack(config, { onStep: (m) => console.error(`# ${m}`) });
+  const { settings } = stack;
+  const admin = createPool(settings.postgres.sourceAdminUrl, 2);
+  const target = createPool(settings.postgres.databaseUrl, 2);
+  const s3 = createS3Client(settings.s3);
+  try {
+    await migrate(target);
+    const half = Math.floor(TRANSACTIONS / 2);
+    let t = process.hrtime.bigint();
+    await admin.query(`DROP TABLE IF EXISTS ${TABLE}`);
+    await createTransactionsTable(admin, TABLE);
+    await admin.query('SELECT setseed(0.42)');
+    await admin.query(`INSERT INTO ${TABLE} ${rowsSql(1, half)}`);
+    await admin.query(`VACUUM ANALYZE ${TABLE}`);
+    console.error(`# source: ${half} rows in ${seconds(t).toFixed(1)} s`);
+
+    // The lake half: generated in SQL, written out as files with COPY (CSV, JSON lines) or from columns (Parquet).
+    t = process.hrtime.bigint();
+    await target.query('DROP TABLE IF EXISTS bench_lake');
+    await target.query('SELECT setseed(0.24)');
+    await target.query(`CREATE UNLOGGED TABLE bench_lake AS ${rowsSql(half + 1, TRANSACTIONS)}`);
+    const { parquetWriteBuffer } = await import('hyparquet-writer');
+    const formats = ['parquet', 'csv', 'json'];
+    const per = Math.ceil((TRANSACTIONS - half) / LAKE_FILES);
+    for (let i = 0; i < LAKE_FILES; i++) {
+      const format = formats[i % 3];
+      const slice = `SELECT ${TRANSACTION_COLUMNS.join(', ')} FROM bench_lake ORDER BY transaction_id OFFSET ${i * per} LIMIT ${per}`;
+      let body: Buffer;
+      if (format === 'csv') body = await copyOut(target, `COPY (${slice}) TO STDOUT WITH (FORMAT csv, HEADER)`);
+      else if (format === 'json') body = await copyOut(target, `COPY (SELECT row_to_json(x)::text FROM (${slice}) x) TO STDOUT`);
+      else {
+        const lines = (await copyOut(target, `COPY (${slice}) TO STDOUT`)).toString('utf8').split('\n').filter(Boolean).map((l) => l.split('\t'));
+        const columnData = TRANSACTION_COLUMNS.map((name, c) => name === 'amount'
+          ? { name, data: lines.map((l) => Number(l[c])), type: 'DOUBLE' as const }
+          : { name, data: lines.map((l) => (l[c] === '\\N' ? null : l[c])), type: 'STRING' as const });
+        body = Buffer.from(parquetWriteBuffer({ columnData }));
+      }
+      await putLakeFile(s3, settings.s3.bucket, `${PREFIX}part-${i}.${format === 'json' ? 'jsonl' : format}`, body);
+    }
+    console.error(`# lake: ${TRANSACTIONS - half} rows in ${LAKE_FILES} files in ${seconds(t).toFixed(1)} s`);
+
+    // Baseline: a raw COPY of the same 5M rows (source table over the wire + the lake half) into one unlogged table.
+    t = process.hrtime.bigint();
+    await target.query(`DROP TABLE IF EXISTS bench_copy; CREATE UNLOGGED TABLE bench_copy (LIKE bench_lake)`);
+    {
+      const reader = createPool(settings.postgres.sourceDatabaseUrl, 1);
+      const from = await reader.connect();
+      const into = await target.connect();
+      await pipeline(from.query(copyTo(`COPY ${TABLE} TO STDOUT`)), into.query(copyFrom('COPY bench_copy FROM STDIN')));
+      from.release();
+      into.release();
+      await reader.end();
+      await target.query('INSERT INTO bench_copy SELECT * FROM bench_lake');
+    }
+    const copyS = seconds(t);
+    await target.query('DROP TABLE bench_copy, bench_lake');
+    console.error(`# baseline raw COPY of ${TRANSACTIONS} rows: ${copyS.toFixed(1)} s`);
+
+    const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: silent });
+    const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
+    const workers = await startWorkers(settings, { workflowBundle, taskQueue });
+    const client = await connectClient(settings);
+    t = process.hrtime.bigint();
+    const result = await client.workflow.execute('crmFeatures', {
+      taskQueue, workflowId: `bench-crm-${randomUUID()}`,
+      args: [{ sourceTable: TABLE, lakePrefix: `s3:${PREFIX}`, asOf: AS_OF, loadStrategy: 'merge' }],
+    }) as CrmFeaturesResult;
+    const wallS = seconds(t);
+    await client.connection.close();
+    await workers.shutdown();
+
+    const step = (name: string) => result.steps.find((s) => s.step === name)!;
+    const rate = (rows: number, ms: number) => Math.round(rows / (ms / 1000));
+    const figures = {
+      transactions: TRANSACTIONS,
+      users: USERS,
+      lake_files: LAKE_FILES,
+      rows_extracted: result.recordsExtracted,
+      rows_quarantined: result.recordsQuarantined,
+      users_loaded: result.recordsLoaded,
+      quality_grade: result.quality?.grade,
+      extract_s: +(step('extract').durationMs / 1000).toFixed(2),
+      extract_rows_per_s: rate(result.recordsExtracted, step('extract').durationMs),
+      clean_s: +(step('clean').durationMs / 1000).toFixed(2),
+      clean_rows_per_s: rate(result.recordsExtracted, step('clean').durationMs),
+      features_s: +(step('features').durationMs / 1000).toFixed(2),
+      features_rows_per_s: rate(result.recordsCleaned, step('features').durationMs),
+      validate_s: +(step('validate').durationMs / 1000).toFixed(2),
+      load_s: +(step('load').durationMs / 1000).toFixed(2),
+      load_users_per_s: rate(result.recordsLoaded, step('load').durationMs),
+      wall_s: +wallS.toFixed(2),
+      end_to_end_rows_per_s: Math.round(TRANSACTIONS / wallS),
+      raw_copy_s: +copyS.toFixed(2),
+      ratio_to_copy: +(copyS / wallS).toFixed(3),
+      goal_s: 90,
+    };
+    console.log([
+      `crmFeatures  ${TRANSACTIONS} transactions, ${USERS} users (half tbl_transactions, half ${LAKE_FILES} lake files)`,
+      `extract    ${figures.extract_s} s  ${figures.extract_rows_per_s} rows/s`,
+      `clean      ${figures.clean_s} s  ${figures.clean_rows_per_s} rows/s  (${figures.rows_quarantined} quarantined)`,
+      `features   ${figures.features_s} s  ${figures.features_rows_per_s} rows/s`,
+      `validate   ${figures.validate_s} s  (grade ${figures.quality_grade})`,
+      `load       ${figures.load_s} s  ${figures.load_users_per_s} users/s (merge + backup)`,
+      `end to end ${figures.wall_s} s  ${figures.end_to_end_rows_per_s} rows/s  (goal < ${figures.goal_s} s)`,
+      `raw COPY   ${figures.raw_copy_s} s for the same rows into one table (${figures.ratio_to_copy}x of the workflow's wall time)`,
+    ].join('\n'));
+    console.log(JSON.stringify(figures));
+  } finally {
+    s3.destroy();
+    await Promise.all([admin.end(), target.end()]);
+    await stack.stop();
+  }
+}
+
+const silent = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error };
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

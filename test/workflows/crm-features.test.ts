@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { CrmFeaturesResult } from '../../lib/crm-features';
+import { createS3Client } from '../../lib/s3';
+import { AS_OF, EXPECTED_REASONS, expectedFeatures, handChecked, loadedFeatures, writeDataset, type LakeFormat } from '../helpers/crm';
+import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
+
+describe('crmFeatures on a hand-checked dataset', () => {
+  let ctx: TestContext;
+  const s3 = createS3Client(settings.s3);
+  const deps = () => ({ sourceAdmin: ctx.sourceAdmin, s3, bucket: settings.s3.bucket });
+
+  before(async () => {
+    ctx = await openTestContext('crm-features');
+  });
+  after(async () => {
+    s3.destroy();
+    await ctx?.close();
+  });
+
+  it('cleans, quarantines with reasons, computes every feature as worked out by hand, merges with a backup', async () => {
+    const p = `${uniqueId('hc')}-`;
+    const table = `crm_hc_${p.slice(3, 11)}`;
+    const prefix = `lake/${p}`;
+    await writeDataset(deps(), table, prefix, handChecked(p), ['parquet', 'csv', 'json']);
+    const opts = startOptions(ctx, 'crm-hc');
+    const result = await ctx.client.workflow.execute('crmFeatures', {
+      ...opts, args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF }],
+    }) as CrmFeaturesResult;
+    assert.equal(result.recordsExtracted, 11 + 8 + 5);
+    assert.equal(result.bySource[table], 11);
+    assert.equal(result.recordsQuarantined, 5);
+    assert.equal(result.recordsCleaned, 19);
+    assert.equal(result.usersTransformed, 4);
+    assert.equal(result.recordsLoaded, 4);
+    assert.match(result.backupTable ?? '', /^ml_features\.user_features_backup_\d{14}$/);
+    assert.deepEqual(result.steps.map((s) => s.step), ['extract', 'clean', 'features', 'validate', 'load']);
+    assert.equal(result.quality?.passed, true);
+
+    const { rows } = await ctx.target.query(`SELECT reason, count(*)::int AS n FROM etl_quarantine WHERE workflow_id = $1 GROUP BY 1`,
+      [opts.workflowId]);
+    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.reason, r.n])), EXPECTED_REASONS);
+    assert.deepEqual(await loadedFeatures(ctx.target, p), expectedFeatures(p));
+  });
+
+  it('gives the same features whether the lake holds Parquet, CSV or JSON lines', async () => {
+    for (const format of ['parquet', 'csv', 'json'] as LakeFormat[]) {
+      const p = `${uniqueId(format.slice(0, 2))}-`;
+      const table = `crm_fmt_${p.slice(3, 11)}`;
+      const prefix = `lake/${p}`;
+      await writeDataset(deps(), table, prefix, handChecked(p), [format]);
+      const result = await ctx.client.workflow.execute('crmFeatures', {
+        ...startOptions(ctx, `crm-${format}`), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF }],
+      }) as CrmFeaturesResult;
+      assert.equal(result.recordsQuarantined, 5, format);
+      assert.deepEqual(await loadedFeatures(ctx.target, p), expectedFeatures(p), format);
+    }
+  });
+});

@@ -3,24 +3,20 @@
 // features, the quality gate and a merge load with backup. Baseline measured in the same run: a raw COPY of the same
 // 5M rows into one staging table (the floor for moving the rows at all). Ends with one JSON line of the figures.
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { CrmFeaturesResult } from '../lib/crm-features';
-import { loadConfig, projectRoot } from '../lib/config';
 import { createPool } from '../lib/db';
 import { installWorkerLogging } from '../lib/logging';
 import { migrate } from '../lib/migrate';
 import { createS3Client } from '../lib/s3';
 import { createTransactionsTable, putLakeFile, TRANSACTION_COLUMNS } from '../lib/sample-data/crm';
-import { withoutServerVariables } from '../lib/settings';
-import { startStack } from '../lib/stack';
-import { freePortsEnv } from '../lib/stack/ports';
 import { connectClient } from '../lib/temporal';
 import { startWorkers } from '../workers';
+import { startBenchStack } from './bench-stack';
 
 const TRANSACTIONS = Number(process.env.BENCH_TRANSACTIONS ?? 5_000_000);
 const USERS = Number(process.env.BENCH_USERS ?? 200_000);
@@ -55,8 +51,7 @@ async function copyOut(pool: pg.Pool, sql: string): Promise<Buffer> {
 
 async function main() {
   installWorkerLogging('WARN');
-  const config = loadConfig({ ...withoutServerVariables(process.env), ETL_DATA_DIR: path.join(projectRoot, '.data', 'bench-crm'), ...(await freePortsEnv()) });
-  const stack = await startStack(config, { onStep: (m) => console.error(`# ${m}`) });
+  const stack = await startBenchStack('bench-crm');
   const { settings } = stack;
   const admin = createPool(settings.postgres.sourceAdminUrl, 2);
   const target = createPool(settings.postgres.databaseUrl, 2);

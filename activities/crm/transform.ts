@@ -15,6 +15,9 @@ export interface Cleaned extends StepMetric {
 
 const list = (values: string[]) => values.map((v) => `'${v}'`).join(', ');
 
+// Millions of rows are sorted (duplicate ids, per-user ranks); with Postgres's default 4 MB the sorts spill to disk.
+const BIG_SORTS = "SET LOCAL work_mem = '256MB'";
+
 /**
  * Types, impossible values, status and duplicates: each raw row gets the first reason that rejects it; rejected
  * rows go to etl_quarantine with that reason, the rest become the typed clean table. Safe to run twice.
@@ -22,9 +25,12 @@ const list = (values: string[]) => values.map((v) => `'${v}'`).join(', ');
 export async function cleanTransactions(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Cleaned> {
   const started = Date.now();
   const { raw, clean } = stagingTables(run.runId);
+  // Unlogged, not temporary: a temporary table lives in the session's small local buffers and spills at this size.
+  const classified = `${clean}_classified`;
   return withTransaction(deps.target, async (client) => {
-    await client.query(`DROP TABLE IF EXISTS ${clean}`);
-    await client.query(`CREATE TEMP TABLE crm_classified ON COMMIT DROP AS
+    await client.query(BIG_SORTS);
+    await client.query(`DROP TABLE IF EXISTS ${clean}, ${classified}`);
+    await client.query(`CREATE UNLOGGED TABLE ${classified} AS
       WITH typed AS (
         SELECT r.*, CASE
           WHEN r.transaction_id IS NULL OR NOT pg_input_is_valid(r.transaction_id, 'uuid') THEN 'invalid transaction_id'
@@ -46,15 +52,16 @@ export async function cleanTransactions(deps: CrmDeps, options: CrmFeaturesOptio
     await client.query('DELETE FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2', [run.workflowId, run.runId]);
     const quarantined = await client.query(`INSERT INTO etl_quarantine (pipeline, workflow_id, run_id, source_table, row_data, reason)
       SELECT 'crmFeatures', $1, $2, source, to_jsonb(c) - 'reason' - 'final_reason' - 'source', final_reason
-      FROM crm_classified c WHERE final_reason IS NOT NULL`, [run.workflowId, run.runId]);
+      FROM ${classified} c WHERE final_reason IS NOT NULL`, [run.workflowId, run.runId]);
     const created = await client.query(`CREATE UNLOGGED TABLE ${clean} AS
       SELECT transaction_id::uuid AS transaction_id, btrim(user_id)::varchar(50) AS user_id, amount::numeric(10,2) AS amount,
              lower(transaction_type) AS transaction_type, created_at::timestamp AS created_at,
              CASE WHEN lower(btrim(game_type)) IN (${list(GAME_TYPES)}) THEN lower(btrim(game_type)) END AS game_type,
              nullif(lower(btrim(channel)), '') AS channel, source
-      FROM crm_classified WHERE final_reason IS NULL`);
+      FROM ${classified} WHERE final_reason IS NULL`);
     const { rows } = await client.query<{ reason: string; n: string }>(
-      'SELECT final_reason AS reason, count(*) AS n FROM crm_classified WHERE final_reason IS NOT NULL GROUP BY 1 ORDER BY 1');
+      `SELECT final_reason AS reason, count(*) AS n FROM ${classified} WHERE final_reason IS NOT NULL GROUP BY 1 ORDER BY 1`);
+    await client.query(`DROP TABLE ${classified}`);
     return {
       step: 'clean', table: clean, rows: Number(created.rowCount), quarantined: Number(quarantined.rowCount),
       reasons: Object.fromEntries(rows.map((r) => [r.reason, Number(r.n)])), durationMs: Date.now() - started,
@@ -75,8 +82,11 @@ export const FEATURE_COLUMNS = ['user_id', 'favorite_game_type', 'game_diversity
 export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Transformed> {
   const started = Date.now();
   const { clean, features } = stagingTables(run.runId);
-  await deps.target.query(`DROP TABLE IF EXISTS ${features}`);
-  const created = await deps.target.query(featuresSql(clean, features), [asOf, options.ticketCutoffs.medio, options.ticketCutoffs.alto]);
+  const created = await withTransaction(deps.target, async (client) => {
+    await client.query(BIG_SORTS);
+    await client.query(`DROP TABLE IF EXISTS ${features}`);
+    return client.query(featuresSql(clean, features), [asOf, options.ticketCutoffs.medio, options.ticketCutoffs.alto]);
+  });
   return { step: 'features', table: features, rows: Number(created.rowCount), durationMs: Date.now() - started };
 }
 

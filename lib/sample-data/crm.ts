@@ -6,6 +6,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { quoteIdent } from '../db';
+import { seededRandom } from './seeded-random';
 
 export interface TransactionRow {
   transaction_id: string;
@@ -20,25 +21,13 @@ export interface TransactionRow {
 
 export const ARCHETYPES = ['high_roller', 'casual_weekend', 'churned', 'bonus_hunter'] as const;
 
-/** mulberry32: small, fast, same seed same numbers. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const hex = (rnd: () => number, n: number) => Array.from({ length: n }, () => Math.floor(rnd() * 16).toString(16)).join('');
 const uuid = (rnd: () => number) => `${hex(rnd, 8)}-${hex(rnd, 4)}-4${hex(rnd, 3)}-a${hex(rnd, 3)}-${hex(rnd, 12)}`;
 const pick = <T>(rnd: () => number, items: readonly T[]) => items[Math.floor(rnd() * items.length)];
 const local = (d: Date) => d.toISOString().slice(0, 19).replace('T', ' ');
 
 export function generateCrmTransactions(options: { users: number; transactions: number; seed: number; asOf: Date; badRows?: boolean }): TransactionRow[] {
-  const rnd = random(options.seed);
+  const rnd = seededRandom(options.seed);
   const rows: TransactionRow[] = [];
   const perUser = Math.max(1, Math.floor(options.transactions / options.users));
   for (let u = 0; u < options.users; u++) {

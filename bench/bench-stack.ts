@@ -1,6 +1,7 @@
 // What every benchmark starts from: an embedded stack of its own, on free loopback ports, under
 // .data/<folder>, whatever servers the shell's environment points at.
 import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig, projectRoot } from '../lib/config';
 import { withoutServerVariables } from '../lib/settings';
 import { startStack, type Stack } from '../lib/stack';
@@ -14,3 +15,8 @@ export async function startBenchStack(folder: string): Promise<Stack> {
   });
   return startStack(config, { onStep: (m) => console.error(`# ${m}`) });
 }
+
+const silent = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error };
+
+/** The workflows bundled once for the benchmark's worker, without the bundler's progress output. */
+export const bundleWorkflows = () => bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: silent });

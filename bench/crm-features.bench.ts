@@ -5,7 +5,6 @@
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { CrmFeaturesResult } from '../lib/crm-features';
@@ -16,7 +15,7 @@ import { createS3Client } from '../lib/s3';
 import { createTransactionsTable, putLakeFile, TRANSACTION_COLUMNS } from '../lib/sample-data/crm';
 import { connectClient } from '../lib/temporal';
 import { startWorkers } from '../workers';
-import { startBenchStack } from './bench-stack';
+import { bundleWorkflows, startBenchStack } from './bench-stack';
 
 const TRANSACTIONS = Number(process.env.BENCH_TRANSACTIONS ?? 5_000_000);
 const USERS = Number(process.env.BENCH_USERS ?? 200_000);
@@ -109,7 +108,7 @@ async function main() {
     await target.query('DROP TABLE bench_copy, bench_lake');
     console.error(`# baseline raw COPY of ${TRANSACTIONS} rows: ${copyS.toFixed(1)} s`);
 
-    const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: silent });
+    const workflowBundle = await bundleWorkflows();
     const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
     const workers = await startWorkers(settings, { workflowBundle, taskQueue });
     const client = await connectClient(settings);
@@ -165,7 +164,6 @@ async function main() {
   }
 }
 
-const silent = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error };
 
 main().catch((error) => {
   console.error(error);

@@ -5,7 +5,6 @@ import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { createSyncActivities, type SyncPlan } from '../activities/load/sync';
 import { createPool } from '../lib/db';
@@ -15,7 +14,7 @@ import { migrate } from '../lib/migrate';
 import { generateConversations, sourceTableSql, targetTableSql } from '../lib/sample-data/conversations';
 import { connectClient } from '../lib/temporal';
 import { startWorkers } from '../workers';
-import { startBenchStack } from './bench-stack';
+import { bundleWorkflows, startBenchStack } from './bench-stack';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const CHANGED = Number(process.env.BENCH_CHANGED ?? 100_000);
@@ -93,7 +92,7 @@ async function main() {
     };
 
     // The workflow, end to end: start, worker, activities, result.
-    const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: silent });
+    const workflowBundle = await bundleWorkflows();
     const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
     const workers = await startWorkers(settings, { workflowBundle, taskQueue });
     const client = await connectClient(settings);
@@ -177,7 +176,6 @@ async function main() {
   }
 }
 
-const silent = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error };
 
 main().catch((error) => {
   console.error(error);

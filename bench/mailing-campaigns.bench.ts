@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { WorkflowHandle } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { to as copyTo } from 'pg-copy-streams';
 import { campaignCopySql } from '../activities/extract/campaign-sql';
 import { connectSftp } from '../activities/deliver/sftp';
@@ -20,7 +19,7 @@ import { generatePartnerCustomers, partnersTableSql } from '../lib/sample-data/p
 import { connectClient } from '../lib/temporal';
 import { writeCampaigns } from '../test/helpers/mailing-files';
 import { startWorkers } from '../workers';
-import { startBenchStack } from './bench-stack';
+import { bundleWorkflows, startBenchStack } from './bench-stack';
 
 const CAMPAIGNS = Number(process.env.BENCH_CAMPAIGNS ?? 10);
 const ROWS_PER_CAMPAIGN = Number(process.env.BENCH_ROWS ?? 100_000);
@@ -124,7 +123,7 @@ async function main() {
       return seconds(started);
     };
 
-    const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: silent });
+    const workflowBundle = await bundleWorkflows();
     const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
     const workers = await startWorkers({ ...settings, mailing: { campaignsDir } }, { workflowBundle, taskQueue });
     const client = await connectClient(settings);
@@ -199,7 +198,6 @@ async function main() {
   }
 }
 
-const silent = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error };
 
 main().catch((error) => {
   console.error(error);

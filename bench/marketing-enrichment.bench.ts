@@ -3,7 +3,6 @@
 // same run: one request per customer (the origin script's way, but rate limited instead of dying on 429) on a
 // sample, projected to the whole base. Ends with one JSON line of the figures.
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { projectRoot } from '../lib/config';
 import type { EnrichmentResult } from '../lib/marketing-enrichment';
 import { installWorkerLogging } from '../lib/logging';
@@ -11,7 +10,7 @@ import { generateCustomers, writeCustomersCsv } from '../lib/sample-data/custome
 import { connectClient } from '../lib/temporal';
 import { FakeGemini } from '../test/helpers/fake-gemini';
 import { startWorkers } from '../workers';
-import { startBenchStack } from './bench-stack';
+import { bundleWorkflows, startBenchStack } from './bench-stack';
 
 const CUSTOMERS = Number(process.env.BENCH_CUSTOMERS ?? 1000);
 const RPM = Number(process.env.BENCH_RPM ?? 15);
@@ -29,7 +28,7 @@ async function main() {
   const fake = await new FakeGemini({ apiKey: 'bench-key', latencyMs: latency, rateLimit: { requests: RPM, windowMs: 60_000 } }).start();
   const stack = await startBenchStack('bench-enrich');
   const settings = { ...stack.settings, gemini: { apiKey: 'bench-key', baseUrl: fake.url, requestsPerMinute: RPM } };
-  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quiet });
+  const bundle = await bundleWorkflows();
   const taskQueue = `bench-enrich-${Date.now()}`;
   const workers = await startWorkers(settings, { workflowBundle: { code: bundle.code }, taskQueue });
   const client = await connectClient(settings);
@@ -94,10 +93,6 @@ async function main() {
   }
 }
 
-const quiet = {
-  log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
-  warn: (message: string) => console.warn(message), error: (message: string) => console.error(message),
-};
 
 main().catch((error) => {
   console.error(error);

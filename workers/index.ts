@@ -50,6 +50,7 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
   const code = options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') };
   const crmSource = createPool(settings.postgres.sourceDatabaseUrl, 2);
   const crmS3 = createS3Client(settings.s3);
+  const marketing = createMarketingActivities({ target, settings });
   const pipelineWorkers: PipelineWorker[] = [
     {
       pipeline: 'crm-features',
@@ -73,7 +74,7 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     },
     {
       pipeline: 'marketing-enrichment',
-      activities: createMarketingActivities({ target, settings }),
+      activities: marketing,
       maxConcurrentActivityTaskExecutions: 4,
     },
   ];
@@ -97,7 +98,8 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     connection,
     namespace: settings.temporal.namespace,
     taskQueue: geminiTaskQueue(marketingQueue),
-    activities: createMarketingActivities({ target, settings }),
+    // Only the model requests are scheduled there.
+    activities: { enrichBatch: marketing.enrichBatch },
     maxConcurrentActivityTaskExecutions: 16,
     maxTaskQueueActivitiesPerSecond: settings.gemini.requestsPerMinute / 60,
     ...options.tuning,

@@ -32,6 +32,12 @@ export const pipelines: PipelineInfo[] = [
     taskQueue: 'etl-crm-features',
     description: 'S3 lake (Parquet, CSV, JSON) + tbl_transactions -> clean -> per-user ML features -> 11 quality checks, A-F -> ml_features.user_features with backup',
   },
+  {
+    name: 'sales-warehouse',
+    workflowType: 'salesWarehouse',
+    taskQueue: 'etl-sales-warehouse',
+    description: 'REST APIs + CSV/XLSX files + databases -> raw copy in S3 -> clean, quality gate -> sales_dw star schema (monthly partitions) -> KPI views',
+  },
 ];
 
 export function findPipeline(name: string): PipelineInfo {

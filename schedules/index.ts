@@ -4,9 +4,11 @@ import { crmFeaturesSchedule } from './crm-features';
 import { incrementalSyncSchedule } from './incremental-sync';
 import { mailingCampaignsSchedule } from './mailing-campaigns';
 import { marketingEnrichmentSchedule } from './marketing-enrichment';
+import { salesWarehouseSchedule } from './sales-warehouse';
 
 export function scheduleDefinitions(config: EtlConfig): ScheduleOptions[] {
-  return [incrementalSyncSchedule(config), mailingCampaignsSchedule(config), marketingEnrichmentSchedule(config), crmFeaturesSchedule(config)];
+  return [incrementalSyncSchedule(config), mailingCampaignsSchedule(config), marketingEnrichmentSchedule(config), crmFeaturesSchedule(config),
+    salesWarehouseSchedule(config)];
 }
 
 export interface AppliedSchedule {

@@ -3,6 +3,7 @@ import { createCrmActivities } from '../activities/crm';
 import { createMailingActivities } from '../activities/deliver/mailing-activities';
 import { createMarketingActivities } from '../activities/enrich';
 import { createSyncActivities } from '../activities/load/sync';
+import { createSalesActivities } from '../activities/sales';
 import { createPool } from '../lib/db';
 import { migrate } from '../lib/migrate';
 import { createS3Client } from '../lib/s3';
@@ -51,12 +52,21 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
   const crmSource = createPool(settings.postgres.sourceDatabaseUrl, 2);
   const crmS3 = createS3Client(settings.s3);
   const marketing = createMarketingActivities({ target, settings });
+  // Sources extract in parallel, each holding a target connection for its COPY (plus the database source's own).
+  const salesTarget = createPool(settings.postgres.databaseUrl, 6);
+  const salesSource = createPool(settings.postgres.sourceDatabaseUrl, 2);
   const pipelineWorkers: PipelineWorker[] = [
     {
       pipeline: 'crm-features',
       activities: createCrmActivities({ target, source: crmSource, s3: crmS3, bucket: settings.s3.bucket }),
       // Each step is one big set-based statement or a COPY; two runs at once keep a small machine responsive.
       maxConcurrentActivityTaskExecutions: 2,
+    },
+    {
+      pipeline: 'sales-warehouse',
+      activities: createSalesActivities({ target: salesTarget, source: salesSource, s3: crmS3, bucket: settings.s3.bucket }),
+      // A run's sources extract at once (one activity each); the later steps are one big statement each.
+      maxConcurrentActivityTaskExecutions: 4,
     },
     {
       pipeline: 'incremental-sync',
@@ -107,7 +117,7 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
   const done = Promise.all(workers.map((w) => w.run())).then(async () => {
     await connection.close();
     crmS3.destroy();
-    await Promise.all([target.end(), source.end(), mailingSource.end(), mailingTarget.end(), crmSource.end()]);
+    await Promise.all([target.end(), source.end(), mailingSource.end(), mailingTarget.end(), crmSource.end(), salesTarget.end(), salesSource.end()]);
   });
   return {
     workers,

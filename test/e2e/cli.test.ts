@@ -43,13 +43,14 @@ describe('the etl command', () => {
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(first.json, [{ scheduleId: 'incremental-sync-daily', change: 'created' },
       { scheduleId: 'mailing-campaigns-hourly', change: 'created' }, { scheduleId: 'marketing-enrichment-weekly', change: 'created' },
-      { scheduleId: 'crm-features-daily', change: 'created' }]);
+      { scheduleId: 'crm-features-daily', change: 'created' }, { scheduleId: 'sales-warehouse-hourly', change: 'created' }]);
     const again = await etl(['schedules', 'apply']);
     assert.deepEqual(again.json, [{ scheduleId: 'incremental-sync-daily', change: 'updated' },
       { scheduleId: 'mailing-campaigns-hourly', change: 'updated' }, { scheduleId: 'marketing-enrichment-weekly', change: 'updated' },
-      { scheduleId: 'crm-features-daily', change: 'updated' }]);
+      { scheduleId: 'crm-features-daily', change: 'updated' }, { scheduleId: 'sales-warehouse-hourly', change: 'updated' }]);
     // The hourly mailing schedule must not fire into the other tests' workers at a full hour.
     await ctx.client.schedule.getHandle('mailing-campaigns-hourly').pause('tests');
+    await ctx.client.schedule.getHandle('sales-warehouse-hourly').pause('tests');
     const manual = await ctx.client.schedule.getHandle('marketing-enrichment-weekly').describe();
     assert.equal(manual.state.paused, true, 'marketing-enrichment is manual: its schedule waits, paused');
     const described = await ctx.client.schedule.getHandle('incremental-sync-daily').describe();

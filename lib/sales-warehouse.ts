@@ -1,0 +1,186 @@
+// salesWarehouse: its input (sources, strategy, thresholds, mappings), result and progress. Shared by the workflow,
+// the activities, the CLI and the tests. Credentials never appear here: sources name the environment variable.
+import { z } from 'zod';
+
+/** The fields a sales source is mapped onto (every one optional in a source; missing ones are null). */
+export const SALES_FIELDS = ['sale_id', 'sale_date', 'updated_at', 'customer_id', 'customer_name', 'product_id', 'product_name', 'category',
+  'city', 'state', 'channel', 'quantity', 'unit_price', 'discount', 'unit_cost', 'currency', 'status', 'promotion'] as const;
+/** The fields of a leads source (for the conversion rate). */
+export const LEAD_FIELDS = ['lead_id', 'lead_date', 'customer_id', 'channel'] as const;
+export const DATASETS = ['sales', 'leads'] as const;
+export type Dataset = (typeof DATASETS)[number];
+export const fieldsOf = (dataset: Dataset): readonly string[] => (dataset === 'sales' ? SALES_FIELDS : LEAD_FIELDS);
+
+const sourceName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,40}$/, 'lower-case letters, digits, _ and -');
+const common = {
+  name: sourceName,
+  dataset: z.enum(DATASETS).default('sales'),
+  /** Field -> the source's own column or JSON path (`customer.id`) when the names differ. */
+  columns: z.record(z.string(), z.string()).default({}),
+};
+
+export const restSourceSchema = z.object({
+  kind: z.literal('rest'),
+  ...common,
+  url: z.string().url(),
+  /** page: ?page=1&page_size=N; offset: ?offset=0&limit=N; cursor: ?limit=N&cursor=C with the next cursor in the body. */
+  pagination: z.enum(['page', 'offset', 'cursor']).default('page'),
+  pageSize: z.number().int().positive().max(100_000).default(1000),
+  /** Where the rows are in a page's JSON body (dotted path); the body itself when it is an array. */
+  itemsPath: z.string().default('data'),
+  /** Where the next cursor is (cursor pagination); none or null ends the pages. */
+  cursorPath: z.string().default('next_cursor'),
+  /** An auth header whose value is read from an environment variable of the worker (never from the input). */
+  auth: z.object({ header: z.string().default('Authorization'), env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/), prefix: z.string().default('') }).strict().optional(),
+}).strict();
+
+export const fileSourceSchema = z.object({
+  kind: z.literal('file'),
+  ...common,
+  /** A local path, `s3://bucket/key` or `s3:key`; ending in `/`, every .csv and .xlsx under that folder or prefix. */
+  location: z.string().min(1),
+}).strict();
+
+export const databaseSourceSchema = z.object({
+  kind: z.literal('database'),
+  ...common,
+  /** A SELECT run read-only on the source database. */
+  query: z.string().min(1),
+  /** The environment variable holding the Postgres URL; default SOURCE_DATABASE_URL. */
+  urlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+}).strict();
+
+export const sourceSchema = z.discriminatedUnion('kind', [restSourceSchema, fileSourceSchema, databaseSourceSchema]);
+export type SourceConfig = z.output<typeof sourceSchema>;
+
+export const salesThresholdsSchema = z.object({
+  /** Share of raw sales rows with every required field present (sale id, date, customer, product, quantity, price, state, channel). */
+  completenessMin: z.number().min(0).max(1).default(0.95),
+  /** Share of raw sales rows repeating a sale id already seen. */
+  duplicatesMax: z.number().min(0).max(1).default(0.05),
+  /** Share of raw rows whose state, channel or currency matches no known member. */
+  referentialMax: z.number().min(0).max(1).default(0.02),
+  /** Share of raw rows with a value out of range or unreadable (date, quantity, price, discount, status). */
+  invalidValuesMax: z.number().min(0).max(1).default(0.05),
+  /** Days between asOf and the newest sale. */
+  freshnessMaxDays: z.number().min(0).default(7),
+}).strict();
+export type SalesThresholds = z.output<typeof salesThresholdsSchema>;
+
+export const LOAD_STRATEGIES = ['incremental', 'full', 'merge'] as const;
+export type SalesLoadStrategy = (typeof LOAD_STRATEGIES)[number];
+
+/** What the sample data (`etl sample-data sales`) creates: the default sources of a run with input {}. */
+export const DEFAULT_SOURCES: z.input<typeof sourceSchema>[] = [
+  { kind: 'database', name: 'erp', query: 'SELECT * FROM erp_sales' },
+  { kind: 'file', name: 'exports', location: 's3:sales/exports/' },
+  { kind: 'file', name: 'leads', dataset: 'leads', location: 's3:sales/leads/' },
+];
+
+export const DEFAULT_CATEGORIES: Record<string, string> = {
+  eletronicos: 'Eletrônicos', electronics: 'Eletrônicos', informatica: 'Informática', computers: 'Informática',
+  moda: 'Moda', vestuario: 'Moda', roupas: 'Moda', fashion: 'Moda', casa: 'Casa', 'casa e decoracao': 'Casa', home: 'Casa',
+  esporte: 'Esportes', esportes: 'Esportes', sports: 'Esportes', beleza: 'Beleza', beauty: 'Beleza',
+  alimentos: 'Alimentos', mercado: 'Alimentos', food: 'Alimentos', brinquedos: 'Brinquedos', toys: 'Brinquedos',
+};
+
+export const DEFAULT_CHANNELS: Record<string, string> = {
+  ecommerce: 'E-commerce', 'e-commerce': 'E-commerce', site: 'E-commerce', online: 'E-commerce', 'loja virtual': 'E-commerce',
+  marketplace: 'Marketplace', loja: 'Loja física', 'loja fisica': 'Loja física', store: 'Loja física', varejo: 'Loja física',
+  televendas: 'Televendas', telefone: 'Televendas', telesales: 'Televendas', app: 'App', aplicativo: 'App', mobile: 'App',
+  b2b: 'B2B', atacado: 'B2B', distribuidor: 'B2B',
+};
+
+export const salesWarehouseInputSchema = z.object({
+  sources: z.array(sourceSchema).min(1).default(DEFAULT_SOURCES.map((s) => sourceSchema.parse(s)))
+    .refine((s) => new Set(s.map((x) => x.name)).size === s.length, 'source names must be unique'),
+  loadStrategy: z.enum(LOAD_STRATEGIES).default('incremental'),
+  /** merge only: sale dates from (inclusive) .. to (exclusive), YYYY-MM-DD; default every date in the data. */
+  window: z.object({ from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/), to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) }).strict().optional(),
+  thresholds: salesThresholdsSchema.default(salesThresholdsSchema.parse({})),
+  /** Normalised category (accent-free lower case key -> name); categories not listed keep their own name, capitalised. */
+  categories: z.record(z.string(), z.string()).default(DEFAULT_CATEGORIES),
+  /** Normalised channel; a channel not listed goes to quarantine (it is a dimension reference). */
+  channels: z.record(z.string(), z.string()).default(DEFAULT_CHANNELS),
+  /** BRL per unit of each currency (the run's fixed rates); a currency not listed goes to quarantine. */
+  fxRatesToBrl: z.record(z.string().regex(/^[A-Z]{3}$/), z.number().positive()).default({ BRL: 1, USD: 5, EUR: 5.5 }),
+  /** "Today" for freshness and future-date checks (YYYY-MM-DD, São Paulo); default the run's start date. */
+  asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
+}).strict();
+
+export type SalesWarehouseInput = z.input<typeof salesWarehouseInputSchema>;
+export type SalesWarehouseOptions = z.output<typeof salesWarehouseInputSchema>;
+
+export interface RunRef {
+  workflowId: string;
+  runId: string;
+}
+
+/** Staging tables of one run (schema etl_staging), named after the run. */
+export function salesStaging(runId: string) {
+  const id = runId.replace(/-/g, '').slice(0, 12);
+  return {
+    raw: (index: number) => `etl_staging.sales_raw_${id}_${index}`,
+    typed: `etl_staging.sales_typed_${id}`,
+    clean: `etl_staging.sales_clean_${id}`,
+    leads: `etl_staging.sales_leads_${id}`,
+    prefix: `sales_%_${id}%`,
+  };
+}
+
+export interface StepMetric {
+  step: string;
+  rows: number;
+  durationMs: number;
+}
+
+export interface SourceExtract {
+  source: string;
+  dataset: Dataset;
+  table: string;
+  rows: number;
+  /** S3 keys of the raw copies, in the configured bucket. */
+  rawKeys: string[];
+  durationMs: number;
+}
+
+export interface QualityCheck {
+  name: string;
+  value: number | null;
+  threshold: string;
+  passed: boolean;
+  detail?: string;
+}
+
+export interface QualityReport {
+  passed: boolean;
+  failed: string[];
+  checks: QualityCheck[];
+}
+
+export interface SourceSummary {
+  extracted: number;
+  quarantined: number;
+  loaded: number;
+  rawKeys: string[];
+}
+
+export interface SalesWarehouseResult {
+  pipeline: 'salesWarehouse';
+  loadStrategy: SalesLoadStrategy;
+  sources: Record<string, SourceSummary>;
+  rowsExtracted: number;
+  rowsQuarantined: number;
+  duplicatesRemoved: number;
+  rowsLoaded: number;
+  leadsLoaded: number;
+  partitionsCreated: number;
+  watermark: string | null;
+  quality: QualityReport;
+  steps: StepMetric[];
+}
+
+export interface SalesWarehouseProgress {
+  step: string;
+  steps: StepMetric[];
+}

@@ -1,0 +1,223 @@
+-- salesWarehouse: the star schema served to BI (schema sales_dw) and the pipeline's own bookkeeping (schema sales_etl).
+-- The warehouse's DDL lives in functions so that a `full` load can build a complete second copy (sales_dw_next)
+-- and swap it in with one rename. Needs PostgreSQL 17+ (pg_c_utf8 collation for accent-aware case mapping).
+CREATE SCHEMA IF NOT EXISTS sales_etl;
+
+-- Brazilian states: UF, name, region; aliases are the accent-free lower-case names and UF codes a source may use.
+CREATE TABLE IF NOT EXISTS sales_etl.states (uf char(2) PRIMARY KEY, name text NOT NULL, region text NOT NULL);
+INSERT INTO sales_etl.states (uf, name, region) VALUES
+  ('AC', 'Acre', 'Norte'), ('AM', 'Amazonas', 'Norte'), ('AP', 'Amapá', 'Norte'), ('PA', 'Pará', 'Norte'),
+  ('RO', 'Rondônia', 'Norte'), ('RR', 'Roraima', 'Norte'), ('TO', 'Tocantins', 'Norte'),
+  ('AL', 'Alagoas', 'Nordeste'), ('BA', 'Bahia', 'Nordeste'), ('CE', 'Ceará', 'Nordeste'), ('MA', 'Maranhão', 'Nordeste'),
+  ('PB', 'Paraíba', 'Nordeste'), ('PE', 'Pernambuco', 'Nordeste'), ('PI', 'Piauí', 'Nordeste'),
+  ('RN', 'Rio Grande do Norte', 'Nordeste'), ('SE', 'Sergipe', 'Nordeste'),
+  ('DF', 'Distrito Federal', 'Centro-Oeste'), ('GO', 'Goiás', 'Centro-Oeste'), ('MS', 'Mato Grosso do Sul', 'Centro-Oeste'),
+  ('MT', 'Mato Grosso', 'Centro-Oeste'),
+  ('ES', 'Espírito Santo', 'Sudeste'), ('MG', 'Minas Gerais', 'Sudeste'), ('RJ', 'Rio de Janeiro', 'Sudeste'), ('SP', 'São Paulo', 'Sudeste'),
+  ('PR', 'Paraná', 'Sul'), ('RS', 'Rio Grande do Sul', 'Sul'), ('SC', 'Santa Catarina', 'Sul')
+ON CONFLICT (uf) DO NOTHING;
+
+-- The key every free-text lookup uses: trimmed, single-spaced, lower case, accents removed.
+CREATE OR REPLACE FUNCTION sales_etl.match_key(t text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT translate(lower(regexp_replace(btrim(t), '\s+', ' ', 'g') COLLATE pg_c_utf8),
+    'áàâãäéèêëíìîïóòôõöúùûüç', 'aaaaaeeeeiiiiooooouuuuc')
+$$;
+
+CREATE TABLE IF NOT EXISTS sales_etl.state_aliases (alias text PRIMARY KEY, uf char(2) NOT NULL REFERENCES sales_etl.states);
+INSERT INTO sales_etl.state_aliases (alias, uf)
+  SELECT sales_etl.match_key(name), uf FROM sales_etl.states UNION SELECT lower(uf), uf FROM sales_etl.states
+ON CONFLICT (alias) DO NOTHING;
+
+-- Every run's quality report, passed or not.
+CREATE TABLE IF NOT EXISTS sales_etl.quality_reports (
+  id          bigserial PRIMARY KEY,
+  workflow_id text        NOT NULL,
+  run_id      text        NOT NULL,
+  passed      boolean     NOT NULL,
+  report      jsonb       NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (workflow_id, run_id)
+);
+
+-- The incremental watermark: the newest change (updated_at, else sale_date) loaded so far; moved in the load's transaction.
+CREATE TABLE IF NOT EXISTS sales_etl.load_state (
+  id           boolean PRIMARY KEY DEFAULT true CHECK (id),
+  watermark    timestamp,
+  last_run_id  text,
+  strategy     text,
+  loaded_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Brazilian national holidays of a year (fixed dates and those that move with Easter).
+CREATE OR REPLACE FUNCTION sales_etl.br_holidays(y int) RETURNS TABLE (day date, name text) LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  a int := y % 19; b int := y / 100; c int := y % 100; d int := b / 4; e int := b % 4;
+  f int := (b + 8) / 25; g int := (b - f + 1) / 3; h int := (19 * a + b - d - g + 15) % 30;
+  i int := c / 4; k int := c % 4; l int := (32 + 2 * e + 2 * i - h - k) % 7; m int := (a + 11 * h + 22 * l) / 451;
+  easter date := make_date(y, (h + l - 7 * m + 114) / 31, ((h + l - 7 * m + 114) % 31) + 1);
+BEGIN
+  RETURN QUERY VALUES
+    (make_date(y, 1, 1), 'Confraternização Universal'), (easter - 48, 'Carnaval'), (easter - 47, 'Carnaval'),
+    (easter - 2, 'Sexta-feira Santa'), (make_date(y, 4, 21), 'Tiradentes'), (make_date(y, 5, 1), 'Dia do Trabalho'),
+    (easter + 60, 'Corpus Christi'), (make_date(y, 9, 7), 'Independência do Brasil'), (make_date(y, 10, 12), 'Nossa Senhora Aparecida'),
+    (make_date(y, 11, 2), 'Finados'), (make_date(y, 11, 15), 'Proclamação da República'), (make_date(y, 12, 25), 'Natal');
+  IF y >= 2024 THEN RETURN QUERY VALUES (make_date(y, 11, 20), 'Dia Nacional de Zumbi e da Consciência Negra'); END IF;
+END $$;
+
+-- The warehouse's tables in schema `s`. Secondary indexes come later (index_warehouse), after a bulk load.
+CREATE OR REPLACE FUNCTION sales_etl.build_warehouse(s text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', s);
+  EXECUTE format($f$
+    CREATE TABLE IF NOT EXISTS %1$I.dim_date (
+      date_key int PRIMARY KEY, date date NOT NULL UNIQUE, year int NOT NULL, quarter int NOT NULL, month int NOT NULL,
+      month_name text NOT NULL, day int NOT NULL, weekday int NOT NULL, weekday_name text NOT NULL,
+      is_weekend boolean NOT NULL, is_holiday boolean NOT NULL, holiday_name text);
+    CREATE TABLE IF NOT EXISTS %1$I.dim_customer (
+      customer_key int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, customer_id text NOT NULL UNIQUE, customer_name text);
+    CREATE TABLE IF NOT EXISTS %1$I.dim_product (
+      product_key int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, product_id text NOT NULL UNIQUE, product_name text, category text);
+    CREATE TABLE IF NOT EXISTS %1$I.dim_geography (
+      geography_key int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, region text NOT NULL, state char(2) NOT NULL,
+      state_name text NOT NULL, city text NOT NULL, UNIQUE (state, city));
+    CREATE TABLE IF NOT EXISTS %1$I.dim_sales_channel (
+      channel_key int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, channel_name text NOT NULL UNIQUE);
+    CREATE TABLE IF NOT EXISTS %1$I.sales_fact (
+      sale_id text NOT NULL, sale_date date NOT NULL, date_key int NOT NULL, customer_key int NOT NULL, product_key int NOT NULL,
+      geography_key int NOT NULL, channel_key int NOT NULL, sales_amount numeric(14,2) NOT NULL, quantity int NOT NULL,
+      discount_amount numeric(14,2) NOT NULL, profit_margin numeric(8,4), refunded boolean NOT NULL, promotion text,
+      source text NOT NULL, updated_at timestamp, loaded_at timestamptz NOT NULL DEFAULT now()
+    ) PARTITION BY RANGE (sale_date);
+    CREATE TABLE IF NOT EXISTS %1$I.leads (
+      lead_id text PRIMARY KEY, lead_date date NOT NULL, customer_id text, channel_key int NOT NULL, source text NOT NULL);
+  $f$, s);
+END $$;
+
+-- Indexes for the KPI queries and the merge's lookups by sale_id (on the parent: every partition gets them).
+CREATE OR REPLACE FUNCTION sales_etl.index_warehouse(s text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format($f$
+    CREATE INDEX IF NOT EXISTS sales_fact_sale_id ON %1$I.sales_fact (sale_id);
+    CREATE INDEX IF NOT EXISTS sales_fact_date ON %1$I.sales_fact (date_key);
+    CREATE INDEX IF NOT EXISTS sales_fact_customer ON %1$I.sales_fact (customer_key, sale_date);
+    CREATE INDEX IF NOT EXISTS sales_fact_product ON %1$I.sales_fact (product_key);
+    CREATE INDEX IF NOT EXISTS sales_fact_geography ON %1$I.sales_fact (geography_key);
+  $f$, s);
+END $$;
+
+-- One partition per month, named sales_fact_yYYYYmMM, created when a load brings rows of that month.
+CREATE OR REPLACE FUNCTION sales_etl.ensure_partitions(s text, months date[]) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE m date; made int := 0;
+BEGIN
+  FOREACH m IN ARRAY months LOOP
+    IF to_regclass(format('%I.%I', s, 'sales_fact_' || to_char(m, '"y"YYYY"m"MM'))) IS NULL THEN
+      EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.sales_fact FOR VALUES FROM (%L) TO (%L)',
+        s, 'sales_fact_' || to_char(m, '"y"YYYY"m"MM'), s, m, (m + interval '1 month')::date);
+      made := made + 1;
+    END IF;
+  END LOOP;
+  RETURN made;
+END $$;
+
+-- The KPI materialized views (definitions in the README), each with the unique index REFRESH ... CONCURRENTLY needs.
+CREATE OR REPLACE FUNCTION sales_etl.create_kpi_views(s text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format($f$
+    CREATE MATERIALIZED VIEW IF NOT EXISTS %1$I.kpi_revenue AS
+      SELECT d.year, d.month, g.region, g.state, p.category, p.product_key, p.product_id, p.product_name,
+             count(*) FILTER (WHERE NOT f.refunded) AS orders,
+             coalesce(sum(f.quantity) FILTER (WHERE NOT f.refunded), 0) AS units,
+             coalesce(sum(f.sales_amount) FILTER (WHERE NOT f.refunded), 0) AS revenue,
+             coalesce(sum(f.sales_amount) FILTER (WHERE f.refunded), 0) AS refunded_amount,
+             coalesce(sum(f.discount_amount) FILTER (WHERE NOT f.refunded), 0) AS discounts
+      FROM %1$I.sales_fact f JOIN %1$I.dim_date d USING (date_key) JOIN %1$I.dim_geography g USING (geography_key)
+      JOIN %1$I.dim_product p USING (product_key)
+      GROUP BY d.year, d.month, g.region, g.state, p.category, p.product_key, p.product_id, p.product_name;
+    CREATE UNIQUE INDEX IF NOT EXISTS kpi_revenue_key ON %1$I.kpi_revenue (year, month, state, product_key);
+
+    CREATE MATERIALIZED VIEW IF NOT EXISTS %1$I.kpi_conversion_rate AS
+      SELECT date_trunc('month', l.lead_date)::date AS month, c.channel_name, count(*) AS leads,
+             count(*) FILTER (WHERE EXISTS (SELECT 1 FROM %1$I.sales_fact f JOIN %1$I.dim_customer dc USING (customer_key)
+               WHERE dc.customer_id = l.customer_id AND NOT f.refunded AND f.sale_date >= l.lead_date AND f.sale_date < l.lead_date + 30)) AS converted,
+             round(count(*) FILTER (WHERE EXISTS (SELECT 1 FROM %1$I.sales_fact f JOIN %1$I.dim_customer dc USING (customer_key)
+               WHERE dc.customer_id = l.customer_id AND NOT f.refunded AND f.sale_date >= l.lead_date AND f.sale_date < l.lead_date + 30))::numeric
+               / count(*), 4) AS conversion_rate
+      FROM %1$I.leads l JOIN %1$I.dim_sales_channel c USING (channel_key)
+      GROUP BY 1, 2;
+    CREATE UNIQUE INDEX IF NOT EXISTS kpi_conversion_rate_key ON %1$I.kpi_conversion_rate (month, channel_name);
+
+    CREATE MATERIALIZED VIEW IF NOT EXISTS %1$I.kpi_customer_lifetime_value AS
+      SELECT c.customer_key, c.customer_id, c.customer_name, min(f.sale_date) AS first_purchase, max(f.sale_date) AS last_purchase,
+             count(*) AS orders, sum(f.sales_amount) AS lifetime_value, round(sum(f.sales_amount) / count(*), 2) AS average_order_value
+      FROM %1$I.sales_fact f JOIN %1$I.dim_customer c USING (customer_key)
+      WHERE NOT f.refunded
+      GROUP BY c.customer_key, c.customer_id, c.customer_name;
+    CREATE UNIQUE INDEX IF NOT EXISTS kpi_customer_lifetime_value_key ON %1$I.kpi_customer_lifetime_value (customer_key);
+
+    CREATE MATERIALIZED VIEW IF NOT EXISTS %1$I.kpi_churn_rate AS
+      WITH active AS (SELECT DISTINCT customer_key, date_trunc('month', sale_date)::date AS month FROM %1$I.sales_fact WHERE NOT refunded)
+      SELECT (prev.month + interval '1 month')::date AS month, count(*) AS customers_previous_month,
+             count(*) FILTER (WHERE cur.customer_key IS NULL) AS churned,
+             round(count(*) FILTER (WHERE cur.customer_key IS NULL)::numeric / count(*), 4) AS churn_rate
+      FROM active prev LEFT JOIN active cur ON cur.customer_key = prev.customer_key AND cur.month = (prev.month + interval '1 month')::date
+      WHERE prev.month < (SELECT max(month) FROM active)
+      GROUP BY 1;
+    CREATE UNIQUE INDEX IF NOT EXISTS kpi_churn_rate_key ON %1$I.kpi_churn_rate (month);
+
+    CREATE MATERIALIZED VIEW IF NOT EXISTS %1$I.kpi_seasonality AS
+      WITH span AS (SELECT min(sale_date) AS first, max(sale_date) AS last FROM %1$I.sales_fact),
+      daily AS (
+        SELECT d.date, d.year, d.month, d.weekday, coalesce(r.revenue, 0) AS revenue
+        FROM generate_series((SELECT first FROM span), (SELECT last FROM span), interval '1 day') AS g(day)
+        JOIN %1$I.dim_date d ON d.date = g.day::date
+        LEFT JOIN (SELECT date_key, sum(sales_amount) AS revenue FROM %1$I.sales_fact WHERE NOT refunded GROUP BY date_key) r USING (date_key)),
+      monthly AS (SELECT year, month, sum(revenue) AS revenue FROM daily GROUP BY year, month)
+      SELECT 'month_of_year'::text AS kind, month AS period, round(avg(revenue), 2) AS average_revenue,
+             round(avg(revenue) / nullif((SELECT avg(revenue) FROM monthly), 0), 4) AS seasonality_index
+      FROM monthly GROUP BY month
+      UNION ALL
+      SELECT 'weekday', weekday, round(avg(revenue), 2), round(avg(revenue) / nullif((SELECT avg(revenue) FROM daily), 0), 4)
+      FROM daily GROUP BY weekday;
+    CREATE UNIQUE INDEX IF NOT EXISTS kpi_seasonality_key ON %1$I.kpi_seasonality (kind, period);
+  $f$, s);
+END $$;
+
+SELECT sales_etl.build_warehouse('sales_dw');
+SELECT sales_etl.index_warehouse('sales_dw');
+SELECT sales_etl.create_kpi_views('sales_dw');
+
+-- Parsers for messy text, as inlinable SQL expressions (no per-row function call, no exception handling):
+-- pg_input_is_valid (PostgreSQL 16+) tells a cast that would fail from one that works.
+-- Dates: ISO (time part ignored), dd/mm/yyyy, or an Excel serial number (days since 1899-12-30).
+CREATE OR REPLACE FUNCTION sales_etl.parse_date(t text) RETURNS date LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN t ~ '^\d{4}-\d{1,2}-\d{1,2}([ T].*)?$' THEN
+      CASE WHEN pg_input_is_valid(substring(t FROM '^[0-9-]+'), 'date') THEN substring(t FROM '^[0-9-]+')::date END
+    WHEN t ~ '^\d{1,2}/\d{1,2}/\d{4}$' THEN
+      CASE WHEN pg_input_is_valid(regexp_replace(t, '^(\d+)/(\d+)/(\d+)$', '\3-\2-\1'), 'date')
+           THEN regexp_replace(t, '^(\d+)/(\d+)/(\d+)$', '\3-\2-\1')::date END
+    WHEN t ~ '^\d{5}(\.\d+)?$' THEN date '1899-12-30' + floor(t::numeric)::int
+  END
+$$;
+
+-- Timestamps: ISO date and time (a zone suffix is ignored); a bare date counts as its midnight.
+CREATE OR REPLACE FUNCTION sales_etl.parse_timestamp(t text) RETURNS timestamp LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN pg_input_is_valid(substring(t FROM '^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?'), 'timestamp')
+    THEN substring(t FROM '^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?')::timestamp END
+$$;
+
+-- A number written with only digits, sign, comma and dot: 1234.56, 1.234,56, 1234,56, 1,234.56 (Brazilian first:
+-- a lone comma is the decimal separator; a lone dot too, unless it groups thousands twice or more: 1.234.567).
+CREATE OR REPLACE FUNCTION sales_etl.parse_decimal(v text) RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN v ~ '^-?\d+(\.\d+)?$' THEN v::numeric
+    WHEN v ~ '^-?\d{1,3}(\.\d{3})+(,\d+)?$' THEN replace(replace(v, '.', ''), ',', '.')::numeric
+    WHEN v ~ '^-?\d+,\d+$' THEN replace(v, ',', '.')::numeric
+    WHEN v ~ '^-?\d{1,3}(,\d{3})+(\.\d+)?$' THEN replace(v, ',', '')::numeric
+  END
+$$;
+
+-- Money: `R$ 1.234,56`, `US$ 10.00`, `1234.56`, ... (currency symbols and spaces dropped, then parse_decimal).
+CREATE OR REPLACE FUNCTION sales_etl.parse_money(t text) RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN t ~ '^-?\d+(\.\d+)?$' THEN t::numeric ELSE sales_etl.parse_decimal(regexp_replace(t, '[^0-9,.-]', '', 'g')) END
+$$;

@@ -1,0 +1,93 @@
+import { ApplicationFailure, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { SalesActivities } from '../activities/sales';
+import {
+  salesWarehouseInputSchema, type SalesWarehouseInput, type SalesWarehouseProgress, type SalesWarehouseResult, type SourceSummary, type StepMetric,
+} from '../lib/sales-warehouse';
+import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/search-attributes';
+import { describeIssues } from '../lib/validation';
+
+const permanent = ['InvalidInput', 'ConfigurationError'];
+
+// Every step: up to 3 attempts, exponential backoff (1 s, 2 s); a dead worker is noticed after 20 s without a heartbeat.
+const { salesExtractSource, salesClean, salesValidate, salesLoad, salesRefreshKpis, salesDropStaging } = proxyActivities<SalesActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3, nonRetryableErrorTypes: permanent },
+});
+
+export const salesProgressQuery = defineQuery<SalesWarehouseProgress>('progress');
+
+/** Brazil has kept UTC-3 all year since 2019: the run's São Paulo date. */
+const saoPauloDate = (utc: Date) => new Date(utc.getTime() - 3 * 3600_000).toISOString().slice(0, 10);
+
+/** REST APIs + CSV/XLSX files + databases -> raw copy in S3 -> clean, standardize, quality gate -> star schema -> KPI views. */
+export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<SalesWarehouseResult> {
+  const progress: SalesWarehouseProgress = { step: 'validating input', steps: [] };
+  setHandler(salesProgressQuery, () => progress);
+  upsertSearchAttributes([{ key: PIPELINE, value: 'salesWarehouse' }]);
+  const parsed = salesWarehouseInputSchema.safeParse(input ?? {});
+  if (!parsed.success) throw ApplicationFailure.nonRetryable(describeIssues('input', parsed.error), 'InvalidInput');
+  const options = parsed.data;
+  const { workflowId, runId, startTime } = workflowInfo();
+  const run = { workflowId, runId };
+  const today = saoPauloDate(startTime);
+  const asOf = options.asOf ?? today;
+  const done = (metric: StepMetric) => progress.steps.push(metric);
+
+  try {
+    // 1. Extract every source in its own activity, in parallel: streamed into a staging table of the run, and landed
+    //    unchanged in the lake's raw zone (raw/<source>/<yyyy>/<mm>/<dd>/<run-id>.<ext>).
+    progress.step = 'extracting';
+    const started = Date.now();
+    const extracts = await Promise.all(options.sources.map((source, index) => salesExtractSource(source, index, run, { date: today, runId })));
+    for (const e of extracts) done({ step: `extract ${e.source}`, rows: e.rows, durationMs: e.durationMs });
+    done({ step: 'extract', rows: extracts.reduce((s, e) => s + e.rows, 0), durationMs: Date.now() - started });
+
+    // 2. Clean and standardize, set-based: rows that cannot be fixed -> etl_quarantine; duplicates by sale_id removed.
+    progress.step = 'cleaning';
+    const { durationMs: cleanMs, ...stats } = await salesClean(options, run, extracts, asOf);
+    done({ step: 'clean', rows: stats.rawRows + stats.leadRows, durationMs: cleanMs });
+
+    // 3. Quality gate: a check over its threshold stops the run here, before anything is loaded.
+    progress.step = 'validating quality';
+    const validateStarted = Date.now();
+    const quality = await salesValidate(run, { ...stats, durationMs: cleanMs }, options.thresholds, asOf);
+    done({ step: 'validate', rows: stats.cleanRows, durationMs: Date.now() - validateStarted });
+    if (!quality.passed) {
+      throw ApplicationFailure.nonRetryable(`quality gate failed: ${quality.failed.map((name) => {
+        const check = quality.checks.find((c) => c.name === name)!;
+        return `${name} ${check.value} (threshold ${check.threshold})`;
+      }).join('; ')}; nothing was loaded`, 'QualityGateFailed', quality);
+    }
+
+    // 4. Load the star schema (incremental by watermark, merge of a window, or full rebuild swapped in atomically).
+    progress.step = 'loading';
+    const loaded = await salesLoad(run, { strategy: options.loadStrategy, window: options.window });
+    done({ step: 'load', rows: loaded.rows, durationMs: loaded.durationMs });
+
+    // 5. KPI views, refreshed concurrently (readers are never blocked); a full load built them new already.
+    if (options.loadStrategy !== 'full') {
+      progress.step = 'refreshing KPIs';
+      done({ step: 'kpi refresh', rows: loaded.rows, durationMs: await salesRefreshKpis() });
+    }
+
+    const sources: Record<string, SourceSummary> = {};
+    for (const e of extracts) {
+      sources[e.source] = { extracted: e.rows, quarantined: stats.quarantinedBySource[e.source] ?? 0, loaded: loaded.bySource[e.source] ?? 0, rawKeys: e.rawKeys };
+    }
+    upsertSearchAttributes([{ key: OUTCOME, value: 'success' }, { key: ROWS_LOADED, value: loaded.rows }]);
+    progress.step = 'done';
+    return {
+      pipeline: 'salesWarehouse', loadStrategy: options.loadStrategy, sources,
+      rowsExtracted: stats.rawRows + stats.leadRows, rowsQuarantined: stats.quarantined, duplicatesRemoved: stats.duplicatesRemoved,
+      rowsLoaded: loaded.rows, leadsLoaded: loaded.leads, partitionsCreated: loaded.partitionsCreated, watermark: loaded.watermark,
+      quality, steps: progress.steps,
+    };
+  } catch (error) {
+    upsertSearchAttributes([{ key: OUTCOME, value: 'failed' }]);
+    progress.step = 'failed';
+    throw error;
+  } finally {
+    await salesDropStaging(run);
+  }
+}

@@ -2,7 +2,7 @@
 // mixed date formats, Brazilian money, currency to BRL, category, channel and state lookups), each row getting the
 // first reason it cannot be used; rows with a reason go to etl_quarantine whole (source, raw row, reason); the rest
 // are deduplicated by sale_id (newest updated_at, then the first source listed, then the last line) into the clean table.
-import { type SalesWarehouseOptions, salesStaging, type RunRef, type SourceExtract } from '../../lib/sales-warehouse';
+import { SALES_FIELDS, type SalesWarehouseOptions, salesStaging, type RunRef, type SourceExtract } from '../../lib/sales-warehouse';
 import { withTransaction } from '../../lib/db';
 import { pgLiteral, type SalesDeps } from './extract';
 
@@ -44,17 +44,34 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
   const fx = values(Object.entries(options.fxRatesToBrl)) ?? "VALUES ('BRL', 1)";
   const list = (xs: string[]) => xs.map(pgLiteral).join(', ');
 
-  return withTransaction(deps.target, async (db) => {
-    // Safe to run twice: every table is rebuilt and the run's quarantine rows replaced.
-    await db.query("SET LOCAL work_mem = '512MB'");
-    await db.query(`DROP TABLE IF EXISTS ${t.typed}, ${t.clean}, ${t.leads}`);
-    await db.query(`DELETE FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2`, [run.workflowId, run.runId]);
-    const rawSales = sales.length
-      ? sales.map((e) => `SELECT ${e.src} AS src, * FROM ${e.table}`).join(' UNION ALL ')
-      : `SELECT 0 AS src, ${['sale_id', 'sale_date', 'updated_at', 'customer_id', 'customer_name', 'product_id', 'product_name', 'category', 'city',
-        'state', 'channel', 'quantity', 'unit_price', 'discount', 'unit_cost', 'currency', 'status', 'promotion'].map((f) => `NULL::text AS ${f}`).join(', ')}, ''::text AS source, 0::bigint AS line WHERE false`;
-    await db.query(`CREATE UNLOGGED TABLE ${t.typed} AS
-      WITH categories(key, name) AS (${categories}), channels(key, name) AS (${channels}), fx(code, rate) AS (${fx})
+  // Safe to run twice: every table is rebuilt and the run's quarantine rows replaced.
+  await deps.target.query(`DROP TABLE IF EXISTS ${t.typed}, ${t.typed}_dict, ${t.clean}, ${t.leads}`);
+  await deps.target.query('DELETE FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2', [run.workflowId, run.runId]);
+  const rawSales = sales.length
+    ? sales.map((e) => `SELECT ${e.src} AS src, * FROM ${e.table}`).join(' UNION ALL ')
+    : `SELECT 0 AS src, ${SALES_FIELDS.map((f) => `NULL::text AS ${f}`).join(', ')}, ''::text AS source, 0::bigint AS line WHERE false`;
+  // Free-text columns have few distinct values: each distinct value is looked up once (accents, case, aliases), and
+  // the rows join the result, instead of normalising the same "sao paulo" a million times.
+  await deps.target.query(`CREATE UNLOGGED TABLE ${t.typed}_dict AS
+    WITH categories(key, name) AS (${categories}), channels(key, name) AS (${channels}),
+    raw AS (SELECT state, channel, category, status, city, customer_name, product_name FROM (${rawSales}) r),
+    d AS (SELECT 'state' AS kind, state AS raw FROM raw GROUP BY 2 UNION ALL SELECT 'channel', channel FROM raw GROUP BY 2
+      UNION ALL SELECT 'category', category FROM raw GROUP BY 2 UNION ALL SELECT 'status', status FROM raw GROUP BY 2
+      UNION ALL SELECT 'city', city FROM raw GROUP BY 2 UNION ALL SELECT 'customer_name', customer_name FROM raw GROUP BY 2
+      UNION ALL SELECT 'product_name', product_name FROM raw GROUP BY 2)
+    SELECT kind, raw, CASE kind
+      WHEN 'state' THEN (SELECT uf::text FROM sales_etl.state_aliases WHERE alias = sales_etl.match_key(raw))
+      WHEN 'channel' THEN (SELECT name FROM channels WHERE key = sales_etl.match_key(raw))
+      WHEN 'category' THEN coalesce((SELECT name FROM categories WHERE key = sales_etl.match_key(raw)), nullif(initcap(lower(btrim(raw)) COLLATE pg_c_utf8), ''))
+      WHEN 'customer_name' THEN nullif(initcap(lower(regexp_replace(btrim(raw), '\\s+', ' ', 'g')) COLLATE pg_c_utf8), '')
+      WHEN 'product_name' THEN nullif(regexp_replace(btrim(raw), '\\s+', ' ', 'g'), '')
+      WHEN 'status' THEN CASE WHEN sales_etl.match_key(raw) IN ('', ${list(COMPLETED)}) THEN 'false' WHEN sales_etl.match_key(raw) IN (${list(REFUND)}) THEN 'true' END
+      ELSE nullif(btrim(replace(replace(replace(replace(replace(' ' || initcap(lower(regexp_replace(btrim(raw), '\\s+', ' ', 'g')) COLLATE pg_c_utf8) || ' ',
+        ' De ', ' de '), ' Do ', ' do '), ' Da ', ' da '), ' Dos ', ' dos '), ' Das ', ' das ')), '')
+    END AS value FROM d WHERE raw IS NOT NULL`);
+  await deps.target.query(`CREATE UNIQUE INDEX ON ${t.typed}_dict (kind, raw)`);
+  const typedSelect = (raw: string) => `
+      WITH fx(code, rate) AS (${fx})
       SELECT src, line, sale_id, d_sale AS sale_date, d_updated AS updated_at, customer_id, customer_name, product_id, product_name, category,
              city, uf, channel, quantity, round(gross - disc, 2) AS sales_amount, round(disc, 2) AS discount_amount,
              CASE WHEN cost IS NOT NULL AND gross - disc > 0 THEN round((gross - disc - cost * quantity) / (gross - disc), 4) END AS profit_margin,
@@ -62,7 +79,7 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
              CASE
                WHEN sale_id IS NULL THEN 'missing sale_id'
                WHEN d_sale IS NULL THEN 'invalid sale_date'
-               WHEN d_sale > $1::date THEN 'sale_date in the future'
+               WHEN d_sale > '${asOf}'::date THEN 'sale_date in the future'
                WHEN d_sale < date '2000-01-01' THEN 'sale_date before 2000'
                WHEN customer_id IS NULL THEN 'missing customer_id'
                WHEN product_id IS NULL THEN 'missing product_id'
@@ -76,37 +93,43 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
                WHEN channel IS NULL THEN 'unknown channel'
              END AS reason
       FROM (
-        SELECT r.src, r.line, nullif(btrim(r.sale_id), '') AS sale_id,
-               sales_etl.parse_date(btrim(r.sale_date)) AS d_sale, sales_etl.parse_timestamp(btrim(r.updated_at)) AS d_updated,
-               nullif(btrim(r.customer_id), '') AS customer_id,
-               nullif(initcap(lower(regexp_replace(btrim(r.customer_name), '\\s+', ' ', 'g')) COLLATE pg_c_utf8), '') AS customer_name,
-               upper(nullif(btrim(r.product_id), '')) AS product_id, nullif(regexp_replace(btrim(r.product_name), '\\s+', ' ', 'g'), '') AS product_name,
-               coalesce(ca.name, nullif(initcap(lower(btrim(r.category)) COLLATE pg_c_utf8), '')) AS category,
-               coalesce(nullif(btrim(replace(replace(replace(replace(replace(' ' || initcap(lower(regexp_replace(btrim(r.city), '\\s+', ' ', 'g')) COLLATE pg_c_utf8) || ' ',
-                 ' De ', ' de '), ' Do ', ' do '), ' Da ', ' da '), ' Dos ', ' dos '), ' Das ', ' das ')), ''), '(não informada)') AS city,
-               sa.uf, ch.name AS channel, fx.rate,
-               sales_etl.parse_decimal(btrim(r.quantity)) AS quantity,
-               sales_etl.parse_money(btrim(r.unit_price)) AS price,
-               sales_etl.parse_money(btrim(r.unit_price)) * sales_etl.parse_decimal(btrim(r.quantity)) * fx.rate AS gross,
-               CASE WHEN nullif(btrim(r.discount), '') IS NULL THEN 0
-                    WHEN btrim(r.discount) LIKE '%\\%' THEN sales_etl.parse_decimal(btrim(rtrim(btrim(r.discount), '%'))) / 100
-                      * sales_etl.parse_money(btrim(r.unit_price)) * sales_etl.parse_decimal(btrim(r.quantity)) * fx.rate
-                    ELSE sales_etl.parse_money(btrim(r.discount)) * fx.rate END AS disc,
-               nullif(btrim(r.unit_cost), '') AS raw_cost, sales_etl.parse_money(btrim(r.unit_cost)) * fx.rate AS cost,
-               CASE WHEN sales_etl.match_key(coalesce(r.status, '')) IN ('', ${list(COMPLETED)}) THEN false
-                    WHEN sales_etl.match_key(r.status) IN (${list(REFUND)}) THEN true END AS refunded,
-               nullif(btrim(r.promotion), '') AS promotion,
-               (nullif(btrim(r.sale_id), '') IS NOT NULL AND nullif(btrim(r.sale_date), '') IS NOT NULL AND nullif(btrim(r.customer_id), '') IS NOT NULL
-                AND nullif(btrim(r.product_id), '') IS NOT NULL AND nullif(btrim(r.quantity), '') IS NOT NULL AND nullif(btrim(r.unit_price), '') IS NOT NULL
-                AND nullif(btrim(r.state), '') IS NOT NULL AND nullif(btrim(r.channel), '') IS NOT NULL) AS complete
-        FROM (${rawSales}) r
-        LEFT JOIN sales_etl.state_aliases sa ON sa.alias = sales_etl.match_key(r.state)
-        LEFT JOIN channels ch ON ch.key = sales_etl.match_key(r.channel)
-        LEFT JOIN categories ca ON ca.key = sales_etl.match_key(r.category)
-        LEFT JOIN fx ON fx.code = coalesce(upper(nullif(btrim(r.currency), '')),
-          CASE WHEN position('US$' IN r.unit_price) > 0 THEN 'USD' WHEN position('€' IN r.unit_price) > 0 THEN 'EUR' ELSE 'BRL' END)
-      ) x`, [asOf]);
+        SELECT src, line, sale_id, d_sale, d_updated, customer_id, customer_name, product_id, product_name, category, city, uf, channel, rate,
+               quantity, price, price * quantity * rate AS gross,
+               CASE WHEN raw_disc IS NULL THEN 0 WHEN raw_disc LIKE '%\\%' THEN sales_etl.parse_decimal(btrim(rtrim(raw_disc, '%'))) / 100 * price * quantity * rate
+                    ELSE sales_etl.parse_money(raw_disc) * rate END AS disc,
+               raw_cost, sales_etl.parse_money(raw_cost) * rate AS cost, refunded, promotion, complete
+        FROM (
+          SELECT r.src, r.line, nullif(btrim(r.sale_id), '') AS sale_id,
+                 sales_etl.parse_date(btrim(r.sale_date)) AS d_sale, sales_etl.parse_timestamp(btrim(r.updated_at)) AS d_updated,
+                 nullif(btrim(r.customer_id), '') AS customer_id,
+                 dcn.value AS customer_name, upper(nullif(btrim(r.product_id), '')) AS product_id, dpn.value AS product_name,
+                 dca.value AS category, coalesce(dci.value, '(não informada)') AS city, dst.value AS uf, dch.value AS channel, fx.rate,
+                 sales_etl.parse_decimal(btrim(r.quantity)) AS quantity, sales_etl.parse_money(btrim(r.unit_price)) AS price,
+                 nullif(btrim(r.discount), '') AS raw_disc, nullif(btrim(r.unit_cost), '') AS raw_cost,
+                 CASE WHEN r.status IS NULL THEN false ELSE dss.value::boolean END AS refunded,
+                 nullif(btrim(r.promotion), '') AS promotion,
+                 (nullif(btrim(r.sale_id), '') IS NOT NULL AND nullif(btrim(r.sale_date), '') IS NOT NULL AND nullif(btrim(r.customer_id), '') IS NOT NULL
+                  AND nullif(btrim(r.product_id), '') IS NOT NULL AND nullif(btrim(r.quantity), '') IS NOT NULL AND nullif(btrim(r.unit_price), '') IS NOT NULL
+                  AND nullif(btrim(r.state), '') IS NOT NULL AND nullif(btrim(r.channel), '') IS NOT NULL) AS complete
+          FROM (${raw}) r
+          LEFT JOIN ${t.typed}_dict dst ON dst.kind = 'state' AND dst.raw = r.state
+          LEFT JOIN ${t.typed}_dict dch ON dch.kind = 'channel' AND dch.raw = r.channel
+          LEFT JOIN ${t.typed}_dict dca ON dca.kind = 'category' AND dca.raw = r.category
+          LEFT JOIN ${t.typed}_dict dss ON dss.kind = 'status' AND dss.raw = r.status
+          LEFT JOIN ${t.typed}_dict dci ON dci.kind = 'city' AND dci.raw = r.city
+          LEFT JOIN ${t.typed}_dict dcn ON dcn.kind = 'customer_name' AND dcn.raw = r.customer_name
+          LEFT JOIN ${t.typed}_dict dpn ON dpn.kind = 'product_name' AND dpn.raw = r.product_name
+          LEFT JOIN fx ON fx.code = coalesce(upper(nullif(btrim(r.currency), '')),
+            CASE WHEN position('US$' IN r.unit_price) > 0 THEN 'USD' WHEN position('€' IN r.unit_price) > 0 THEN 'EUR' ELSE 'BRL' END)
+          -- OFFSET 0 keeps these subqueries apart: each parsed value is computed once, not again wherever the outer query uses it.
+          OFFSET 0) y
+        OFFSET 0) x`;
+  await deps.target.query(`CREATE UNLOGGED TABLE ${t.typed} AS ${typedSelect(rawSales)} WITH NO DATA`);
+  // One statement per source, each on its own connection: the sources are typed in parallel, one core each.
+  await Promise.all(sales.map((e) => deps.target.query(`INSERT INTO ${t.typed} ${typedSelect(`SELECT ${e.src} AS src, * FROM ${e.table}`)}`)));
 
+  return withTransaction(deps.target, async (db) => {
+    await db.query("SET LOCAL work_mem = '512MB'");
     // Rows that cannot be fixed: kept whole, with their source and reason.
     for (const e of sales) {
       await db.query(`INSERT INTO etl_quarantine (pipeline, workflow_id, run_id, source_table, row_data, reason)

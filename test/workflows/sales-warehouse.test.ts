@@ -49,7 +49,6 @@ describe('salesWarehouse', () => {
     const cause = failed.cause as ApplicationFailure;
     assert.equal(cause.type, 'QualityGateFailed');
     // S6 (31/02) and S9 (quantity 0) of 16 raw rows (12 sales, 4 leads).
-    // S6 (31/02) and S9 (quantity 0) of 16 raw rows (12 sales, 4 leads).
     assert.match(cause.message, /value_ranges 0\.125 \(threshold <= 0\.05/);
     assert.deepEqual(await q('SELECT count(*)::int AS n FROM sales_dw.sales_fact'), before, 'nothing loaded');
     const [report] = await q<{ passed: boolean; failed: string[] }>(`SELECT passed, report->'failed' AS failed FROM sales_etl.quality_reports

@@ -7,7 +7,8 @@ import { health } from './commands/health';
 import { replay } from './commands/replay';
 import { runPipeline } from './commands/run';
 import { DEMO_TABLE } from '../lib/sample-data/conversations';
-import { sampleConversations, sampleCrm, sampleCustomers, samplePartners } from './commands/sample-data';
+import { sampleConversations, sampleCrm, sampleCustomers, samplePartners, sampleSales } from './commands/sample-data';
+import { serve } from './commands/serve';
 import { applySchedulesCommand } from './commands/schedules';
 import { worker } from './commands/worker';
 import { action } from './output';
@@ -86,6 +87,17 @@ sample.command('crm')
   .option('--seed <n>', 'the same seed gives the same transactions (relative to now)', positiveInt, 42)
   .option('--prefix <prefix>', 'lake prefix in the configured bucket', 'lake/transactions/')
   .action(action((options: { users: number; transactions: number; seed: number; prefix: string }) => sampleCrm(loadConfig(), options)));
+
+sample.command('sales')
+  .description('sales for sales-warehouse: erp_sales on the source database, a ; CSV export and an XLSX under s3:sales/exports/, leads under s3:sales/leads/')
+  .option('--rows <n>', 'how many sales', positiveInt, 300_000)
+  .action(action((options: { rows: number }) => sampleSales(loadConfig(), options)));
+
+program.command('serve')
+  .description('a read-only HTTP endpoint with the sales KPI views as JSON, for dashboards (Tableau, Power BI)')
+  .option('--port <n>', 'port', positiveInt, 8787)
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .action(action((options: { port: number; host: string }) => serve(loadConfig(), options)));
 
 program.parseAsync().catch((error: Error) => {
   process.stderr.write(`etl: ${error.message}\n`);

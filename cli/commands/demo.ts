@@ -11,6 +11,9 @@ import { generateCrmTransactions, writeCrmSample } from '../../lib/sample-data/c
 import { createS3Client } from '../../lib/s3';
 import { PARTNERS_TABLE, seedPartnerCustomers } from '../../lib/sample-data/partners';
 import { findPipeline } from '../../lib/pipelines';
+import { DEFAULT_SOURCES, type SalesWarehouseInput, type SalesWarehouseResult } from '../../lib/sales-warehouse';
+import { writeSalesSample } from '../../lib/sample-data/sales';
+import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-api';
 import { connectClient, webUiLink } from '../../lib/temporal';
 import { printJson, say, table } from '../output';
 import { addresses, startEverything } from './dev';
@@ -45,6 +48,8 @@ export async function demo(config: EtlConfig): Promise<number> {
   const source = createPool(settings.postgres.sourceAdminUrl);
   const target = createPool(settings.postgres.databaseUrl);
   const client = await connectClient(settings);
+  let salesApi: SalesApi | undefined;
+  const salesInput: SalesWarehouseInput = {};
   try {
     say(`\n${addresses(settings)}\n`);
     const seeded = await seedConversations(source, target, 200_000);
@@ -88,6 +93,27 @@ export async function demo(config: EtlConfig): Promise<number> {
         },
         summarize: crmSummary,
       },
+      {
+        label: 'sales-warehouse',
+        pipeline: 'sales-warehouse',
+        input: salesInput,
+        before: async () => {
+          const s3 = createS3Client(settings.s3);
+          try {
+            const asOf = new Date(Date.now() - 3 * 3600_000).toISOString().slice(0, 10);
+            const sample = await writeSalesSample({ sourceAdmin: source, target, s3, bucket: settings.s3.bucket }, { rows: 300_000, asOf });
+            // The CRM's REST API: a local sample server in this process, paginated by cursor.
+            salesApi = await startSalesApi(sample.apiItems);
+            Object.assign(salesInput, { loadStrategy: 'full', sources: [...DEFAULT_SOURCES,
+              { kind: 'rest', name: 'crm-api', url: salesApi.url, pagination: 'cursor', pageSize: 5000 }] });
+            return `sample data: ${sample.erpRows} sales in erp_sales, ${sample.csvRows + sample.xlsxRows} in CSV/XLSX under s3://${settings.s3.bucket}/sales/exports/, `
+              + `${sample.leads} leads, ${sample.apiItems.length} behind the sample REST API ${salesApi.url}`;
+          } finally {
+            s3.destroy();
+          }
+        },
+        summarize: salesSummary,
+      },
     ];
     const outcomes: DemoOutcome[] = [];
     for (const step of steps) {
@@ -110,6 +136,7 @@ export async function demo(config: EtlConfig): Promise<number> {
     printJson({ demo: outcomes });
     return outcomes.every((o) => o.outcome === 'success') ? 0 : 1;
   } finally {
+    await salesApi?.close();
     await client.connection.close();
     await Promise.all([source.end(), target.end()]);
     await running.stop();
@@ -123,3 +150,7 @@ const enrichmentSummary = (result: EnrichmentResult) =>
 const crmSummary = (result: CrmFeaturesResult) =>
   `${result.recordsExtracted} transactions (${Object.keys(result.bySource).length} sources), ${result.recordsQuarantined} quarantined, `
   + `${result.usersTransformed} users' features, quality ${result.quality?.grade} (${result.qualityScore}), ${result.recordsLoaded} loaded (${result.loadStrategy})`;
+
+const salesSummary = (result: SalesWarehouseResult) =>
+  `${result.rowsExtracted} rows from ${Object.keys(result.sources).length} sources, ${result.rowsQuarantined} quarantined, ${result.duplicatesRemoved} duplicates, `
+  + `${result.rowsLoaded} sales loaded (${result.loadStrategy}); KPIs: npx etl serve`;

@@ -7,6 +7,8 @@ import { resolveSettings } from '../../lib/settings';
 import { generateCustomers, writeCustomersCsv } from '../../lib/sample-data/customers';
 import { generateCrmTransactions, writeCrmSample } from '../../lib/sample-data/crm';
 import { createS3Client } from '../../lib/s3';
+import { writeSalesSample } from '../../lib/sample-data/sales';
+import { migrate } from '../../lib/migrate';
 import { printJson, say } from '../output';
 
 /** Fills the source database with synthetic conversations (and creates the demo's typed target table). */
@@ -65,5 +67,28 @@ export async function sampleCrm(config: EtlConfig, options: { users: number; tra
   } finally {
     s3.destroy();
     await source.end();
+  }
+}
+
+/**
+ * Sales for sales-warehouse over the default sources: erp_sales on the source database, a `;` CSV export and an XLSX
+ * under s3:sales/exports/, leads under s3:sales/leads/ (dates in the year before today, São Paulo).
+ */
+export async function sampleSales(config: EtlConfig, options: { rows: number }): Promise<number> {
+  const settings = resolveSettings(config);
+  const sourceAdmin = createPool(settings.postgres.sourceAdminUrl);
+  const target = createPool(settings.postgres.databaseUrl);
+  const s3 = createS3Client(settings.s3);
+  try {
+    await migrate(target);
+    const asOf = new Date(Date.now() - 3 * 3600_000).toISOString().slice(0, 10);
+    const sample = await writeSalesSample({ sourceAdmin, target, s3, bucket: settings.s3.bucket }, { rows: options.rows, asOf });
+    say(`erp_sales: ${sample.erpRows} rows on the source; s3://${settings.s3.bucket}/sales/exports/ecommerce.csv (${sample.csvRows}), lojas.xlsx (${sample.xlsxRows}); `
+      + `s3://${settings.s3.bucket}/sales/leads/leads.csv (${sample.leads}); the demo serves the other ${sample.apiItems.length} from its sample REST API`);
+    printJson({ erpRows: sample.erpRows, csvRows: sample.csvRows, xlsxRows: sample.xlsxRows, leads: sample.leads, apiRows: sample.apiItems.length });
+    return 0;
+  } finally {
+    s3.destroy();
+    await Promise.all([sourceAdmin.end(), target.end()]);
   }
 }

@@ -7,6 +7,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { SalesWarehouseInput, SalesWarehouseResult } from '../../lib/sales-warehouse';
+import { startKpiServer } from '../../lib/kpi-server';
 import { createS3Client } from '../../lib/s3';
 import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-api';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
@@ -135,6 +136,23 @@ describe('salesWarehouse', () => {
       { kind: 'month_of_year', period: 1, index: 0.6056 }, { kind: 'month_of_year', period: 3, index: 1.4069 },
       { kind: 'weekday', period: 3, index: 2.4222 }, { kind: 'weekday', period: 6, index: 0.1346 },
     ]);
+  });
+
+  it('the read-only KPI endpoint serves the views as JSON', async () => {
+    const server = await startKpiServer(ctx.target);
+    try {
+      const churn = await (await fetch(`${server.url}/kpi/kpi_churn_rate`)).json();
+      assert.deepEqual(churn, { view: 'kpi_churn_rate', rows: [
+        { month: '2024-02-01', customers_previous_month: 2, churned: 1, churn_rate: 0.5 },
+        { month: '2024-03-01', customers_previous_month: 2, churned: 2, churn_rate: 1 },
+      ] });
+      const list = await (await fetch(`${server.url}/kpi`)).json() as { views: Record<string, number> };
+      assert.equal(list.views.kpi_customer_lifetime_value, 4);
+      assert.equal((await fetch(`${server.url}/kpi/pg_user`)).status, 404);
+      assert.equal((await fetch(`${server.url}/kpi/kpi_revenue`, { method: 'DELETE' })).status, 405);
+    } finally {
+      await server.close();
+    }
   });
 
   it('incremental after full adds only new data in a new partition; keys stay; merge re-upserts a window', async () => {

@@ -136,13 +136,12 @@ BEGIN
     CREATE UNIQUE INDEX IF NOT EXISTS kpi_revenue_key ON %1$I.kpi_revenue (year, month, state, product_key);
 
     CREATE MATERIALIZED VIEW IF NOT EXISTS %1$I.kpi_conversion_rate AS
-      SELECT date_trunc('month', l.lead_date)::date AS month, c.channel_name, count(*) AS leads,
-             count(*) FILTER (WHERE EXISTS (SELECT 1 FROM %1$I.sales_fact f JOIN %1$I.dim_customer dc USING (customer_key)
-               WHERE dc.customer_id = l.customer_id AND NOT f.refunded AND f.sale_date >= l.lead_date AND f.sale_date < l.lead_date + 30)) AS converted,
-             round(count(*) FILTER (WHERE EXISTS (SELECT 1 FROM %1$I.sales_fact f JOIN %1$I.dim_customer dc USING (customer_key)
-               WHERE dc.customer_id = l.customer_id AND NOT f.refunded AND f.sale_date >= l.lead_date AND f.sale_date < l.lead_date + 30))::numeric
-               / count(*), 4) AS conversion_rate
-      FROM %1$I.leads l JOIN %1$I.dim_sales_channel c USING (channel_key)
+      SELECT month, channel_name, count(*) AS leads, count(*) FILTER (WHERE converted) AS converted,
+             round(count(*) FILTER (WHERE converted)::numeric / count(*), 4) AS conversion_rate
+      FROM (SELECT date_trunc('month', l.lead_date)::date AS month, c.channel_name,
+                   EXISTS (SELECT 1 FROM %1$I.dim_customer dc JOIN %1$I.sales_fact f USING (customer_key)
+                     WHERE dc.customer_id = l.customer_id AND NOT f.refunded AND f.sale_date >= l.lead_date AND f.sale_date < l.lead_date + 30) AS converted
+            FROM %1$I.leads l JOIN %1$I.dim_sales_channel c USING (channel_key)) x
       GROUP BY 1, 2;
     CREATE UNIQUE INDEX IF NOT EXISTS kpi_conversion_rate_key ON %1$I.kpi_conversion_rate (month, channel_name);
 

@@ -43,6 +43,22 @@ describe('salesWarehouse', () => {
     await ctx?.close();
   });
 
+  it('each messy format on its own: dates, money, states, case', async () => {
+    const [row] = await q(`SELECT
+      ARRAY[sales_etl.parse_date('2024-03-05'), sales_etl.parse_date('2024-03-05T23:10:00Z'), sales_etl.parse_date('05/03/2024'),
+            sales_etl.parse_date('5/3/2024'), sales_etl.parse_date('45356'), sales_etl.parse_date('31/02/2024'), sales_etl.parse_date('03-05-2024'),
+            sales_etl.parse_date('')]::text[] AS dates,
+      ARRAY[sales_etl.parse_money('R$ 1.234,56'), sales_etl.parse_money('1234,56'), sales_etl.parse_money('1,234.56'), sales_etl.parse_money('1234.56'),
+            sales_etl.parse_money('US$ 10.00'), sales_etl.parse_money('R$1.234.567'), sales_etl.parse_money('-7,5'), sales_etl.parse_money('abc')]::text[] AS money,
+      ARRAY(SELECT uf FROM unnest(ARRAY['SP', 'sp', 'São Paulo', 'SAO PAULO', ' são  paulo ', 'Espirito Santo', 'XX']) WITH ORDINALITY AS x(v, n)
+            LEFT JOIN sales_etl.state_aliases a ON a.alias = sales_etl.match_key(v) ORDER BY n)::text[] AS states,
+      sales_etl.parse_timestamp('2024-03-05 14:30:00-03') AS ts`);
+    assert.deepEqual(row.dates, ['2024-03-05', '2024-03-05', '2024-03-05', '2024-03-05', '2024-03-05', null, null, null]);
+    assert.deepEqual(row.money, ['1234.56', '1234.56', '1234.56', '1234.56', '10.00', '1234567', '-7.5', null]);
+    assert.deepEqual(row.states, ['SP', 'SP', 'SP', 'SP', 'SP', 'ES', null]);
+    assert.deepEqual(row.ts, new Date('2024-03-05T14:30:00Z'));
+  });
+
   it('a quality check over its threshold fails the run before anything is loaded, with the report', async () => {
     const before = await q('SELECT count(*)::int AS n FROM sales_dw.sales_fact');
     const failed = await run({ loadStrategy: 'full', thresholds: { ...LOOSE, invalidValuesMax: 0.05 } }).then(() => undefined, (e: unknown) => e);

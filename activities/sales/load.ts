@@ -73,11 +73,14 @@ async function loadBatch(db: pg.PoolClient, s: string, batch: string, leads: str
     FROM ${batch} b JOIN ${s}.dim_customer c USING (customer_id) JOIN ${s}.dim_product p USING (product_id)
     JOIN ${s}.dim_geography g ON g.state = b.uf AND g.city = b.city JOIN ${s}.dim_sales_channel ch ON ch.channel_name = b.channel
     RETURNING source) SELECT source, count(*) AS n FROM ins GROUP BY source`);
-  const leadRows = await db.query(`INSERT INTO ${s}.leads (lead_id, lead_date, customer_id, channel_key, source)
+  const leadRows = await db.query<{ source: string; n: string }>(`WITH ins AS (INSERT INTO ${s}.leads (lead_id, lead_date, customer_id, channel_key, source)
     SELECT l.lead_id, l.lead_date, l.customer_id, ch.channel_key, l.source FROM ${leads} l JOIN ${s}.dim_sales_channel ch ON ch.channel_name = l.channel
-    ON CONFLICT (lead_id) DO UPDATE SET lead_date = EXCLUDED.lead_date, customer_id = EXCLUDED.customer_id, channel_key = EXCLUDED.channel_key, source = EXCLUDED.source`);
+    ON CONFLICT (lead_id) DO UPDATE SET lead_date = EXCLUDED.lead_date, customer_id = EXCLUDED.customer_id, channel_key = EXCLUDED.channel_key, source = EXCLUDED.source
+    RETURNING source) SELECT source, count(*) AS n FROM ins GROUP BY source`);
   const bySource = Object.fromEntries(inserted.rows.map((r) => [r.source, Number(r.n)]));
-  return { rows: Object.values(bySource).reduce((a, b) => a + b, 0), bySource, leads: Number(leadRows.rowCount), partitionsCreated: made.rows[0].n };
+  const rows = Object.values(bySource).reduce((a, b) => a + b, 0);
+  for (const r of leadRows.rows) bySource[r.source] = Number(r.n);
+  return { rows, bySource, leads: leadRows.rows.reduce((a, r) => a + Number(r.n), 0), partitionsCreated: made.rows[0].n };
 }
 
 const NEW_WATERMARK = (clean: string) => `SELECT greatest((SELECT watermark FROM sales_etl.load_state),

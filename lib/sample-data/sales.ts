@@ -24,7 +24,7 @@ const arr = (xs: readonly (string | number)[]) => `ARRAY[${xs.map((x) => (typeof
 /** A deterministic number 0 <= h < n from the row id and a salt. */
 const h = (salt: string, n: number) => `(abs(hashtext(g::text || '${salt}')) % ${n})`;
 
-/** Canonical sales rows for ids from..to: `prefix-<id>`, sale dates in the `days` days before `asOf` (YYYY-MM-DD). */
+/** Canonical sales rows for ids from..to: `prefix-<id>`, sale dates in the `days` days before `asOf` (YYYY-MM-DD), changed the same day. */
 export function salesRowsSql(prefix: string, from: number, to: number, asOf: string, days = 365): string {
   return `SELECT '${prefix}-' || g AS sale_id, sd AS sale_date, sd + make_interval(hours => 8 + ${h('u', 12)}) AS updated_at,
       'C' || lpad((1 + ${h('c', 50000)})::text, 6, '0') AS customer_id,
@@ -40,7 +40,7 @@ export function salesRowsSql(prefix: string, from: number, to: number, asOf: str
       CASE WHEN ${h('r', 40)} = 0 THEN 'refunded' ELSE 'completed' END AS status,
       CASE WHEN ${h('d', 5)} = 0 THEN (${arr(PROMOTIONS)})[1 + ${h('pr', PROMOTIONS.length)}] END AS promotion
     FROM generate_series(${from}, ${to}) g,
-      LATERAL (SELECT date '${asOf}' - ${h('day', days)} AS sd, ${h('p', PRODUCTS.length)} AS p, ${h('city', CITIES.length)} AS c) x`;
+      LATERAL (SELECT date '${asOf}' - 1 - ${h('day', days)} AS sd, ${h('p', PRODUCTS.length)} AS p, ${h('city', CITIES.length)} AS c) x`;
 }
 
 /** Leads for the conversion rate: some of them from customers who then buy. */

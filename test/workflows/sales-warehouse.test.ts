@@ -76,7 +76,7 @@ describe('salesWarehouse', () => {
   it('full: every source kind, each messy format standardised, bad rows quarantined, exact star schema', async () => {
     const result = await run({ loadStrategy: 'full' });
     assert.deepEqual(Object.fromEntries(Object.entries(result.sources).map(([k, v]) => [k, [v.extracted, v.quarantined, v.loaded]])), {
-      api: [3, 0, 3], exports: [5, 2, 2], sheets: [2, 1, 1], erp: [2, 1, 1], 'crm-leads': [4, 0, 0],
+      api: [3, 0, 3], exports: [5, 2, 2], sheets: [2, 1, 1], erp: [2, 1, 1], 'crm-leads': [4, 0, 4],
     });
     assert.equal(result.duplicatesRemoved, 1);
     assert.equal(result.rowsLoaded, 7);

@@ -44,15 +44,17 @@ async function loadBatch(db: pg.PoolClient, s: string, batch: string, leads: str
     FROM span, generate_series(make_date(span.y1, 1, 1), make_date(span.y2, 12, 31), interval '1 day') d LEFT JOIN holidays h ON h.day = d::date
     WHERE span.y1 IS NOT NULL
     ON CONFLICT (date_key) DO NOTHING`);
-  // Type 1 dimensions: the newest non-empty name wins; surrogate keys never change.
+  // Type 1 dimensions: the newest non-empty name wins (distinct pairs first: a hash, then a small sort); surrogate keys never change.
   await db.query(`INSERT INTO ${s}.dim_customer AS d (customer_id, customer_name)
-    SELECT DISTINCT ON (customer_id) customer_id, customer_name FROM ${batch}
-    ORDER BY customer_id, customer_name IS NULL, updated_at DESC NULLS LAST, sale_date DESC
+    SELECT DISTINCT ON (customer_id) customer_id, customer_name
+    FROM (SELECT customer_id, customer_name, max(coalesce(updated_at, sale_date)) AS seen FROM ${batch} GROUP BY 1, 2) b
+    ORDER BY customer_id, customer_name IS NULL, seen DESC
     ON CONFLICT (customer_id) DO UPDATE SET customer_name = EXCLUDED.customer_name
     WHERE EXCLUDED.customer_name IS NOT NULL AND EXCLUDED.customer_name IS DISTINCT FROM d.customer_name`);
   await db.query(`INSERT INTO ${s}.dim_product AS d (product_id, product_name, category)
-    SELECT DISTINCT ON (product_id) product_id, product_name, category FROM ${batch}
-    ORDER BY product_id, product_name IS NULL, updated_at DESC NULLS LAST, sale_date DESC
+    SELECT DISTINCT ON (product_id) product_id, product_name, category
+    FROM (SELECT product_id, product_name, category, max(coalesce(updated_at, sale_date)) AS seen FROM ${batch} GROUP BY 1, 2, 3) b
+    ORDER BY product_id, product_name IS NULL, seen DESC
     ON CONFLICT (product_id) DO UPDATE SET product_name = coalesce(EXCLUDED.product_name, d.product_name), category = coalesce(EXCLUDED.category, d.category)
     WHERE (EXCLUDED.product_name, EXCLUDED.category) IS DISTINCT FROM (d.product_name, d.category)`);
   await db.query(`INSERT INTO ${s}.dim_geography (region, state, state_name, city)
@@ -64,15 +66,15 @@ async function loadBatch(db: pg.PoolClient, s: string, batch: string, leads: str
     ARRAY(SELECT DISTINCT date_trunc('month', sale_date)::date FROM ${batch} ORDER BY 1)) AS n`, [s]);
   // A sale keeps one row whatever its date became: the old one is removed before the new one goes in.
   if (replace) await db.query(`DELETE FROM ${s}.sales_fact f USING ${batch} b WHERE f.sale_id = b.sale_id`);
-  const inserted = await db.query<{ source: string; n: string }>(`WITH ins AS (
-    INSERT INTO ${s}.sales_fact (sale_id, sale_date, date_key, customer_key, product_key, geography_key, channel_key,
+  await db.query(`INSERT INTO ${s}.sales_fact (sale_id, sale_date, date_key, customer_key, product_key, geography_key, channel_key,
       sales_amount, quantity, discount_amount, profit_margin, refunded, promotion, source, updated_at)
     SELECT b.sale_id, b.sale_date, (extract(year FROM b.sale_date) * 10000 + extract(month FROM b.sale_date) * 100 + extract(day FROM b.sale_date))::int,
       c.customer_key, p.product_key, g.geography_key, ch.channel_key, b.sales_amount, b.quantity::int, b.discount_amount, b.profit_margin,
       b.refunded, b.promotion, b.source, b.updated_at
     FROM ${batch} b JOIN ${s}.dim_customer c USING (customer_id) JOIN ${s}.dim_product p USING (product_id)
-    JOIN ${s}.dim_geography g ON g.state = b.uf AND g.city = b.city JOIN ${s}.dim_sales_channel ch ON ch.channel_name = b.channel
-    RETURNING source) SELECT source, count(*) AS n FROM ins GROUP BY source`);
+    JOIN ${s}.dim_geography g ON g.state = b.uf AND g.city = b.city JOIN ${s}.dim_sales_channel ch ON ch.channel_name = b.channel`);
+  // Every batch row found its members (the dimensions were just filled from the batch): the counts are the batch's.
+  const inserted = await db.query<{ source: string; n: string }>(`SELECT source, count(*) AS n FROM ${batch} GROUP BY source`);
   const leadRows = await db.query<{ source: string; n: string }>(`WITH ins AS (INSERT INTO ${s}.leads (lead_id, lead_date, customer_id, channel_key, source)
     SELECT l.lead_id, l.lead_date, l.customer_id, ch.channel_key, l.source FROM ${leads} l JOIN ${s}.dim_sales_channel ch ON ch.channel_name = l.channel
     ON CONFLICT (lead_id) DO UPDATE SET lead_date = EXCLUDED.lead_date, customer_id = EXCLUDED.customer_id, channel_key = EXCLUDED.channel_key, source = EXCLUDED.source
@@ -131,7 +133,10 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
     }
     const loaded = await loadBatch(db, NEXT, clean, leads, false);
     await db.query(`SELECT sales_etl.index_warehouse('${NEXT}')`);
+    // Planner statistics for the KPI views' joins; a small sample is plenty for these distributions.
+    await db.query('SET default_statistics_target = 10');
     await db.query(`ANALYZE ${NEXT}.sales_fact, ${NEXT}.dim_customer, ${NEXT}.dim_product, ${NEXT}.dim_geography, ${NEXT}.leads`);
+    await db.query('RESET default_statistics_target');
     await db.query(`SELECT sales_etl.create_kpi_views('${NEXT}')`);
     let watermark: string | null = null;
     await db.query('BEGIN');

@@ -1,4 +1,4 @@
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createCrmActivities } from '../activities/crm';
 import { createMailingActivities } from '../activities/deliver/mailing-activities';
 import { createMarketingActivities } from '../activities/enrich';
@@ -48,7 +48,8 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
   const mailingTarget = createPool(settings.postgres.databaseUrl, 8);
   await migrate(target);
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
-  const code = options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') };
+  // One bundle for every task queue: bundling per worker cost one webpack build per queue at every start.
+  const code = { workflowBundle: options.workflowBundle ?? await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows') }) };
   const crmSource = createPool(settings.postgres.sourceDatabaseUrl, 2);
   const crmS3 = createS3Client(settings.s3);
   const marketing = createMarketingActivities({ target, settings });

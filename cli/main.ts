@@ -8,7 +8,7 @@ import { replay } from './commands/replay';
 import { runPipeline } from './commands/run';
 import { DEMO_TABLE } from '../lib/sample-data/conversations';
 import { sampleConversations, sampleCrm, sampleCustomers, samplePartners } from './commands/sample-data';
-import { applySchedulesCommand } from './commands/schedules';
+import { applySchedulesCommand, backfillSchedule, deleteSchedule, listSchedules, pauseSchedule, triggerSchedule } from './commands/schedules';
 import { worker } from './commands/worker';
 import { action } from './output';
 
@@ -49,8 +49,36 @@ program.command('health')
 
 const schedules = program.command('schedules').description('the pipelines\' Temporal Schedules, defined in schedules/');
 schedules.command('apply')
-  .description('create or update every schedule to match its definition')
+  .description('create or update every schedule to match its definition, printing what changed (paused state is left alone)')
   .action(action(() => applySchedulesCommand(loadConfig())));
+schedules.command('list')
+  .description('every schedule: paused or active (with its note), when it runs, its next runs and its last run')
+  .action(action(() => listSchedules(loadConfig())));
+schedules.command('pause')
+  .description('stop a schedule starting runs until it is unpaused')
+  .argument('<schedule-id>')
+  .option('--note <text>', 'why, shown in the Web UI and in list')
+  .action(action((id: string, options: { note?: string }) => pauseSchedule(loadConfig(), id, options.note, true)));
+schedules.command('unpause')
+  .description('let a paused schedule start runs again')
+  .argument('<schedule-id>')
+  .option('--note <text>', 'why, shown in the Web UI and in list')
+  .action(action((id: string, options: { note?: string }) => pauseSchedule(loadConfig(), id, options.note, false)));
+schedules.command('trigger')
+  .description('start one run of a schedule now, with its input')
+  .argument('<schedule-id>')
+  .action(action((id: string) => triggerSchedule(loadConfig(), id)));
+schedules.command('backfill')
+  .description('run the slots a schedule would have run between two times (wall-clock in ETL_TIMEZONE unless an offset is given)')
+  .argument('<schedule-id>')
+  .requiredOption('--from <time>', 'e.g. 2026-11-20 or "2026-11-20 08:00"')
+  .requiredOption('--to <time>', 'e.g. 2026-11-21')
+  .action(action((id: string, options: { from: string; to: string }) => backfillSchedule(loadConfig(), id, options)));
+schedules.command('delete')
+  .description('delete a schedule (pause keeps it; apply creates a defined one again)')
+  .argument('<schedule-id>')
+  .option('--yes', 'confirm')
+  .action(action((id: string, options: { yes?: boolean }) => deleteSchedule(loadConfig(), id, options)));
 
 program.command('replay')
   .description('replay a workflow history against the current workflow code (determinism check)')

@@ -5,6 +5,7 @@ import { demo } from './commands/demo';
 import { dev } from './commands/dev';
 import { health } from './commands/health';
 import { replay } from './commands/replay';
+import { rerun } from './commands/rerun';
 import { runPipeline } from './commands/run';
 import { DEMO_TABLE } from '../lib/sample-data/conversations';
 import { sampleConversations, sampleCrm, sampleCustomers, samplePartners } from './commands/sample-data';
@@ -85,6 +86,13 @@ program.command('replay')
   .option('--workflow-id <id>', 'fetch this workflow\'s history from the server')
   .option('--history <file>', 'a history JSON file (temporal workflow show -o json)')
   .action(action((options: { workflowId?: string; history?: string }) => replay(loadConfig(), options)));
+
+program.command('rerun')
+  .description('start a finished (e.g. failed) run again with the same input, as <id>-rerun-<n>; committed work is not redone')
+  .argument('<workflow-id>')
+  .option('--run-id <id>', 'a run other than the latest of that workflow id')
+  .option('--no-wait', 'print the new ids and return without waiting for the result')
+  .action(action((id: string, options: { runId?: string; wait: boolean }) => rerun(loadConfig(), id, options)));
 
 const sample = program.command('sample-data').description('generate synthetic data for the demo and benchmarks');
 sample.command('conversations')

@@ -3,7 +3,7 @@ import type { CrmActivities } from '../activities/crm';
 import {
   crmFeaturesInputSchema, type CrmFeaturesInput, type CrmFeaturesProgress, type CrmFeaturesResult, type StepMetric,
 } from '../lib/crm-features';
-import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/search-attributes';
+import { OUTCOME, PIPELINE, QUALITY_GRADE, ROWS_LOADED } from '../lib/search-attributes';
 import { describeIssues } from '../lib/validation';
 
 const permanent = ['InvalidInput', 'ConfigurationError', 'InjectedLoadFailure'];
@@ -32,6 +32,8 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
   const run = { workflowId, runId };
   const asOf = options.asOf ?? saoPauloNow(startTime);
   const done = (metric: StepMetric) => progress.steps.push({ step: metric.step, rows: metric.rows, durationMs: metric.durationMs });
+  // The grade goes with the run's final search attributes, so the Web UI's list can filter on it.
+  let grade: { key: typeof QUALITY_GRADE; value: string }[] = [];
 
   try {
     // 1. Extract: tbl_transactions (COPY from the read-only source) and every Parquet, CSV and JSON-lines file under
@@ -56,6 +58,7 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     progress.step = 'validating quality';
     const { durationMs: validateMs, ...quality } = await crmValidate(options, run, asOf);
     done({ step: 'validate', rows: features.rows, durationMs: validateMs });
+    grade = [{ key: QUALITY_GRADE, value: quality.grade }];
     const result: CrmFeaturesResult = {
       pipeline: 'crmFeatures', validateOnly: options.validateOnly, loadStrategy: options.loadStrategy,
       recordsExtracted: extracted.rows, bySource: extracted.bySource, recordsQuarantined: cleaned.quarantined,
@@ -77,11 +80,11 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
       done(loaded);
       Object.assign(result, { recordsLoaded: loaded.rows, backupTable: loaded.backupTable, backupsDropped: loaded.backupsDropped });
     }
-    upsertSearchAttributes([{ key: OUTCOME, value: options.validateOnly ? 'validated' : 'success' }, { key: ROWS_LOADED, value: result.recordsLoaded }]);
+    upsertSearchAttributes([{ key: OUTCOME, value: options.validateOnly ? 'validated' : 'success' }, { key: ROWS_LOADED, value: result.recordsLoaded }, ...grade]);
     progress.step = 'done';
     return result;
   } catch (error) {
-    upsertSearchAttributes([{ key: OUTCOME, value: 'failed' }]);
+    upsertSearchAttributes([{ key: OUTCOME, value: 'failed' }, ...grade]);
     progress.step = 'failed';
     throw error;
   } finally {

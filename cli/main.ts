@@ -4,7 +4,7 @@ import { pipelines } from '../lib/pipelines';
 import { demo } from './commands/demo';
 import { dev } from './commands/dev';
 import { health } from './commands/health';
-import { replay } from './commands/replay';
+import { replay, type ReplayOptions } from './commands/replay';
 import { rerun } from './commands/rerun';
 import { runPipeline } from './commands/run';
 import { DEMO_TABLE } from '../lib/sample-data/conversations';
@@ -82,10 +82,13 @@ schedules.command('delete')
   .action(action((id: string, options: { yes?: boolean }) => deleteSchedule(loadConfig(), id, options)));
 
 program.command('replay')
-  .description('replay a workflow history against the current workflow code (determinism check)')
+  .description('replay workflow histories against the current workflow code (determinism check)')
   .option('--workflow-id <id>', 'fetch this workflow\'s history from the server')
   .option('--history <file>', 'a history JSON file (temporal workflow show -o json)')
-  .action(action((options: { workflowId?: string; history?: string }) => replay(loadConfig(), options)));
+  .option('--all', 'every run closed in the last --since, of every pipeline (or of --type)')
+  .option('--since <duration>', 'with --all: how far back, e.g. 24h, 7d', '24h')
+  .option('--type <workflowType>', 'with --all: only this workflow type, e.g. mailingCampaigns')
+  .action(action((options: ReplayOptions) => replay(loadConfig(), options)));
 
 program.command('rerun')
   .description('start a finished (e.g. failed) run again with the same input, as <id>-rerun-<n>; committed work is not redone')

@@ -58,6 +58,11 @@ const envSchema = z.object({
   GEMINI_BASE_URL: z.string().url('must be a URL, e.g. http://127.0.0.1:8089').optional(),
   /** Gemini requests per minute for the whole task queue; the default is the free tier's. */
   GEMINI_RPM: z.coerce.number().positive().max(100_000).default(15),
+  /** Where `etl worker` and `etl dev` serve Prometheus metrics (GET /metrics); `off` serves none. */
+  ETL_METRICS_ADDRESS: z
+    .string()
+    .regex(/^(off|[^\s:/]+:\d+)$/, 'must be host:port, e.g. 127.0.0.1:9464, or off')
+    .default('127.0.0.1:9464'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 

@@ -45,6 +45,8 @@ async function main(): Promise<number> {
     writeFileSync(bundlePath, bundle.code);
     console.log(`# stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s; ${files.length} test files`);
     const env = { ...baseEnv, ...settingsToEnv(stack.settings), ETL_TEST_WORKFLOW_BUNDLE: bundlePath,
+      // Workers the tests spawn serve no metrics unless a test asks (a fixed port would clash between them).
+      ETL_METRICS_ADDRESS: 'off',
       ETL_POSTGRES_PORT: String(config.ETL_POSTGRES_PORT) };
     return await new Promise<number>((resolve) => {
       const child = spawn(process.execPath,

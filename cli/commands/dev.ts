@@ -18,7 +18,7 @@ export interface RunningStack {
 export async function startEverything(config: EtlConfig): Promise<RunningStack> {
   const stack = await startStack(config, { onStep: say });
   try {
-    installWorkerLogging('WARN');
+    installWorkerLogging('WARN', { metricsAddress: config.ETL_METRICS_ADDRESS });
     const workers = await startWorkers(stack.settings);
     const client = await connectClient(stack.settings);
     try {
@@ -62,7 +62,9 @@ export async function dev(config: EtlConfig): Promise<number> {
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop());
   const running = await startEverything(config);
-  say(`\n${addresses(running.stack.settings)}\n`);
+  say(`\n${addresses(running.stack.settings)}`);
+  if (config.ETL_METRICS_ADDRESS !== 'off') say(`Worker metrics for Prometheus: http://${config.ETL_METRICS_ADDRESS}/metrics`);
+  say('');
   say('To reach these servers from another shell or program, export:');
   say(Object.entries(settingsToEnv(running.stack.settings)).map(([k, v]) => `  ${k}=${v}`).join('\n'));
   say('\nRunning. Ctrl-C stops everything.');

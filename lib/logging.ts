@@ -15,7 +15,7 @@ let installed = false;
  * Sends the SDK's logs (workflow and activity logs carry workflowId, runId, activityType...) and the native
  * core's own through one JSON logger, and, given an address, serves the workers' metrics for Prometheus.
  */
-export function installWorkerLogging(level: LogLevel = 'INFO', options: { metricsAddress?: string } = {}): void {
+export function installWorkerLogging(level: LogLevel = 'INFO', options: { metricsAddress?: string; forwardCoreLogs?: boolean } = {}): void {
   if (installed) return;
   installed = true;
   const metricsAddress = options.metricsAddress && options.metricsAddress !== 'off' ? options.metricsAddress : undefined;
@@ -27,7 +27,11 @@ export function installWorkerLogging(level: LogLevel = 'INFO', options: { metric
       logger[method](meta ?? {}, message);
     }),
     telemetryOptions: {
-      logging: { filter: { core: level === 'INFO' || level === 'DEBUG' || level === 'TRACE' ? 'WARN' : level, other: 'ERROR' }, forward: {} },
+      logging: {
+        filter: { core: level === 'INFO' || level === 'DEBUG' || level === 'TRACE' ? 'WARN' : level, other: 'ERROR' },
+        // Forwarding keeps a poller alive: only for the long-running worker commands, which stop the runtime themselves.
+        ...(options.forwardCoreLogs ? { forward: {} } : {}),
+      },
       ...(metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress, countersTotalSuffix: true } } } : {}),
     },
   });

@@ -18,7 +18,7 @@ export interface RunningStack {
 export async function startEverything(config: EtlConfig): Promise<RunningStack> {
   const stack = await startStack(config, { onStep: say });
   try {
-    installWorkerLogging('WARN', { metricsAddress: config.ETL_METRICS_ADDRESS });
+    installWorkerLogging('WARN', { metricsAddress: config.ETL_METRICS_ADDRESS, forwardCoreLogs: true });
     const workers = await startWorkers(stack.settings);
     const client = await connectClient(stack.settings);
     try {

@@ -26,13 +26,14 @@ const replayOptions = (): ReplayWorkerOptions => ({ workflowsPath: require.resol
 export async function replay(config: EtlConfig, options: ReplayOptions): Promise<number> {
   const chosen = [options.workflowId, options.history, options.all].filter(Boolean).length;
   if (chosen !== 1) throw new ConfigError('give one of --workflow-id <id>, --history <file.json> or --all [--since 24h] [--type <workflowType>]');
+  const sinceMs = options.all ? durationMs(options.since) : 0;
   // The replay worker's bundling and state chatter is not what the operator asked for; warnings still show.
-  installWorkerLogging('WARN');
+  installWorkerLogging('ERROR');
   if (options.history) return replayOne(readHistory(options.history), options.history);
   const client = await connectClient(resolveSettings(config));
   try {
     if (options.workflowId) return await replayOne(await client.workflow.getHandle(options.workflowId).fetchHistory(), options.workflowId);
-    return await replayClosedRuns(client, options);
+    return await replayClosedRuns(client, options, sinceMs);
   } finally {
     await client.connection.close();
   }
@@ -50,13 +51,7 @@ async function replayOne(history: unknown, label: string): Promise<number> {
 }
 
 /** Every run of our workflow types (or one type) that closed in the last `since`, replayed one after another. */
-async function replayClosedRuns(client: Client, options: ReplayOptions): Promise<number> {
-  let sinceMs: number;
-  try {
-    sinceMs = msToNumber(options.since as Parameters<typeof msToNumber>[0]);
-  } catch {
-    throw new ConfigError(`--since ${options.since}: not a duration (e.g. 24h, 7d, 90m)`);
-  }
+async function replayClosedRuns(client: Client, options: ReplayOptions, sinceMs: number): Promise<number> {
   const types = options.type ? [options.type] : pipelines.map((p) => p.workflowType);
   const since = new Date(Date.now() - sinceMs).toISOString();
   const query = `ExecutionStatus != 'Running' AND CloseTime > '${since}' AND WorkflowType IN (${types.map((t) => `'${t}'`).join(', ')})`;
@@ -71,6 +66,17 @@ async function replayClosedRuns(client: Client, options: ReplayOptions): Promise
   say(`${results.length} closed run(s) since ${since} replayed: ${results.length - failed} deterministic, ${failed} failed`);
   printJson({ since, types, replayed: results.length, failed, results });
   return failed > 0 ? 1 : 0;
+}
+
+function durationMs(text: string): number {
+  let value: number | undefined;
+  try {
+    value = msToNumber(text as Parameters<typeof msToNumber>[0]);
+  } catch {
+    value = undefined;
+  }
+  if (!value || !Number.isFinite(value) || value <= 0) throw new ConfigError(`--since ${text}: not a duration (e.g. 24h, 7d, 90m)`);
+  return value;
 }
 
 function readHistory(file: string): unknown {

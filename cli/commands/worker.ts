@@ -6,7 +6,7 @@ import { startWorkers } from '../../workers';
 
 /** Only the workers, against the configured Temporal and databases (production). Ctrl-C drains and stops. */
 export async function worker(config: EtlConfig): Promise<number> {
-  installWorkerLogging('INFO', { metricsAddress: config.ETL_METRICS_ADDRESS });
+  installWorkerLogging('INFO', { metricsAddress: config.ETL_METRICS_ADDRESS, forwardCoreLogs: true });
   const settings = resolveSettings(config);
   const running = await startWorkers(settings);
   logger.info({ address: settings.temporal.address, namespace: settings.temporal.namespace,

@@ -3,6 +3,7 @@ import type { CrmActivities } from '../activities/crm';
 import {
   crmFeaturesInputSchema, type CrmFeaturesInput, type CrmFeaturesProgress, type CrmFeaturesResult, type StepMetric,
 } from '../lib/crm-features';
+import { summarized } from '../lib/activity-summary';
 import { OUTCOME, PIPELINE, QUALITY_GRADE, ROWS_LOADED } from '../lib/search-attributes';
 import { describeIssues } from '../lib/validation';
 
@@ -39,7 +40,7 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     // 1. Extract: tbl_transactions (COPY from the read-only source) and every Parquet, CSV and JSON-lines file under
     //    the lake prefix, into one staging table of this run, each row tagged with where it came from.
     progress.step = 'extracting';
-    const extracted = await crmExtract(options, run);
+    const extracted = await summarized(crmExtract, `${options.sourceTable} + lake ${options.lakePrefix}`)(options, run);
     done(extracted);
 
     // 2. Clean: bad types, negative amounts, future dates, non-completed status, repeated transaction ids ->
@@ -76,7 +77,7 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     //    backups older than backupRetentionDays are dropped.
     if (!options.validateOnly) {
       progress.step = 'loading';
-      const loaded = await crmLoad(run, { strategy: options.loadStrategy, backupRetentionDays: options.backupRetentionDays, failAfterRows: options.failAfterRows });
+      const loaded = await summarized(crmLoad, `ml_features.user_features (${options.loadStrategy}, with backup)`)(run, { strategy: options.loadStrategy, backupRetentionDays: options.backupRetentionDays, failAfterRows: options.failAfterRows });
       done(loaded);
       Object.assign(result, { recordsLoaded: loaded.rows, backupTable: loaded.backupTable, backupsDropped: loaded.backupsDropped });
     }

@@ -55,6 +55,13 @@ describe('operating a pipeline', () => {
     assert.deepEqual(described.searchAttributes.EtlOutcome, ['success']);
     assert.equal((await described.memo?.rerunOf as { status: string }).status, 'failed');
 
+    // Each activity's event carries a one-line summary of what it acted on, shown in the Web UI.
+    const history = await ctx.client.workflow.getHandle(`${workflowId}-rerun-1`).fetchHistory();
+    const summaries = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes)
+      .map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? []).toString() || 'null') as string);
+    assert.deepEqual(summaries, [`check ${TABLE} -> ${TABLE}`, `copy ${TABLE} -> ${TABLE} (full)`, `rows of ${TABLE} gone from ${TABLE}`,
+      `etl_control: ${TABLE} success`]);
+
     // Rerunning again finds the rows committed and loads nothing twice.
     const again = await etl(['rerun', `${workflowId}-rerun-1`]);
     assert.equal(again.code, 0, again.stderr);

@@ -95,11 +95,17 @@ export async function listLake(s3: S3Client, bucket: string, prefix: string): Pr
   return keys.sort();
 }
 
-/** One COPY text-format line; null -> \N. */
-function copyLine(values: unknown[]): string {
-  return values.map((v) => (v === null || v === undefined || v === '' ? '\\N'
-    : String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r'))).join('\t') + '\n';
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
+
+/** One COPY text-format value; null -> \N. Most values need no escaping: tested once, replaced only when needed. */
+function copyValue(v: unknown): string {
+  if (v === null || v === undefined || v === '') return '\\N';
+  const s = String(v);
+  return NEEDS_ESCAPE.test(s) ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : s;
 }
+
+/** One COPY text-format line. */
+const copyLine = (values: unknown[]): string => values.map(copyValue).join('\t') + '\n';
 
 export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, raw: string): Promise<number> {
   const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

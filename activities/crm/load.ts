@@ -74,5 +74,5 @@ export async function restoreBackup(deps: CrmDeps, backupTable: string): Promise
 /** Drops the run's staging tables (at the end, success or failure). */
 export async function dropStaging(deps: CrmDeps, run: RunRef): Promise<void> {
   const t = stagingTables(run.runId);
-  await deps.target.query(`DROP TABLE IF EXISTS ${t.raw}, ${t.clean}, ${t.features}`);
+  await deps.target.query(`DROP TABLE IF EXISTS ${t.raw}, ${t.clean}, ${t.clean}_classified, ${t.features}, ${t.features}_per_user`);
 }

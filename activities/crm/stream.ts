@@ -10,7 +10,7 @@ import { withTransaction } from '../../lib/db';
 import { parseS3Location } from '../../lib/s3';
 import { type CrmDeps, copyLakeFile, createRawTable } from './extract';
 import { FEATURES_TABLE } from './load';
-import { cleanInto, FEATURE_COLUMNS, featuresSql } from './transform';
+import { cleanInto, FEATURE_COLUMNS, perUserSql, scoredSql } from './transform';
 
 export const STORED_TRANSACTIONS = 'ml_features.clean_transactions';
 const STORED_COLUMNS = 'transaction_id, user_id, amount, transaction_type, created_at, game_type, channel, source';
@@ -60,8 +60,10 @@ export async function applyBatch(deps: CrmDeps, { streamId, batch, asOf, ticketC
       await client.query(`INSERT INTO ${STORED_TRANSACTIONS} (${STORED_COLUMNS}) SELECT ${STORED_COLUMNS} FROM ${tables.clean}`);
       // The batch's users, recomputed from ALL their stored transactions, ranked among every loaded user, merged.
       const users = `(SELECT DISTINCT user_id FROM ${tables.clean})`;
-      await client.query(featuresSql(`(SELECT * FROM ${STORED_TRANSACTIONS} WHERE user_id IN ${users})`, tables.features,
-        { population: FEATURES_TABLE }), [asOf, ticketCutoffs.medio, ticketCutoffs.alto]);
+      const perUser = `${tables.features}_per_user`;
+      await client.query(`CREATE UNLOGGED TABLE ${perUser} AS ${perUserSql(`(SELECT * FROM ${STORED_TRANSACTIONS} WHERE user_id IN ${users})`)}`);
+      await client.query(`CREATE UNLOGGED TABLE ${tables.features} AS ${scoredSql(perUser, { population: FEATURES_TABLE })}`,
+        [asOf, ticketCutoffs.medio, ticketCutoffs.alto]);
       const cols = FEATURE_COLUMNS.join(', ');
       const merged = await client.query(`INSERT INTO ${FEATURES_TABLE} (${cols}, updated_at) SELECT ${cols}, now() FROM ${tables.features}
         ON CONFLICT (user_id) DO UPDATE SET ${FEATURE_COLUMNS.slice(1).map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`);
@@ -70,7 +72,7 @@ export async function applyBatch(deps: CrmDeps, { streamId, batch, asOf, ticketC
       return { batchId: batch.batchId, duplicate: false, rows: cleaned.rows, quarantined: cleaned.quarantined, users: Number(merged.rowCount) };
     });
   } finally {
-    await deps.target.query(`DROP TABLE IF EXISTS ${tables.raw}, ${tables.clean}, ${tables.features}`);
+    await deps.target.query(`DROP TABLE IF EXISTS ${tables.raw}, ${tables.clean}, ${tables.features}, ${tables.features}_per_user`);
   }
 }
 

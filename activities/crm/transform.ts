@@ -20,41 +20,10 @@ const list = (values: string[]) => values.map((v) => `'${v}'`).join(', ');
 const BIG_SORTS = "SET LOCAL work_mem = '256MB'";
 
 /**
- * Types, impossible values, status and duplicates: each raw row gets the first reason that rejects it; rejected
- * rows go to etl_quarantine with that reason, the rest become the typed clean table. Safe to run twice.
- *
- * Fast at millions of rows: each text value is parsed once (a lateral of typed values that are NULL where the text
- * does not parse), the duplicate search is a hash aggregate over the valid ids, and only ids that really repeat are
- * ranked to decide which copy stays; the quarantine rows and the count per reason come from one INSERT ... RETURNING.
+ * Each raw row with its values parsed once (a lateral of typed values, NULL where the text does not parse) and the
+ * first reason that rejects it ($1 = asOf). `where` narrows it to a part of the raw table.
  */
-export async function cleanTransactions(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Cleaned> {
-  const started = Date.now();
-  const { raw, clean } = stagingTables(run.runId);
-  const cleaned = await withTransaction(deps.target, (client) =>
-    cleanInto(client, { raw, clean, run, pipeline: 'crmFeatures', preferredSource: options.sourceTable, asOf }));
-  return { ...cleaned, durationMs: Date.now() - started };
-}
-
-export interface CleanRequest {
-  raw: string;
-  clean: string;
-  /** Quarantine rows are filed under this run. */
-  run: RunRef;
-  pipeline: string;
-  /** Of two copies of a transaction id, the one from this source stays. */
-  preferredSource: string;
-  asOf: string;
-  /** Transactions stored before (the stream's): a valid row whose id is there is a duplicate too, and the stored copy stays. */
-  storedTransactions?: string;
-}
-
-/** The cleaning itself, inside the caller's transaction (the stream cleans a batch in the transaction that applies it). */
-export async function cleanInto(client: pg.PoolClient, { raw, clean, run, pipeline, preferredSource, asOf, storedTransactions }: CleanRequest): Promise<Omit<Cleaned, 'durationMs'>> {
-  // Unlogged, not temporary: a temporary table lives in the session's small local buffers and spills at this size.
-  const classified = `${clean}_classified`;
-  await client.query(BIG_SORTS);
-  await client.query(`DROP TABLE IF EXISTS ${clean}, ${classified}`);
-  await client.query(`CREATE UNLOGGED TABLE ${classified} AS
+const classifySql = (raw: string, where = '') => `
     SELECT r.*, v.id, v.amt, v.at, v.ttype, CASE
         WHEN v.id IS NULL THEN 'invalid transaction_id'
         WHEN r.user_id IS NULL OR btrim(r.user_id) = '' OR length(r.user_id) > 50 THEN 'missing or invalid user_id'
@@ -72,14 +41,83 @@ export async function cleanInto(client: pg.PoolClient, { raw, clean, run, pipeli
       CASE WHEN pg_input_is_valid(r.amount, 'numeric(10,2)') AND lower(btrim(r.amount)) NOT IN ('nan', 'infinity', '-infinity')
            THEN r.amount::numeric(10,2) END AS amt,
       CASE WHEN pg_input_is_valid(r.created_at, 'timestamp') THEN r.created_at::timestamp END AS at,
-      lower(r.transaction_type) AS ttype, lower(r.status) AS st) v`, [asOf]);
-  await client.query(`ANALYZE ${classified}`);
+      lower(r.transaction_type) AS ttype, lower(r.status) AS st) v ${where}`;
+
+/**
+ * Types, impossible values, status and duplicates: each raw row gets the first reason that rejects it; rejected
+ * rows go to etl_quarantine with that reason, the rest become the typed clean table. Safe to run twice.
+ *
+ * Fast at millions of rows: each text value is parsed once (a lateral of typed values that are NULL where the text
+ * does not parse), the duplicate search is a hash aggregate over the valid ids, and only ids that really repeat are
+ * ranked to decide which copy stays; the quarantine rows and the count per reason come from one INSERT ... RETURNING.
+ */
+export async function cleanTransactions(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Cleaned> {
+  const started = Date.now();
+  const { raw, clean } = stagingTables(run.runId);
+  const classified = classifiedTable(clean);
+  // Millions of rows: classifying them and finding repeated ids run in parts side by side, one connection each
+  // (a single statement would use one core). The tables are recreated, so a retry starts over.
+  await deps.target.query(`DROP TABLE IF EXISTS ${clean}, ${classified}`);
+  await deps.target.query(`CREATE UNLOGGED TABLE ${classified} AS ${classifySql(raw)} WITH NO DATA`, [asOf]);
+  const { rows } = await deps.target.query<{ pages: string }>(`SELECT pg_relation_size('${raw}') / current_setting('block_size')::int AS pages`);
+  const perPart = Math.ceil((Number(rows[0].pages) + 1) / PARTS);
+  await inParts((part) => deps.target.query(`INSERT INTO ${classified} ${classifySql(raw, `WHERE r.ctid >= '(${part * perPart},0)'::tid${
+    part < PARTS - 1 ? ` AND r.ctid < '(${(part + 1) * perPart},0)'::tid` : ''}`)}`, [asOf]));
+  const repeated = await inParts((part) => withTransaction(deps.target, async (client) => {
+    await client.query(BIG_SORTS);
+    const found = await client.query<{ id: string }>(`SELECT id FROM ${classified} WHERE reason IS NULL
+      AND mod(uuid_hash(id)::bigint + 2147483648, ${PARTS}) = ${part} GROUP BY id HAVING count(*) > 1`);
+    return found.rows.map((r) => r.id);
+  }));
+  const cleaned = await withTransaction(deps.target, (client) => settleClean(client, {
+    raw, clean, run, pipeline: 'crmFeatures', preferredSource: options.sourceTable, asOf, repeatedIds: repeated.flat(),
+  }));
+  return { ...cleaned, durationMs: Date.now() - started };
+}
+
+const PARTS = 3;
+const inParts = <T>(work: (part: number) => Promise<T>): Promise<T[]> => Promise.all(Array.from({ length: PARTS }, (_, part) => work(part)));
+// Unlogged, not temporary: a temporary table lives in the session's small local buffers and spills at this size.
+const classifiedTable = (clean: string) => `${clean}_classified`;
+
+export interface CleanRequest {
+  raw: string;
+  clean: string;
+  /** Quarantine rows are filed under this run. */
+  run: RunRef;
+  pipeline: string;
+  /** Of two copies of a transaction id, the one from this source stays. */
+  preferredSource: string;
+  asOf: string;
+  /** Transactions stored before (the stream's): a valid row whose id is there is a duplicate too, and the stored copy stays. */
+  storedTransactions?: string;
+}
+
+/** The whole cleaning inside the caller's transaction (the stream cleans a batch in the transaction that applies it). */
+export async function cleanInto(client: pg.PoolClient, request: CleanRequest): Promise<Omit<Cleaned, 'durationMs'>> {
+  const classified = classifiedTable(request.clean);
+  await client.query(BIG_SORTS);
+  await client.query(`DROP TABLE IF EXISTS ${request.clean}, ${classified}`);
+  await client.query(`CREATE UNLOGGED TABLE ${classified} AS ${classifySql(request.raw)}`, [request.asOf]);
+  const { rows } = await client.query<{ id: string }>(`SELECT id FROM ${classified} WHERE reason IS NULL GROUP BY id HAVING count(*) > 1`);
+  return settleClean(client, { ...request, repeatedIds: rows.map((r) => r.id) });
+}
+
+/**
+ * From the classified rows: the copies of repeated ids after the first become duplicates, rejected rows go to the
+ * quarantine (counted per reason in the same statement), the rest make the typed clean table.
+ */
+async function settleClean(client: pg.PoolClient, { clean, run, pipeline, preferredSource, storedTransactions, repeatedIds }: CleanRequest & { repeatedIds: string[] }) {
+  const classified = classifiedTable(clean);
+  await client.query(BIG_SORTS);
   // The source table's copy wins over a lake copy, then the first source by name, then the earliest timestamp text.
-  await client.query(`UPDATE ${classified} c SET reason = 'duplicate transaction_id' FROM (
-      SELECT ctid AS row_ref, row_number() OVER (PARTITION BY id ORDER BY (source = $1) DESC, source, created_at) AS copy
-      FROM ${classified}
-      WHERE reason IS NULL AND id IN (SELECT id FROM ${classified} WHERE reason IS NULL GROUP BY id HAVING count(*) > 1)) d
-    WHERE c.ctid = d.row_ref AND d.copy > 1`, [preferredSource]);
+  if (repeatedIds.length > 0) {
+    await client.query(`UPDATE ${classified} c SET reason = 'duplicate transaction_id' FROM (
+        SELECT ctid AS row_ref, row_number() OVER (PARTITION BY id ORDER BY (source = $1) DESC, source, created_at) AS copy
+        FROM ${classified}
+        WHERE reason IS NULL AND id = ANY($2::uuid[])) d
+      WHERE c.ctid = d.row_ref AND d.copy > 1`, [preferredSource, repeatedIds]);
+  }
   if (storedTransactions) {
     await client.query(`UPDATE ${classified} c SET reason = 'duplicate transaction_id' FROM ${storedTransactions} s
       WHERE c.reason IS NULL AND s.transaction_id = c.id`);
@@ -116,11 +154,20 @@ export const FEATURE_COLUMNS = ['user_id', 'favorite_game_type', 'game_diversity
 export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Transformed> {
   const started = Date.now();
   const { clean, features } = stagingTables(run.runId);
+  const perUser = `${features}_per_user`;
+  // The per-user pass over millions of rows runs in parts (users split by a hash of their id), side by side; the
+  // ranks over the whole population then take one statement over one row per user.
+  await deps.target.query(`DROP TABLE IF EXISTS ${features}, ${perUser}`);
+  await deps.target.query(`CREATE UNLOGGED TABLE ${perUser} AS ${perUserSql(clean)} WITH NO DATA`);
+  await inParts((part) => withTransaction(deps.target, async (client) => {
+    await client.query(BIG_SORTS);
+    await client.query(`INSERT INTO ${perUser} ${perUserSql(clean, `WHERE mod(hashtext(user_id)::bigint + 2147483648, ${PARTS}) = ${part}`)}`);
+  }));
   const created = await withTransaction(deps.target, async (client) => {
     await client.query(BIG_SORTS);
-    await client.query(`DROP TABLE IF EXISTS ${features}`);
-    return client.query(featuresSql(clean, features), [asOf, options.ticketCutoffs.medio, options.ticketCutoffs.alto]);
+    return client.query(`CREATE UNLOGGED TABLE ${features} AS ${scoredSql(perUser)}`, [asOf, options.ticketCutoffs.medio, options.ticketCutoffs.alto]);
   });
+  await deps.target.query(`DROP TABLE ${perUser}`);
   return { step: 'features', table: features, rows: Number(created.rowCount), durationMs: Date.now() - started };
 }
 
@@ -137,23 +184,23 @@ export interface FeatureScope {
 }
 
 /**
- * One pass over the clean transactions (a table, or a parenthesised query) per user: every count the features need is a FILTERed count over a known
- * list (weekday, period of the day, transaction type, game of the bets), so the aggregate runs as a (parallel) hash
- * aggregate with no DISTINCT; favourites and the distinct counts are then read from those counts. Only the active
- * days and the favourite channel (open-ended values) need aggregates of their own.
+ * One row per user from their transactions (`source`: a table or a parenthesised query; `where` narrows it to some
+ * users). Every count the features need is a FILTERed count over a known list (weekday, period of the day,
+ * transaction type, game of the bets), so one hash aggregate does them all with no DISTINCT; favourites and the
+ * distinct counts are read from those counts. Only active days and channels (open-ended) need another pass.
  */
-export function featuresSql(clean: string, features: string, scope?: FeatureScope): string {
+export function perUserSql(source: string, where = ''): string {
   const dowCounts = WEEKDAYS.map((_, i) => `count(*) FILTER (WHERE dow = ${i + 1}) AS dow${i + 1}`).join(', ');
   const periodCounts = PERIODS.map((_, i) => `count(*) FILTER (WHERE periodo = ${i + 1}) AS period${i + 1}`).join(', ');
   const typeCounts = TRANSACTION_TYPES.map((tt, i) => `count(*) FILTER (WHERE transaction_type = '${tt}') AS type${i + 1}`).join(', ');
   const gameCounts = SORTED_GAMES.map((g, i) => `count(*) FILTER (WHERE transaction_type = 'bet' AND game_type = '${g}') AS game${i + 1}`).join(', ');
   const present = (name: string, n: number) => Array.from({ length: n }, (_, i) => `(${name}${i + 1} > 0)::int`).join(' + ');
-  return `CREATE UNLOGGED TABLE ${features} AS
+  return `
   WITH t AS MATERIALIZED (
     -- Weekday and period of the day worked out once per row (each is counted in several aggregates below).
     SELECT user_id, amount, transaction_type, created_at, game_type, channel, created_at::date AS day,
            date_part('isodow', created_at)::int AS dow, CASE WHEN h < 6 THEN 1 WHEN h < 12 THEN 2 WHEN h < 18 THEN 3 ELSE 4 END AS periodo
-    FROM (SELECT *, date_part('hour', created_at) AS h FROM ${clean}) c),
+    FROM (SELECT *, date_part('hour', created_at) AS h FROM ${source} ${where}) c),
   base AS (
     SELECT user_id,
            count(*) AS total_transactions,
@@ -175,7 +222,7 @@ export function featuresSql(clean: string, features: string, scope?: FeatureScop
     SELECT DISTINCT ON (user_id) user_id, channel FROM per_day_and_channel WHERE day IS NULL AND channel IS NOT NULL
     ORDER BY user_id, n DESC, channel),
   counted AS (
-    SELECT b.*, a.active_days,
+    SELECT b.*, a.active_days, ch.channel,
            ${present('game', SORTED_GAMES.length)} AS games,
            ${present('type', TRANSACTION_TYPES.length)} AS types,
            ${present('period', PERIODS.length)} AS periods,
@@ -189,23 +236,29 @@ export function featuresSql(clean: string, features: string, scope?: FeatureScop
            (SELECT string_agg(d, ',' ORDER BY n DESC, i) FROM (
               SELECT d, n, i FROM unnest(${textArray(WEEKDAYS)}, ${countsArray('dow', WEEKDAYS.length)}) WITH ORDINALITY AS x(d, n, i)
               WHERE n > 0 ORDER BY n DESC, i LIMIT 2) top) AS dias
-    FROM base b JOIN active_days a USING (user_id)),
+    FROM base b JOIN active_days a USING (user_id) LEFT JOIN fav_channel ch USING (user_id))
+  SELECT * FROM counted`;
+}
+
+/** The features from the per-user rows: ranks, ratios, categories ($1 = asOf, $2/$3 = ticket cut-offs). */
+export function scoredSql(perUser: string, scope?: FeatureScope): string {
+  return `
   -- Quartiles and the CLV rank are relative to a population: this run's users, or (stream) every loaded user.
-  ranked AS (
+  WITH ranked AS (
     SELECT user_id,
            ntile(4) OVER (ORDER BY last_at, user_id) AS r,
            ntile(4) OVER (ORDER BY total_transactions, user_id) AS f,
            ntile(4) OVER (ORDER BY total_deposits, user_id) AS m,
            percent_rank() OVER (ORDER BY total_deposits - total_withdrawals) AS clv
-    FROM (SELECT user_id, last_at, total_transactions, total_deposits, total_withdrawals FROM counted${scope ? `
+    FROM (SELECT user_id, last_at, total_transactions, total_deposits, total_withdrawals FROM ${perUser}${scope ? `
           UNION ALL
           SELECT user_id, last_transaction_at, total_transactions, total_deposits, total_withdrawals FROM ${scope.population} p
-          WHERE NOT EXISTS (SELECT 1 FROM counted c WHERE c.user_id = p.user_id)` : ''}) population),
+          WHERE NOT EXISTS (SELECT 1 FROM ${perUser} c WHERE c.user_id = p.user_id)` : ''}) population),
   scored AS (
     SELECT c.*, k.r, k.f, k.m, k.clv,
            floor(extract(epoch FROM ($1::timestamp - last_at)) / 86400)::int AS recency_days,
            c.active_days::numeric / ((last_at::date - first_at::date) + 1) AS regularity
-    FROM counted c JOIN ranked k USING (user_id))
+    FROM ${perUser} c JOIN ranked k USING (user_id))
   SELECT s.user_id,
          s.favorite_game AS favorite_game_type,
          round(s.games / 5.0, 4) AS game_diversity_score,
@@ -230,8 +283,7 @@ export function featuresSql(clean: string, features: string, scope?: FeatureScop
          round(s.clv::numeric, 4) AS customer_lifetime_value_score,
          round(0.7 * least(1, greatest(s.recency_days, 0) / 60.0) + 0.3 * (1 - s.regularity), 4) AS churn_risk_score,
          round((s.games / 5.0 + s.types / 4.0 + s.periods / 4.0 + s.dows / 7.0) / 4, 4) AS behavioral_diversity_score,
-         c.channel AS canal_preferido,
+         s.channel AS canal_preferido,
          s.last_at AS last_transaction_at
-  FROM scored s
-  LEFT JOIN fav_channel c USING (user_id)`;
+  FROM scored s`;
 }

@@ -53,6 +53,7 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
   const marketing = createMarketingActivities({ target, settings });
   const pipelineWorkers: PipelineWorker[] = [
     {
+      // crmFeatures and its streaming mode crmFeaturesStream (same queue, same activities).
       pipeline: 'crm-features',
       activities: createCrmActivities({ target, source: crmSource, s3: crmS3, bucket: settings.s3.bucket }),
       // Each step is one big set-based statement or a COPY; two runs at once keep a small machine responsive.

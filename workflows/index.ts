@@ -2,3 +2,4 @@ export { incrementalSync, progressQuery } from './incremental-sync';
 export { marketingEnrichment, enrichmentProgressQuery } from './marketing-enrichment';
 export { mailingCampaigns, mailingProgressQuery } from './mailing-campaigns';
 export { crmFeatures, crmFeaturesProgressQuery } from './crm-features';
+export { crmFeaturesStream, addBatchSignal, stopStreamSignal, crmStreamProgressQuery } from './crm-features-stream';

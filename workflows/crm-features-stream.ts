@@ -1,6 +1,7 @@
 import {
   ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
+import { summarized } from '../lib/activity-summary';
 import type { CrmActivities } from '../activities/crm';
 import { crmFeaturesInputSchema } from '../lib/crm-features';
 import {
@@ -81,7 +82,7 @@ export async function crmFeaturesStream(input: CrmStreamInput = {}): Promise<Crm
     await condition(() => pending.length > 0 || stopping);
     while (pending.length > 0) {
       progress.step = 'applying';
-      const applied = await crmApplyBatch({ streamId: workflowId, batch: pending[0], asOf: options.asOf ?? saoPauloNow(), ticketCutoffs: options.ticketCutoffs });
+      const applied = await summarized(crmApplyBatch, `batch ${pending[0].batchId}: ${pending[0].key}`)({ streamId: workflowId, batch: pending[0], asOf: options.asOf ?? saoPauloNow(), ticketCutoffs: options.ticketCutoffs });
       pending.shift();
       appliedThisRun++;
       progress.lastBatch = applied;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Worker } from '@temporalio/worker';
 import { ConfigError, type EtlConfig } from '../../lib/config';
 import { resolveSettings } from '../../lib/settings';
-import { connectClient } from '../../lib/temporal';
+import { connectClient, dataConverter } from '../../lib/temporal';
 import { say } from '../output';
 
 /**
@@ -13,6 +13,7 @@ export async function replay(config: EtlConfig, options: { workflowId?: string; 
   if (Boolean(options.workflowId) === Boolean(options.history)) {
     throw new ConfigError('give either --workflow-id <id> or --history <file.json>');
   }
+  const settings = resolveSettings(config);
   let history: unknown;
   let label: string;
   if (options.history) {
@@ -24,7 +25,7 @@ export async function replay(config: EtlConfig, options: { workflowId?: string; 
     }
   } else {
     label = options.workflowId!;
-    const client = await connectClient(resolveSettings(config));
+    const client = await connectClient(settings);
     try {
       history = await client.workflow.getHandle(options.workflowId!).fetchHistory();
     } finally {
@@ -32,7 +33,8 @@ export async function replay(config: EtlConfig, options: { workflowId?: string; 
     }
   }
   try {
-    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, label);
+    // Encrypted histories replay only through the codec that wrote them.
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows'), dataConverter: dataConverter(settings) }, history, label);
     say(`${label}: replayed with the current workflow code, deterministic`);
     return 0;
   } catch (error) {

@@ -5,7 +5,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createSyncActivities } from '../../activities/load/sync';
 import { createPool } from '../../lib/db';
 import { freePort } from '../../lib/stack/processes';
-import { temporalConnectionOptions } from '../../lib/temporal';
+import { dataConverter, temporalConnectionOptions } from '../../lib/temporal';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 
 describe('a source database that is down', () => {
@@ -21,6 +21,7 @@ describe('a source database that is down', () => {
     const source = createPool(downUrl);
     const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
     const worker = await Worker.create({
+      dataConverter: dataConverter(settings),
       connection, taskQueue: ctx.taskQueue, workflowBundle,
       activities: createSyncActivities({ source, target: ctx.target, sourceUrl: downUrl }),
     });

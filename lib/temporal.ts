@@ -5,9 +5,15 @@ import type { NativeConnectionOptions } from '@temporalio/worker';
 import { EncryptionCodec } from './codec';
 import type { Settings } from './settings';
 
-/** The payload codec when a key is configured; without one, Temporal's default converter (nothing changes). */
+/** Where the failure converter that moves messages into encrypted payloads lives (workflow bundles need the path). */
+export const failureConverterPath = require.resolve('./failure-converter');
+
+/**
+ * With a key: every payload encrypted, and failure messages too. Without one, Temporal's default converter
+ * (nothing changes).
+ */
 export function dataConverter(settings: Settings): DataConverter | undefined {
-  return settings.codec.keys ? { payloadCodecs: [new EncryptionCodec(settings.codec.keys)] } : undefined;
+  return settings.codec.keys ? { payloadCodecs: [new EncryptionCodec(settings.codec.keys)], failureConverterPath } : undefined;
 }
 
 /**

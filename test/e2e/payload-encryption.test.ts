@@ -75,4 +75,17 @@ describe('payload encryption: no personal data in plain text in a history', () =
     assert.ok(decodedText.includes('"enriched":5'), 'and the result');
     assert.equal(Buffer.from(decoded[0].metadata!.encoding, 'base64').toString(), 'json/plain');
   });
+
+  it('encrypts failure messages too: an error quoting a value shows "Encoded failure" on the server, the message to us', async () => {
+    const { workflowId, taskQueue } = startOptions(ctx, 'codec-failure');
+    const table = 'public.maria_souza_contatos';
+    const failed = await ctx.client.workflow.execute('incrementalSync', { workflowId, taskQueue, args: [{ sourceTable: table }] })
+      .then(() => undefined, (error: Error & { cause?: Error & { cause?: Error } }) => error.cause?.cause?.message ?? error.cause?.message);
+    assert.match(failed ?? '', /source table public\.maria_souza_contatos does not exist/, 'our client (with the key) reads the message');
+    const raw = new Client({ connection: ctx.client.connection, namespace: settings.temporal.namespace });
+    const history = await raw.workflow.getHandle(workflowId).fetchHistory();
+    assert.ok(!storedText(history).includes('maria_souza'), 'neither the input nor the failure message is readable on the server');
+    const failure = history.events?.find((e) => e.workflowExecutionFailedEventAttributes)?.workflowExecutionFailedEventAttributes?.failure;
+    assert.equal(failure?.cause?.message, 'Encoded failure');
+  });
 });

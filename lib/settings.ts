@@ -9,7 +9,8 @@ import { EMBEDDED_S3_KEY, EMBEDDED_S3_SECRET, EMBEDDED_SFTP_USER } from './stack
 
 /** The variables that point at servers; without them every part runs embedded. */
 export const SERVER_VARIABLES = ['TEMPORAL_PROFILE', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_WEB_UI', 'TEMPORAL_API_KEY', 'DATABASE_URL',
-  'SOURCE_DATABASE_URL', 'SOURCE_ADMIN_DATABASE_URL', 'S3_ENDPOINT', 'SFTP_HOST', 'GEMINI_API_KEY', 'GEMINI_BASE_URL'];
+  'SOURCE_DATABASE_URL', 'SOURCE_ADMIN_DATABASE_URL', 'S3_ENDPOINT', 'SFTP_HOST', 'GEMINI_API_KEY', 'GEMINI_BASE_URL',
+  'ETL_CODEC_KEY_FILE', 'ETL_CODEC_SERVER_URL'];
 
 /**
  * The environment less every server variable, and with no Temporal profile file: what a test stack
@@ -145,7 +146,7 @@ export function resolveSettings(config: EtlConfig): Settings {
       ...codec,
       port: config.ETL_CODEC_PORT,
       // The embedded stack runs its codec server next to the Web UI; elsewhere it is wherever it was deployed.
-      serverUrl: config.ETL_CODEC_SERVER_URL ?? (temporalEmbedded && codec.keys ? `http://127.0.0.1:${config.ETL_CODEC_PORT}` : undefined),
+      serverUrl: temporalEmbedded ? (codec.keys ? `http://127.0.0.1:${config.ETL_CODEC_PORT}` : undefined) : config.ETL_CODEC_SERVER_URL,
       authToken: config.ETL_CODEC_AUTH_TOKEN,
     },
     dataDir: config.ETL_DATA_DIR,

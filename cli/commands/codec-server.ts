@@ -20,7 +20,8 @@ export async function codecServer(config: EtlConfig, options: CodecServerCommand
   if (!settings.codec.keys) {
     throw new ConfigError('no payload encryption key is configured: set ETL_CODEC_KEYS (and ETL_CODEC_KEY_ID) or ETL_CODEC_KEY_FILE');
   }
-  const allowedOrigins = options.origin ?? (settings.temporal.webUi ? webUiOrigins(settings.temporal.webUi) : []);
+  const webUi = config.TEMPORAL_WEB_UI ?? settings.temporal.webUi;
+  const allowedOrigins = options.origin ?? (webUi ? webUiOrigins(webUi) : []);
   if (allowedOrigins.length === 0) {
     throw new ConfigError('the Web UI\'s address is not known: give --origin <url> or set TEMPORAL_WEB_UI');
   }

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { EncryptionCodec, newCodecKey } from '../codec';
-import { startCodecServer } from '../codec-server';
+import { startCodecServer, type RunningCodecServer } from '../codec-server';
 import type { EtlConfig } from '../config';
 import { embeddedCodecKeyFile, resolveSettings, type Settings } from '../settings';
 import { assertPortFree, reapStale, type ManagedProcess } from './processes';
@@ -12,6 +12,8 @@ import { rcloneBinary, temporalCli } from './tools';
 
 export interface Stack {
   settings: Settings;
+  /** The Web UI's codec server, which runs inside this process (it ends with it). */
+  codecServer?: RunningCodecServer;
   /** Stops what this stack started, newest first. */
   stop(): Promise<void>;
 }
@@ -36,6 +38,7 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
   }
   const runDir = path.join(config.ETL_DATA_DIR, 'run');
   const started: Array<Pick<ManagedProcess, 'stop'>> = [];
+  let codecServer: RunningCodecServer | undefined;
   const stop = async () => {
     for (const proc of started.reverse()) await proc.stop();
   };
@@ -53,12 +56,13 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
     if (settings.temporal.embedded && settings.codec.keys) {
       step(`starting the codec server on ${settings.codec.serverUrl} (the Web UI decodes payloads through it)`);
       await assertPortFree(config.ETL_CODEC_PORT, 'the codec server', 'ETL_CODEC_PORT');
-      started.push(await startCodecServer({
+      codecServer = await startCodecServer({
         codec: new EncryptionCodec(settings.codec.keys),
         port: config.ETL_CODEC_PORT,
         allowedOrigins: webUiOrigins(settings.temporal.webUi!),
         authToken: settings.codec.authToken,
-      }));
+      });
+      started.push(codecServer);
     }
     if (settings.temporal.embedded) {
       const cli = await temporalCli(config.TEMPORAL_CLI);
@@ -95,7 +99,7 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
     await stop();
     throw error;
   }
-  return { settings, stop };
+  return { settings, codecServer, stop };
 }
 
 /** A port must be free once our own leftovers are gone; a stranger on it is a clear, fixable error. */

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../lib/config';
 import { pipelines } from '../lib/pipelines';
+import { codecServer } from './commands/codec-server';
 import { demo } from './commands/demo';
 import { dev } from './commands/dev';
 import { health } from './commands/health';
@@ -96,6 +97,13 @@ program.command('rerun')
   .option('--run-id <id>', 'a run other than the latest of that workflow id')
   .option('--no-wait', 'print the new ids and return without waiting for the result')
   .action(action((id: string, options: { runId?: string; wait: boolean }) => rerun(loadConfig(), id, options)));
+
+program.command('codec-server')
+  .description('serve the Web UI\'s codec endpoint (POST /encode, /decode) with the configured payload keys, so people with access see decoded payloads')
+  .option('--port <port>', 'port to listen on (default ETL_CODEC_PORT, 8234)', positiveInt)
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--origin <url...>', 'Web UI origins allowed to call it (default: TEMPORAL_WEB_UI, or the embedded UI)')
+  .action(action((options: { port?: number; host: string; origin?: string[] }) => codecServer(loadConfig(), options)));
 
 const sample = program.command('sample-data').description('generate synthetic data for the demo and benchmarks');
 sample.command('conversations')

@@ -8,6 +8,7 @@ import { loadConfig, projectRoot } from '../lib/config';
 import { settingsToEnv, withoutServerVariables } from '../lib/settings';
 import { startStack } from '../lib/stack';
 import { freePortsEnv } from '../lib/stack/ports';
+import { failureConverterPath } from '../lib/temporal';
 
 
 function testFiles(dir: string, filter: string[]): string[] {
@@ -40,7 +41,9 @@ async function main(): Promise<number> {
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop().then(() => process.exit(130)));
   try {
-    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger });
+    // The tests run with a payload key (the stack made one), so their workflows encode failures as the workers do.
+    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger,
+      failureConverterPath: stack.settings.codec.keys ? failureConverterPath : undefined });
     const bundlePath = path.join(dataDir, 'workflow-bundle.js');
     writeFileSync(bundlePath, bundle.code);
     console.log(`# stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s; ${files.length} test files`);

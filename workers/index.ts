@@ -9,7 +9,7 @@ import { createS3Client } from '../lib/s3';
 import { geminiTaskQueue } from '../lib/marketing-enrichment';
 import { findPipeline } from '../lib/pipelines';
 import type { Settings } from '../lib/settings';
-import { temporalConnectionOptions } from '../lib/temporal';
+import { dataConverter, temporalConnectionOptions } from '../lib/temporal';
 
 export interface RunningWorkers {
   workers: Worker[];
@@ -47,6 +47,7 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
   const mailingTarget = createPool(settings.postgres.databaseUrl, 8);
   await migrate(target);
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
+  const converter = { dataConverter: dataConverter(settings) };
   const code = options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') };
   const crmSource = createPool(settings.postgres.sourceDatabaseUrl, 2);
   const crmS3 = createS3Client(settings.s3);
@@ -89,6 +90,7 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     namespace: settings.temporal.namespace,
     taskQueue,
     ...code,
+    ...converter,
     activities: Object.assign({}, ...group.map((w) => w.activities)),
     maxConcurrentActivityTaskExecutions: group.reduce((sum, w) => sum + w.maxConcurrentActivityTaskExecutions, 0),
     ...options.tuning,
@@ -99,6 +101,7 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     connection,
     namespace: settings.temporal.namespace,
     taskQueue: geminiTaskQueue(marketingQueue),
+    ...converter,
     // Only the model requests are scheduled there.
     activities: { enrichBatch: marketing.enrichBatch },
     maxConcurrentActivityTaskExecutions: 16,

@@ -47,6 +47,8 @@ export function addresses(settings: Settings): string {
   const rows = [
     ['Temporal', settings.temporal.address, `namespace ${settings.temporal.namespace}`],
     ['Web UI', settings.temporal.webUi ?? '(not known: set TEMPORAL_WEB_UI)', ''],
+    ['Codec server', settings.codec.serverUrl ?? (settings.codec.keys ? '(npx etl codec-server)' : '(no key: payloads not encrypted)'),
+      settings.codec.keys ? `payloads encrypted with key ${settings.codec.keys.currentKeyId}${settings.codec.keyFile ? ` (${settings.codec.keyFile})` : ''}` : ''],
     ['Postgres (target)', redactUrl(settings.postgres.databaseUrl), 'DATABASE_URL'],
     ['Postgres (source)', redactUrl(settings.postgres.sourceDatabaseUrl), 'SOURCE_DATABASE_URL, read-only user'],
     ['S3', `${settings.s3.endpoint}/${settings.s3.bucket}`, `key ${settings.s3.accessKeyId}`],

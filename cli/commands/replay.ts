@@ -5,8 +5,8 @@ import { Worker, type ReplayWorkerOptions } from '@temporalio/worker';
 import { ConfigError, type EtlConfig } from '../../lib/config';
 import { installWorkerLogging } from '../../lib/logging';
 import { pipelines } from '../../lib/pipelines';
-import { resolveSettings } from '../../lib/settings';
-import { connectClient } from '../../lib/temporal';
+import { resolveSettings, type Settings } from '../../lib/settings';
+import { connectClient, dataConverter } from '../../lib/temporal';
 import { printJson, say } from '../output';
 
 export interface ReplayOptions {
@@ -17,7 +17,9 @@ export interface ReplayOptions {
   type?: string;
 }
 
-const replayOptions = (): ReplayWorkerOptions => ({ workflowsPath: require.resolve('../../workflows') });
+// Encrypted histories replay only through the codec that wrote them.
+const replayOptions = (settings: Settings): ReplayWorkerOptions =>
+  ({ workflowsPath: require.resolve('../../workflows'), dataConverter: dataConverter(settings) });
 
 /**
  * Replays recorded histories against the workflow code of this checkout: a change that would break running
@@ -29,19 +31,20 @@ export async function replay(config: EtlConfig, options: ReplayOptions): Promise
   const sinceMs = options.all ? durationMs(options.since) : 0;
   // The replay worker's bundling and state chatter is not what the operator asked for; warnings still show.
   installWorkerLogging('ERROR');
-  if (options.history) return replayOne(readHistory(options.history), options.history);
-  const client = await connectClient(resolveSettings(config));
+  const settings = resolveSettings(config);
+  if (options.history) return replayOne(settings, readHistory(options.history), options.history);
+  const client = await connectClient(settings);
   try {
-    if (options.workflowId) return await replayOne(await client.workflow.getHandle(options.workflowId).fetchHistory(), options.workflowId);
-    return await replayClosedRuns(client, options, sinceMs);
+    if (options.workflowId) return await replayOne(settings, await client.workflow.getHandle(options.workflowId).fetchHistory(), options.workflowId);
+    return await replayClosedRuns(settings, client, options, sinceMs);
   } finally {
     await client.connection.close();
   }
 }
 
-async function replayOne(history: unknown, label: string): Promise<number> {
+async function replayOne(settings: Settings, history: unknown, label: string): Promise<number> {
   try {
-    await Worker.runReplayHistory(replayOptions(), history, label);
+    await Worker.runReplayHistory(replayOptions(settings), history, label);
     say(`${label}: replayed with the current workflow code, deterministic`);
     return 0;
   } catch (error) {
@@ -51,13 +54,13 @@ async function replayOne(history: unknown, label: string): Promise<number> {
 }
 
 /** Every run of our workflow types (or one type) that closed in the last `since`, replayed one after another. */
-async function replayClosedRuns(client: Client, options: ReplayOptions, sinceMs: number): Promise<number> {
+async function replayClosedRuns(settings: Settings, client: Client, options: ReplayOptions, sinceMs: number): Promise<number> {
   const types = options.type ? [options.type] : pipelines.map((p) => p.workflowType);
   const since = new Date(Date.now() - sinceMs).toISOString();
   const query = `ExecutionStatus != 'Running' AND CloseTime > '${since}' AND WorkflowType IN (${types.map((t) => `'${t}'`).join(', ')})`;
   const results: { workflowId: string; runId: string; ok: boolean; error?: string }[] = [];
   const histories = client.workflow.list({ query }).intoHistories();
-  for await (const result of Worker.runReplayHistories(replayOptions(), histories)) {
+  for await (const result of Worker.runReplayHistories(replayOptions(settings), histories)) {
     const error = result.error ? (result.error as Error).message : undefined;
     results.push({ workflowId: result.workflowId, runId: result.runId, ok: !error, ...(error ? { error } : {}) });
     say(`${result.workflowId} (${result.runId}): ${error ? `replay FAILED: ${error}` : 'deterministic'}`);

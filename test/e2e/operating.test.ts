@@ -6,6 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
+import { decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow';
 import { projectRoot } from '../../lib/config';
 import type { SyncResult } from '../../lib/incremental-sync';
 import { findPipeline } from '../../lib/pipelines';
@@ -57,8 +58,8 @@ describe('operating a pipeline', () => {
 
     // Each activity's event carries a one-line summary of what it acted on, shown in the Web UI.
     const history = await ctx.client.workflow.getHandle(`${workflowId}-rerun-1`).fetchHistory();
-    const summaries = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes)
-      .map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? []).toString() || 'null') as string);
+    const summaries = await Promise.all((history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes)
+      .map((e) => decodeOptionalSinglePayload<string>(ctx.client.options.loadedDataConverter, e.userMetadata?.summary)));
     assert.deepEqual(summaries, [`check ${TABLE} -> ${TABLE}`, `copy ${TABLE} -> ${TABLE} (full)`, `rows of ${TABLE} gone from ${TABLE}`,
       `etl_control: ${TABLE} success`]);
 

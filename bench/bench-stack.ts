@@ -6,6 +6,7 @@ import { loadConfig, projectRoot } from '../lib/config';
 import { withoutServerVariables } from '../lib/settings';
 import { startStack, type Stack } from '../lib/stack';
 import { freePortsEnv } from '../lib/stack/ports';
+import { failureConverterPath } from '../lib/temporal';
 
 export async function startBenchStack(folder: string): Promise<Stack> {
   const config = loadConfig({
@@ -18,5 +19,8 @@ export async function startBenchStack(folder: string): Promise<Stack> {
 
 const silent = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error };
 
-/** The workflows bundled once for the benchmark's worker, without the bundler's progress output. */
-export const bundleWorkflows = () => bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: silent });
+/**
+ * The workflows bundled once for the benchmark's worker, without the bundler's progress output. The bench stack
+ * always has a payload key (the embedded stack makes one), so failures are encoded inside workflows as well.
+ */
+export const bundleWorkflows = () => bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: silent, failureConverterPath });

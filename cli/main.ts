@@ -1,15 +1,17 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../lib/config';
 import { pipelines } from '../lib/pipelines';
+import { codecServer } from './commands/codec-server';
 import { demo } from './commands/demo';
 import { dev } from './commands/dev';
 import { health } from './commands/health';
-import { replay } from './commands/replay';
+import { replay, type ReplayOptions } from './commands/replay';
+import { rerun } from './commands/rerun';
 import { runPipeline } from './commands/run';
 import { DEMO_TABLE } from '../lib/sample-data/conversations';
 import { sampleConversations, sampleCrm, sampleCustomers, samplePartners, sampleSales } from './commands/sample-data';
 import { serve } from './commands/serve';
-import { applySchedulesCommand } from './commands/schedules';
+import { applySchedulesCommand, backfillSchedule, deleteSchedule, listSchedules, pauseSchedule, triggerSchedule } from './commands/schedules';
 import { worker } from './commands/worker';
 import { action } from './output';
 
@@ -50,14 +52,59 @@ program.command('health')
 
 const schedules = program.command('schedules').description('the pipelines\' Temporal Schedules, defined in schedules/');
 schedules.command('apply')
-  .description('create or update every schedule to match its definition')
+  .description('create or update every schedule to match its definition, printing what changed (paused state is left alone)')
   .action(action(() => applySchedulesCommand(loadConfig())));
+schedules.command('list')
+  .description('every schedule: paused or active (with its note), when it runs, its next runs and its last run')
+  .action(action(() => listSchedules(loadConfig())));
+schedules.command('pause')
+  .description('stop a schedule starting runs until it is unpaused')
+  .argument('<schedule-id>')
+  .option('--note <text>', 'why, shown in the Web UI and in list')
+  .action(action((id: string, options: { note?: string }) => pauseSchedule(loadConfig(), id, options.note, true)));
+schedules.command('unpause')
+  .description('let a paused schedule start runs again')
+  .argument('<schedule-id>')
+  .option('--note <text>', 'why, shown in the Web UI and in list')
+  .action(action((id: string, options: { note?: string }) => pauseSchedule(loadConfig(), id, options.note, false)));
+schedules.command('trigger')
+  .description('start one run of a schedule now, with its input')
+  .argument('<schedule-id>')
+  .action(action((id: string) => triggerSchedule(loadConfig(), id)));
+schedules.command('backfill')
+  .description('run the slots a schedule would have run between two times (wall-clock in ETL_TIMEZONE unless an offset is given)')
+  .argument('<schedule-id>')
+  .requiredOption('--from <time>', 'e.g. 2026-11-20 or "2026-11-20 08:00"')
+  .requiredOption('--to <time>', 'e.g. 2026-11-21')
+  .action(action((id: string, options: { from: string; to: string }) => backfillSchedule(loadConfig(), id, options)));
+schedules.command('delete')
+  .description('delete a schedule (pause keeps it; apply creates a defined one again)')
+  .argument('<schedule-id>')
+  .option('--yes', 'confirm')
+  .action(action((id: string, options: { yes?: boolean }) => deleteSchedule(loadConfig(), id, options)));
 
 program.command('replay')
-  .description('replay a workflow history against the current workflow code (determinism check)')
+  .description('replay workflow histories against the current workflow code (determinism check)')
   .option('--workflow-id <id>', 'fetch this workflow\'s history from the server')
   .option('--history <file>', 'a history JSON file (temporal workflow show -o json)')
-  .action(action((options: { workflowId?: string; history?: string }) => replay(loadConfig(), options)));
+  .option('--all', 'every run closed in the last --since, of every pipeline (or of --type)')
+  .option('--since <duration>', 'with --all: how far back, e.g. 24h, 7d', '24h')
+  .option('--type <workflowType>', 'with --all: only this workflow type, e.g. mailingCampaigns')
+  .action(action((options: ReplayOptions) => replay(loadConfig(), options)));
+
+program.command('rerun')
+  .description('start a finished (e.g. failed) run again with the same input, as <id>-rerun-<n>; committed work is not redone')
+  .argument('<workflow-id>')
+  .option('--run-id <id>', 'a run other than the latest of that workflow id')
+  .option('--no-wait', 'print the new ids and return without waiting for the result')
+  .action(action((id: string, options: { runId?: string; wait: boolean }) => rerun(loadConfig(), id, options)));
+
+program.command('codec-server')
+  .description('serve the Web UI\'s codec endpoint (POST /encode, /decode) with the configured payload keys, so people with access see decoded payloads')
+  .option('--port <port>', 'port to listen on (default ETL_CODEC_PORT, 8234)', positiveInt)
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--origin <url...>', 'Web UI origins allowed to call it (default: TEMPORAL_WEB_UI, or the embedded UI)')
+  .action(action((options: { port?: number; host: string; origin?: string[] }) => codecServer(loadConfig(), options)));
 
 const sample = program.command('sample-data').description('generate synthetic data for the demo and benchmarks');
 sample.command('conversations')

@@ -11,6 +11,33 @@ const postgresUrl = z
   .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL, e.g. postgres://user:pass@host:5432/db');
 const optionalText = z.string().min(1).optional();
 
+export const CODEC_KEY_ID = /^[A-Za-z0-9._-]+$/;
+
+/** What is wrong with an `id:base64key,...` list, or undefined when every entry is a usable AES-256 key. */
+export function codecKeysProblem(value: string): string | undefined {
+  const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+  if (entries.length === 0) return 'must list at least one id:base64key';
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const [id, key, ...rest] = entry.split(':');
+    if (!id || key === undefined || rest.length > 0 || !CODEC_KEY_ID.test(id)) {
+      return `entry "${entry.slice(0, 20)}..." must be id:base64key, e.g. 2026-11:$(openssl rand -base64 32)`;
+    }
+    if (seen.has(id)) return `key id "${id}" is listed twice`;
+    seen.add(id);
+    if (Buffer.from(key, 'base64').length !== 32) return `key "${id}" must be 32 bytes in base64 (openssl rand -base64 32)`;
+  }
+  return undefined;
+}
+
+/** The validated list as a map from key id to key bytes. */
+export function parseCodecKeys(value: string): Map<string, Buffer> {
+  return new Map(value.split(',').map((entry) => entry.trim()).filter(Boolean).map((entry) => {
+    const [id, key] = entry.split(':');
+    return [id, Buffer.from(key, 'base64')];
+  }));
+}
+
 const envSchema = z.object({
   ETL_DATA_DIR: z.string().default(path.join(projectRoot, '.data')),
   DATABASE_URL: postgresUrl.optional(),
@@ -58,8 +85,31 @@ const envSchema = z.object({
   GEMINI_BASE_URL: z.string().url('must be a URL, e.g. http://127.0.0.1:8089').optional(),
   /** Gemini requests per minute for the whole task queue; the default is the free tier's. */
   GEMINI_RPM: z.coerce.number().positive().max(100_000).default(15),
+  /** Where `etl worker` and `etl dev` serve Prometheus metrics (GET /metrics); `off` serves none. */
+  ETL_METRICS_ADDRESS: z
+    .string()
+    .regex(/^(off|[^\s:/]+:\d+)$/, 'must be host:port, e.g. 127.0.0.1:9464, or off')
+    .default('127.0.0.1:9464'),
+  /** Payload encryption keys, `id:base64key` separated by commas; keys rotated out stay listed to decrypt old histories. */
+  ETL_CODEC_KEYS: z.string().superRefine((value, ctx) => {
+    const problem = codecKeysProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).optional(),
+  /** The key new payloads are encrypted with; default: the first of ETL_CODEC_KEYS. */
+  ETL_CODEC_KEY_ID: z.string().regex(CODEC_KEY_ID, 'must be a key id of letters, digits, ".", "_" or "-"').optional(),
+  /** A JSON file holding ETL_CODEC_KEYS and ETL_CODEC_KEY_ID (the embedded stack keeps its generated key in one). */
+  ETL_CODEC_KEY_FILE: optionalText,
+  /** Where the codec server listens (the embedded stack's, and `etl codec-server`'s default). */
+  ETL_CODEC_PORT: port.default(8234),
+  /** The codec server's URL as the Web UI reaches it, when it runs elsewhere than the embedded stack. */
+  ETL_CODEC_SERVER_URL: z.string().url('must be a URL, e.g. http://127.0.0.1:8234').optional(),
+  /** When set, the codec server answers only requests with `Authorization: Bearer <token>`. */
+  ETL_CODEC_AUTH_TOKEN: optionalText,
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
+
+/** Never echoed in an error message. */
+const SECRET_VARIABLES = new Set(['ETL_CODEC_KEYS', 'ETL_CODEC_AUTH_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'SFTP_PASSWORD', 'GEMINI_API_KEY']);
 
 export type EtlConfig = z.infer<typeof envSchema>;
 
@@ -77,7 +127,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EtlConfig {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0]);
-      return `${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+      const shown = SECRET_VARIABLES.has(name) ? '(value hidden)' : JSON.stringify(env[name] ?? '');
+      return `${name}=${shown}: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration: ${problems.join('; ')} (see .env.example)`);
   }
@@ -85,6 +136,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EtlConfig {
     throw new ConfigError(
       'invalid configuration: set both DATABASE_URL and SOURCE_DATABASE_URL, or neither to use the embedded Postgres',
     );
+  }
+  const { ETL_CODEC_KEYS: keys, ETL_CODEC_KEY_ID: keyId } = parsed.data;
+  if (keyId && !keys && !parsed.data.ETL_CODEC_KEY_FILE) {
+    throw new ConfigError('invalid configuration: ETL_CODEC_KEY_ID is set but ETL_CODEC_KEYS is not; list the keys as id:base64key');
+  }
+  if (keyId && keys && !parseCodecKeys(keys).has(keyId)) {
+    throw new ConfigError(`invalid configuration: ETL_CODEC_KEY_ID="${keyId}" is not one of the ids in ETL_CODEC_KEYS`);
   }
   return parsed.data;
 }

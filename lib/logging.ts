@@ -11,9 +11,14 @@ export const logger = pino({
 
 let installed = false;
 
-export function installWorkerLogging(level: LogLevel = 'INFO'): void {
+/**
+ * Sends the SDK's logs (workflow and activity logs carry workflowId, runId, activityType...) and the native
+ * core's own through one JSON logger, and, given an address, serves the workers' metrics for Prometheus.
+ */
+export function installWorkerLogging(level: LogLevel = 'INFO', options: { metricsAddress?: string; forwardCoreLogs?: boolean } = {}): void {
   if (installed) return;
   installed = true;
+  const metricsAddress = options.metricsAddress && options.metricsAddress !== 'off' ? options.metricsAddress : undefined;
   Runtime.install({
     // Our commands decide what Ctrl-C stops, and in which order.
     shutdownSignals: [],
@@ -21,5 +26,13 @@ export function installWorkerLogging(level: LogLevel = 'INFO'): void {
       const method = entryLevel === 'TRACE' ? 'trace' : entryLevel === 'DEBUG' ? 'debug' : entryLevel === 'WARN' ? 'warn' : entryLevel === 'ERROR' ? 'error' : 'info';
       logger[method](meta ?? {}, message);
     }),
+    telemetryOptions: {
+      logging: {
+        filter: { core: level === 'INFO' || level === 'DEBUG' || level === 'TRACE' ? 'WARN' : level, other: 'ERROR' },
+        // Forwarding keeps a poller alive: only for the long-running worker commands, which stop the runtime themselves.
+        ...(options.forwardCoreLogs ? { forward: {} } : {}),
+      },
+      ...(metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress, countersTotalSuffix: true } } } : {}),
+    },
   });
 }

@@ -1,13 +1,16 @@
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/envconfig';
-import { ConfigError, type EtlConfig } from './config';
+import type { CodecKeys } from './codec';
+import { CODEC_KEY_ID, ConfigError, codecKeysProblem, parseCodecKeys, type EtlConfig } from './config';
 import { DEFAULT_CAMPAIGNS_DIR } from './mailing/load-campaigns';
 import { EMBEDDED_PASSWORD, EMBEDDED_USER, READER_PASSWORD, READER_USER, SOURCE_DATABASE, TARGET_DATABASE, embeddedUrl } from './stack/postgres';
 import { EMBEDDED_S3_KEY, EMBEDDED_S3_SECRET, EMBEDDED_SFTP_USER } from './stack/storage';
 
 /** The variables that point at servers; without them every part runs embedded. */
 export const SERVER_VARIABLES = ['TEMPORAL_PROFILE', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_WEB_UI', 'TEMPORAL_API_KEY', 'DATABASE_URL',
-  'SOURCE_DATABASE_URL', 'SOURCE_ADMIN_DATABASE_URL', 'S3_ENDPOINT', 'SFTP_HOST', 'GEMINI_API_KEY', 'GEMINI_BASE_URL'];
+  'SOURCE_DATABASE_URL', 'SOURCE_ADMIN_DATABASE_URL', 'S3_ENDPOINT', 'SFTP_HOST', 'GEMINI_API_KEY', 'GEMINI_BASE_URL',
+  'ETL_CODEC_KEY_FILE', 'ETL_CODEC_SERVER_URL'];
 
 /**
  * The environment less every server variable, and with no Temporal profile file: what a test stack
@@ -33,8 +36,46 @@ export interface Settings {
   sftp: { host: string; port: number; user: string; privateKeyFile?: string; password?: string; hostKey?: string; embedded: boolean };
   gemini: { apiKey?: string; baseUrl?: string; requestsPerMinute: number };
   mailing: { campaignsDir: string };
+  /** Payload encryption: without keys payloads are stored as they are. */
+  codec: {
+    keys?: CodecKeys;
+    /** The key file the keys came from (not the keys themselves: other processes are pointed at the file). */
+    keyFile?: string;
+    /** Where the codec server listens, and the URL the Web UI reaches it at. */
+    port: number;
+    serverUrl?: string;
+    authToken?: string;
+  };
   dataDir: string;
   timezone: string;
+}
+
+/** Where the embedded stack keeps the key it generated on its first start. */
+export const embeddedCodecKeyFile = (dataDir: string): string => path.join(dataDir, 'codec-keys.json');
+
+/** The keys from ETL_CODEC_KEYS, or from a key file (ETL_CODEC_KEY_FILE, or the embedded stack's own when it exists). */
+function codecKeys(config: EtlConfig, temporalEmbedded: boolean): { keys?: CodecKeys; keyFile?: string } {
+  if (config.ETL_CODEC_KEYS) {
+    const keys = parseCodecKeys(config.ETL_CODEC_KEYS);
+    return { keys: { keys, currentKeyId: config.ETL_CODEC_KEY_ID ?? [...keys.keys()][0] } };
+  }
+  const keyFile = config.ETL_CODEC_KEY_FILE ?? (temporalEmbedded ? embeddedCodecKeyFile(config.ETL_DATA_DIR) : undefined);
+  if (!keyFile || (!config.ETL_CODEC_KEY_FILE && !existsSync(keyFile))) return {};
+  let stored: { ETL_CODEC_KEYS?: unknown; ETL_CODEC_KEY_ID?: unknown };
+  try {
+    stored = JSON.parse(readFileSync(keyFile, 'utf8')) as typeof stored;
+  } catch (error) {
+    throw new ConfigError(`cannot read the codec key file ${keyFile} (ETL_CODEC_KEY_FILE): ${(error as Error).message}`);
+  }
+  const list = typeof stored.ETL_CODEC_KEYS === 'string' ? stored.ETL_CODEC_KEYS : '';
+  const problem = codecKeysProblem(list);
+  if (problem) throw new ConfigError(`codec key file ${keyFile}: ETL_CODEC_KEYS ${problem}`);
+  const keys = parseCodecKeys(list);
+  const currentKeyId = config.ETL_CODEC_KEY_ID ?? (typeof stored.ETL_CODEC_KEY_ID === 'string' ? stored.ETL_CODEC_KEY_ID : [...keys.keys()][0]);
+  if (!CODEC_KEY_ID.test(currentKeyId) || !keys.has(currentKeyId)) {
+    throw new ConfigError(`codec key file ${keyFile}: ETL_CODEC_KEY_ID "${currentKeyId}" is not one of its keys`);
+  }
+  return { keys: { keys, currentKeyId }, keyFile };
 }
 
 /** The Temporal CLI's profile (temporal.toml, TEMPORAL_PROFILE), as Temporal users already keep it. */
@@ -57,6 +98,7 @@ export function resolveSettings(config: EtlConfig): Settings {
   const temporalEmbedded = !temporalAddress;
   const s3Embedded = !config.S3_ENDPOINT;
   const sftpEmbedded = !config.SFTP_HOST;
+  const codec = codecKeys(config, temporalEmbedded);
   return {
     temporal: {
       address: temporalAddress ?? `127.0.0.1:${config.ETL_TEMPORAL_PORT}`,
@@ -100,6 +142,13 @@ export function resolveSettings(config: EtlConfig): Settings {
         },
     gemini: { apiKey: config.GEMINI_API_KEY, baseUrl: config.GEMINI_BASE_URL, requestsPerMinute: config.GEMINI_RPM },
     mailing: { campaignsDir: config.MAILING_CAMPAIGNS_DIR ?? DEFAULT_CAMPAIGNS_DIR },
+    codec: {
+      ...codec,
+      port: config.ETL_CODEC_PORT,
+      // The embedded stack runs its codec server next to the Web UI; elsewhere it is wherever it was deployed.
+      serverUrl: temporalEmbedded ? (codec.keys ? `http://127.0.0.1:${config.ETL_CODEC_PORT}` : undefined) : config.ETL_CODEC_SERVER_URL,
+      authToken: config.ETL_CODEC_AUTH_TOKEN,
+    },
     dataDir: config.ETL_DATA_DIR,
     timezone: config.ETL_TIMEZONE,
   };
@@ -133,5 +182,8 @@ export function settingsToEnv(settings: Settings): Record<string, string> {
   env.GEMINI_RPM = String(settings.gemini.requestsPerMinute);
   if (settings.sftp.hostKey) env.SFTP_HOST_KEY = settings.sftp.hostKey;
   env.MAILING_CAMPAIGNS_DIR = settings.mailing.campaignsDir;
+  // The key file's path, never the keys: this is printed for the user to copy.
+  if (settings.codec.keyFile) env.ETL_CODEC_KEY_FILE = settings.codec.keyFile;
+  if (settings.codec.serverUrl) env.ETL_CODEC_SERVER_URL = settings.codec.serverUrl;
   return env;
 }

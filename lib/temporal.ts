@@ -1,7 +1,20 @@
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
+import { EncryptionCodec } from './codec';
 import type { Settings } from './settings';
+
+/** Where the failure converter that moves messages into encrypted payloads lives (workflow bundles need the path). */
+export const failureConverterPath = require.resolve('./failure-converter');
+
+/**
+ * With a key: every payload encrypted, and failure messages too. Without one, Temporal's default converter
+ * (nothing changes).
+ */
+export function dataConverter(settings: Settings): DataConverter | undefined {
+  return settings.codec.keys ? { payloadCodecs: [new EncryptionCodec(settings.codec.keys)], failureConverterPath } : undefined;
+}
 
 /**
  * Connection settings the way Temporal's own tools read them (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
@@ -22,7 +35,7 @@ export async function connectClient(settings: Settings): Promise<Client> {
     metadata: options.metadata,
     connectTimeout: 5000,
   });
-  return new Client({ connection, namespace: settings.temporal.namespace });
+  return new Client({ connection, namespace: settings.temporal.namespace, dataConverter: dataConverter(settings) });
 }
 
 /** The Web UI page of one run, when we know where the UI is. */

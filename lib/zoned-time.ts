@@ -35,3 +35,27 @@ export function zonedTime(instant: Date, timeZone: string): ZonedTime {
     weekday: parts.weekday.slice(0, 3).toLowerCase() as Weekday,
   };
 }
+
+/**
+ * The instant at which a time zone's clock reads `wallClock` (`2026-11-20`, `2026-11-20 08:00`, `2026-11-20T08:00:00`).
+ * Text with its own offset or `Z` (`2026-11-20T08:00-03:00`) is taken as it is.
+ */
+export function instantOfWallClock(wallClock: string, timeZone: string): Date {
+  const text = wallClock.trim().replace(' ', 'T');
+  if (/(Z|[+-]\d\d:?\d\d)$/i.test(text)) return checked(new Date(text), wallClock);
+  const asUtc = checked(new Date(`${text.length === 10 ? `${text}T00:00` : text}Z`), wallClock);
+  // The zone's offset at that moment, found by reading the clock there; twice, for moments near a change.
+  let instant = asUtc.getTime();
+  for (let i = 0; i < 2; i++) instant = asUtc.getTime() - (wallClockAsUtc(new Date(instant), timeZone) - instant);
+  return new Date(instant);
+}
+
+function wallClockAsUtc(instant: Date, timeZone: string): number {
+  const t = zonedTime(instant, timeZone);
+  return Date.UTC(Number(t.year), Number(t.month) - 1, Number(t.day), Number(t.hour), Number(t.minute), Number(t.second));
+}
+
+function checked(date: Date, text: string): Date {
+  if (Number.isNaN(date.getTime())) throw new RangeError(`"${text}" is not a date or time (e.g. 2026-11-20 or 2026-11-20T08:00)`);
+  return date;
+}

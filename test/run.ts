@@ -8,6 +8,7 @@ import { loadConfig, projectRoot } from '../lib/config';
 import { settingsToEnv, withoutServerVariables } from '../lib/settings';
 import { startStack } from '../lib/stack';
 import { freePortsEnv } from '../lib/stack/ports';
+import { failureConverterPath } from '../lib/temporal';
 
 
 function testFiles(dir: string, filter: string[]): string[] {
@@ -40,11 +41,15 @@ async function main(): Promise<number> {
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop().then(() => process.exit(130)));
   try {
-    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger });
+    // The tests run with a payload key (the stack made one), so their workflows encode failures as the workers do.
+    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger,
+      failureConverterPath: stack.settings.codec.keys ? failureConverterPath : undefined });
     const bundlePath = path.join(dataDir, 'workflow-bundle.js');
     writeFileSync(bundlePath, bundle.code);
     console.log(`# stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s; ${files.length} test files`);
     const env = { ...baseEnv, ...settingsToEnv(stack.settings), ETL_TEST_WORKFLOW_BUNDLE: bundlePath,
+      // Workers the tests spawn serve no metrics unless a test asks (a fixed port would clash between them).
+      ETL_METRICS_ADDRESS: 'off',
       ETL_POSTGRES_PORT: String(config.ETL_POSTGRES_PORT) };
     return await new Promise<number>((resolve) => {
       const child = spawn(process.execPath,

@@ -10,7 +10,7 @@ import { createS3Client } from '../lib/s3';
 import { geminiTaskQueue } from '../lib/marketing-enrichment';
 import { findPipeline } from '../lib/pipelines';
 import type { Settings } from '../lib/settings';
-import { temporalConnectionOptions } from '../lib/temporal';
+import { dataConverter, temporalConnectionOptions } from '../lib/temporal';
 
 export interface RunningWorkers {
   workers: Worker[];
@@ -48,8 +48,11 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
   const mailingTarget = createPool(settings.postgres.databaseUrl, 8);
   await migrate(target);
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
+  const converter = { dataConverter: dataConverter(settings) };
   // One bundle for every task queue: bundling per worker cost one webpack build per queue at every start.
-  const code = { workflowBundle: options.workflowBundle ?? await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows') }) };
+  const code = { workflowBundle: options.workflowBundle ?? await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'), failureConverterPath: converter.dataConverter?.failureConverterPath,
+  }) };
   const crmSource = createPool(settings.postgres.sourceDatabaseUrl, 2);
   const crmS3 = createS3Client(settings.s3);
   const marketing = createMarketingActivities({ target, settings });
@@ -58,6 +61,7 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
   const salesSource = createPool(settings.postgres.sourceDatabaseUrl, 2);
   const pipelineWorkers: PipelineWorker[] = [
     {
+      // crmFeatures and its streaming mode crmFeaturesStream (same queue, same activities).
       pipeline: 'crm-features',
       activities: createCrmActivities({ target, source: crmSource, s3: crmS3, bucket: settings.s3.bucket }),
       // Each step is one big set-based statement or a COPY; two runs at once keep a small machine responsive.
@@ -99,6 +103,7 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     namespace: settings.temporal.namespace,
     taskQueue,
     ...code,
+    ...converter,
     activities: Object.assign({}, ...group.map((w) => w.activities)),
     maxConcurrentActivityTaskExecutions: group.reduce((sum, w) => sum + w.maxConcurrentActivityTaskExecutions, 0),
     ...options.tuning,
@@ -109,6 +114,7 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     connection,
     namespace: settings.temporal.namespace,
     taskQueue: geminiTaskQueue(marketingQueue),
+    ...converter,
     // Only the model requests are scheduled there.
     activities: { enrichBatch: marketing.enrichBatch },
     maxConcurrentActivityTaskExecutions: 16,

@@ -3,7 +3,8 @@ import type { CrmActivities } from '../activities/crm';
 import {
   crmFeaturesInputSchema, type CrmFeaturesInput, type CrmFeaturesProgress, type CrmFeaturesResult, type StepMetric,
 } from '../lib/crm-features';
-import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/search-attributes';
+import { summarized } from '../lib/activity-summary';
+import { OUTCOME, PIPELINE, QUALITY_GRADE, ROWS_LOADED } from '../lib/search-attributes';
 import { describeIssues } from '../lib/validation';
 
 const permanent = ['InvalidInput', 'ConfigurationError', 'InjectedLoadFailure'];
@@ -32,12 +33,14 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
   const run = { workflowId, runId };
   const asOf = options.asOf ?? saoPauloNow(startTime);
   const done = (metric: StepMetric) => progress.steps.push({ step: metric.step, rows: metric.rows, durationMs: metric.durationMs });
+  // The grade goes with the run's final search attributes, so the Web UI's list can filter on it.
+  let grade: { key: typeof QUALITY_GRADE; value: string }[] = [];
 
   try {
     // 1. Extract: tbl_transactions (COPY from the read-only source) and every Parquet, CSV and JSON-lines file under
     //    the lake prefix, into one staging table of this run, each row tagged with where it came from.
     progress.step = 'extracting';
-    const extracted = await crmExtract(options, run);
+    const extracted = await summarized(crmExtract, `${options.sourceTable} + lake ${options.lakePrefix}`)(options, run);
     done(extracted);
 
     // 2. Clean: bad types, negative amounts, future dates, non-completed status, repeated transaction ids ->
@@ -56,6 +59,7 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     progress.step = 'validating quality';
     const { durationMs: validateMs, ...quality } = await crmValidate(options, run, asOf);
     done({ step: 'validate', rows: features.rows, durationMs: validateMs });
+    grade = [{ key: QUALITY_GRADE, value: quality.grade }];
     const result: CrmFeaturesResult = {
       pipeline: 'crmFeatures', validateOnly: options.validateOnly, loadStrategy: options.loadStrategy,
       recordsExtracted: extracted.rows, bySource: extracted.bySource, recordsQuarantined: cleaned.quarantined,
@@ -73,15 +77,15 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     //    backups older than backupRetentionDays are dropped.
     if (!options.validateOnly) {
       progress.step = 'loading';
-      const loaded = await crmLoad(run, { strategy: options.loadStrategy, backupRetentionDays: options.backupRetentionDays, failAfterRows: options.failAfterRows });
+      const loaded = await summarized(crmLoad, `ml_features.user_features (${options.loadStrategy}, with backup)`)(run, { strategy: options.loadStrategy, backupRetentionDays: options.backupRetentionDays, failAfterRows: options.failAfterRows });
       done(loaded);
       Object.assign(result, { recordsLoaded: loaded.rows, backupTable: loaded.backupTable, backupsDropped: loaded.backupsDropped });
     }
-    upsertSearchAttributes([{ key: OUTCOME, value: options.validateOnly ? 'validated' : 'success' }, { key: ROWS_LOADED, value: result.recordsLoaded }]);
+    upsertSearchAttributes([{ key: OUTCOME, value: options.validateOnly ? 'validated' : 'success' }, { key: ROWS_LOADED, value: result.recordsLoaded }, ...grade]);
     progress.step = 'done';
     return result;
   } catch (error) {
-    upsertSearchAttributes([{ key: OUTCOME, value: 'failed' }]);
+    upsertSearchAttributes([{ key: OUTCOME, value: 'failed' }, ...grade]);
     progress.step = 'failed';
     throw error;
   } finally {

@@ -1,4 +1,5 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { summarized } from '../lib/activity-summary';
 import type { SyncActivities } from '../activities/load/sync';
 import { syncInputSchema, type SyncInput, type SyncResult } from '../lib/incremental-sync';
 import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/search-attributes';
@@ -37,23 +38,23 @@ export async function incrementalSync(input: SyncInput = {}): Promise<SyncResult
 
   // 1. Check both tables, create the target if missing, read the last watermark, open the etl_control row.
   progress = { step: 'preparing' };
-  const plan = await prepareSync(options, { workflowId, runId });
+  const plan = await summarized(prepareSync, `check ${options.sourceTable} -> ${options.targetTable}`)(options, { workflowId, runId });
   progress = { step: 'copying changed rows', mode: plan.mode };
   try {
     // 2. Copy the changed rows (all of them in full mode) batch by batch, each merged with its watermark.
-    await copyChangedRows(plan);
+    await summarized(copyChangedRows, `copy ${plan.sourceTable} -> ${plan.targetTable} (${plan.mode})`)(plan);
     // 3. After a full reload, report target rows gone from the source (and delete them if asked).
     if (plan.mode === 'full') {
       progress = { step: 'reconciling', mode: plan.mode };
-      await reconcileMissingRows(plan);
+      await summarized(reconcileMissingRows, `rows of ${plan.targetTable} gone from ${plan.sourceTable}`)(plan);
     }
     // 4. Close the run: success makes its watermark the next run's starting point.
-    const result = await finishSync(plan, { status: 'success' });
+    const result = await summarized(finishSync, `etl_control: ${plan.targetTable} success`)(plan, { status: 'success' });
     upsertSearchAttributes([{ key: OUTCOME, value: 'success' }, { key: ROWS_LOADED, value: result.rowsInserted + result.rowsUpdated }]);
     progress = { step: 'done', mode: plan.mode };
     return result;
   } catch (error) {
-    await finishSync(plan, { status: 'failed', error: messageOf(error) });
+    await summarized(finishSync, `etl_control: ${plan.targetTable} failed`)(plan, { status: 'failed', error: messageOf(error) });
     upsertSearchAttributes([{ key: OUTCOME, value: 'failed' }]);
     throw error;
   }

@@ -3,3 +3,4 @@ export { marketingEnrichment, enrichmentProgressQuery } from './marketing-enrich
 export { mailingCampaigns, mailingProgressQuery } from './mailing-campaigns';
 export { crmFeatures, crmFeaturesProgressQuery } from './crm-features';
 export { salesWarehouse, salesProgressQuery } from './sales-warehouse';
+export { crmFeaturesStream, addBatchSignal, stopStreamSignal, crmStreamProgressQuery } from './crm-features-stream';

@@ -2,6 +2,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { ActivityFailure, ApplicationFailure, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { MailingActivities } from '../activities/deliver/mailing-activities';
 import { mailingInputSchema, type CampaignOutcome, type MailingInput, type MailingResult, type PlannedDelivery, type SlotSource } from '../lib/mailing/run';
+import { summarized } from '../lib/activity-summary';
 import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/search-attributes';
 import { describeIssues } from '../lib/validation';
 
@@ -71,7 +72,7 @@ export async function mailingCampaigns(input: MailingInput = {}): Promise<Mailin
     const outcome = outcomeOf(delivery.campaign.name);
     outcome.status = 'running';
     try {
-      const receipt = await deliveryStep(delivery.campaign.name)(delivery, run);
+      const receipt = await summarized(deliveryStep(delivery.campaign.name), `campaign ${delivery.campaign.name} -> ${delivery.remotePath}`)(delivery, run);
       Object.assign(outcome, { status: receipt.status, rows: receipt.rows, bytes: receipt.bytes, sha256: receipt.sha256 });
     } catch (error) {
       const cause = error instanceof ActivityFailure ? error.cause : error;

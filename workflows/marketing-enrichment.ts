@@ -1,6 +1,7 @@
 import { ApplicationFailure, defineQuery, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { BatchOutcome, MarketingActivities } from '../activities/enrich';
 import { enrichmentInputSchema, geminiTaskQueue, type EnrichmentInput, type EnrichmentProgress, type EnrichmentResult } from '../lib/marketing-enrichment';
+import { summarized } from '../lib/activity-summary';
 import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/search-attributes';
 import { describeIssues } from '../lib/validation';
 
@@ -38,7 +39,7 @@ export async function marketingEnrichment(input: EnrichmentInput = {}): Promise<
   try {
     // 1. Read the customers file; rows with no id, no name or an unknown interest go to quarantine.
     progress.step = 'reading customers';
-    const staged = await stageCustomers(options, run);
+    const staged = await summarized(stageCustomers, `customers ${options.customers ?? '(sample)'}`)(options, run);
     if (staged.provider === 'offline') log.warn('GEMINI_API_KEY is not set: no AI is called, messages come from templates per interest');
 
     // 2. The delta: only customers with no message yet for this campaign and prompt version are sent.
@@ -56,7 +57,7 @@ export async function marketingEnrichment(input: EnrichmentInput = {}): Promise<
     const batches = Array.from({ length: plan.batches }, (_, i) => i + 1);
     await forEachBounded(batches, options.maxParallelRequests, async (batch) => {
       for (let round = 0; round <= options.retryRounds; round++) {
-        const outcome = await enrichBatch({
+        const outcome = await summarized(enrichBatch, `batch ${batch}, round ${round + 1}`)({
           ...run, batch, campaign: options.campaign, promptVersion: staged.promptVersion, provider: staged.provider,
           model: options.model, prompt: options.prompt, lastRound: round === options.retryRounds,
         });

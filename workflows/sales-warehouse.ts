@@ -3,6 +3,7 @@ import type { SalesActivities } from '../activities/sales';
 import {
   salesWarehouseInputSchema, type SalesWarehouseInput, type SalesWarehouseProgress, type SalesWarehouseResult, type SourceSummary, type StepMetric,
 } from '../lib/sales-warehouse';
+import { summarized } from '../lib/activity-summary';
 import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/search-attributes';
 import { describeIssues } from '../lib/validation';
 
@@ -39,7 +40,8 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
     //    unchanged in the lake's raw zone (raw/<source>/<yyyy>/<mm>/<dd>/<run-id>.<ext>).
     progress.step = 'extracting';
     const started = Date.now();
-    const extracts = await Promise.all(options.sources.map((source, index) => salesExtractSource(source, index, run, { date: today, runId })));
+    const extracts = await Promise.all(options.sources.map((source, index) =>
+      summarized(salesExtractSource, `${source.kind} source ${source.name}`)(source, index, run, { date: today, runId })));
     for (const e of extracts) done({ step: `extract ${e.source}`, rows: e.rows, durationMs: e.durationMs });
     done({ step: 'extract', rows: extracts.reduce((s, e) => s + e.rows, 0), durationMs: Date.now() - started });
 
@@ -62,7 +64,7 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
 
     // 4. Load the star schema (incremental by watermark, merge of a window, or full rebuild swapped in atomically).
     progress.step = 'loading';
-    const loaded = await salesLoad(run, { strategy: options.loadStrategy, window: options.window });
+    const loaded = await summarized(salesLoad, `sales_dw star schema (${options.loadStrategy})`)(run, { strategy: options.loadStrategy, window: options.window });
     done({ step: 'load', rows: loaded.rows, durationMs: loaded.durationMs });
 
     // 5. KPI views, refreshed concurrently (readers are never blocked); a full load built them new already.

@@ -20,6 +20,8 @@ export interface CrmDeps {
   bucket: string;
 }
 
+const EXTRACT_CONCURRENCY = 3;
+
 export const RAW_COLUMNS = ['transaction_id', 'user_id', 'amount', 'transaction_type', 'status', 'created_at', 'game_type', 'channel'] as const;
 
 export interface Extracted extends StepMetric {
@@ -31,19 +33,36 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
   const started = Date.now();
   const { raw } = stagingTables(run.runId);
   // Safe to run twice: the staging table is recreated from scratch.
-  await deps.target.query(`DROP TABLE IF EXISTS ${raw}`);
-  await deps.target.query(`CREATE UNLOGGED TABLE ${raw} (${RAW_COLUMNS.map((c) => `${c} text`).join(', ')}, source text NOT NULL)`);
-  const bySource: Record<string, number> = {};
-  bySource[options.sourceTable] = await copySourceTable(deps, options.sourceTable, raw);
-  heartbeat({ done: options.sourceTable });
+  await createRawTable(deps, raw);
   const location = parseS3Location(options.lakePrefix, deps.bucket);
   if (!location) throw ApplicationFailure.nonRetryable(`lakePrefix "${options.lakePrefix}" is not s3://bucket/prefix or s3:prefix`, 'InvalidInput');
-  for (const key of await listLake(deps.s3, location.bucket, location.key)) {
-    bySource[key] = await copyLakeFile(deps, location.bucket, key, raw);
-    heartbeat({ done: key });
-  }
+  const keys = await listLake(deps.s3, location.bucket, location.key);
+  // The sources are copied side by side: Postgres ingests one COPY while Node parses the next file. Each copy holds
+  // one target connection, so at most EXTRACT_CONCURRENCY at a time.
+  const copies: Array<{ name: string; copy: () => Promise<number> }> = [
+    { name: options.sourceTable, copy: () => copySourceTable(deps, options.sourceTable, raw) },
+    ...keys.map((key) => ({ name: key, copy: () => copyLakeFile(deps, location.bucket, key, raw) })),
+  ];
+  const counts = new Map<string, number>();
+  let next = 0;
+  const copyNext = async (): Promise<void> => {
+    while (next < copies.length) {
+      const { name, copy } = copies[next++];
+      counts.set(name, await copy());
+      heartbeat({ done: name });
+    }
+  };
+  await Promise.all(Array.from({ length: EXTRACT_CONCURRENCY }, copyNext));
+  // Reported in the order the sources were listed, whatever order the copies finished in.
+  const bySource = Object.fromEntries(copies.map(({ name }) => [name, counts.get(name) ?? 0]));
   const rows = Object.values(bySource).reduce((a, b) => a + b, 0);
   return { step: 'extract', table: raw, rows, bySource, durationMs: Date.now() - started };
+}
+
+/** The raw staging table: every column as text, plus where the row came from. Recreated from scratch (safe to run twice). */
+export async function createRawTable(deps: CrmDeps, raw: string): Promise<void> {
+  await deps.target.query(`DROP TABLE IF EXISTS ${raw}`);
+  await deps.target.query(`CREATE UNLOGGED TABLE ${raw} (${RAW_COLUMNS.map((c) => `${c} text`).join(', ')}, source text NOT NULL)`);
 }
 
 async function copySourceTable(deps: CrmDeps, table: string, raw: string): Promise<number> {
@@ -76,13 +95,19 @@ export async function listLake(s3: S3Client, bucket: string, prefix: string): Pr
   return keys.sort();
 }
 
-/** One COPY text-format line; null -> \N. */
-function copyLine(values: unknown[]): string {
-  return values.map((v) => (v === null || v === undefined || v === '' ? '\\N'
-    : String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r'))).join('\t') + '\n';
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
+
+/** One COPY text-format value; null -> \N. Most values need no escaping: tested once, replaced only when needed. */
+function copyValue(v: unknown): string {
+  if (v === null || v === undefined || v === '') return '\\N';
+  const s = String(v);
+  return NEEDS_ESCAPE.test(s) ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : s;
 }
 
-async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, raw: string): Promise<number> {
+/** One COPY text-format line. */
+const copyLine = (values: unknown[]): string => values.map(copyValue).join('\t') + '\n';
+
+export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, raw: string): Promise<number> {
   const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const body = object.Body as Readable;
   const records = /\.parquet$/i.test(key) ? parquetRecords(body) : /\.csv$/i.test(key) ? csvRecords(body) : jsonLines(body, key);

@@ -3,11 +3,13 @@ import type { CrmFeaturesOptions, RunRef } from '../../lib/crm-features';
 import { type CrmDeps, extractTransactions } from './extract';
 import { dropStaging, type LoadRequest, loadFeatures, restoreBackup } from './load';
 import { validateQuality } from './quality';
+import { applyBatch, type BatchRequest, storeCleanTransactions } from './stream';
 import { cleanTransactions, computeFeatures } from './transform';
 
 export type { CrmDeps, Extracted } from './extract';
 export type { Cleaned, Transformed } from './transform';
 export type { Loaded, LoadRequest } from './load';
+export type { BatchRequest } from './stream';
 
 /**
  * Each step is one long statement or COPY: a heartbeat every 5 s while it runs tells Temporal the worker is alive,
@@ -34,6 +36,8 @@ export function createCrmActivities(deps: CrmDeps) {
     crmLoad: beating((run: RunRef, request: LoadRequest) => loadFeatures(deps, run, request)),
     crmRestoreBackup: (backupTable: string) => restoreBackup(deps, backupTable),
     crmDropStaging: (run: RunRef) => dropStaging(deps, run),
+    crmStoreCleanTransactions: beating((run: RunRef) => storeCleanTransactions(deps, run)),
+    crmApplyBatch: beating((request: BatchRequest) => applyBatch(deps, request)),
   };
 }
 

@@ -21,8 +21,10 @@ export interface Loaded extends StepMetric {
   backupsDropped: string[];
 }
 
-/** `user_features_backup_<yyyymmddhhmmss>` (UTC). */
-export const backupName = (at: Date): string => `${BACKUP_PREFIX}${at.toISOString().replace(/\D/g, '').slice(0, 14)}`;
+/** `user_features_backup_<yyyymmddhhmmssSSS>` (UTC, milliseconds: two loads in the same second get two backups). */
+export const backupName = (at: Date): string => `${BACKUP_PREFIX}${at.toISOString().replace(/\D/g, '').slice(0, 17)}`;
+// Backups named before milliseconds were added (14 digits) are still recognised, kept and expired.
+const BACKUP_DIGITS = '[0-9]{14}([0-9]{3})?';
 
 export async function loadFeatures(deps: CrmDeps, run: RunRef, request: LoadRequest): Promise<Loaded> {
   const started = Date.now();
@@ -31,8 +33,10 @@ export async function loadFeatures(deps: CrmDeps, run: RunRef, request: LoadRequ
   return withTransaction(deps.target, async (client) => {
     // One load at a time; readers keep reading the committed table meanwhile.
     await client.query(`LOCK TABLE ${FEATURES_TABLE} IN SHARE ROW EXCLUSIVE MODE`);
-    const backup = backupName(new Date());
-    await client.query(`DROP TABLE IF EXISTS ml_features.${backup}`);
+    // Loads are serialised by the lock; should one still find its name taken (same millisecond), it takes the next.
+    let at = Date.now();
+    while ((await client.query('SELECT to_regclass($1) AS t', [`ml_features.${backupName(new Date(at))}`])).rows[0].t) at++;
+    const backup = backupName(new Date(at));
     await client.query(`CREATE TABLE ml_features.${backup} AS TABLE ${FEATURES_TABLE}`);
     if (request.strategy === 'replace') await client.query(`DELETE FROM ${FEATURES_TABLE}`);
     const conflict = request.strategy === 'merge'
@@ -46,7 +50,7 @@ export async function loadFeatures(deps: CrmDeps, run: RunRef, request: LoadRequ
       throw ApplicationFailure.nonRetryable(`injected failure after ${loaded.rowCount} rows (failAfterRows)`, 'InjectedLoadFailure');
     }
     const { rows } = await client.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables
-      WHERE schemaname = 'ml_features' AND tablename ~ '^${BACKUP_PREFIX}[0-9]{14}$' AND tablename <> $1
+      WHERE schemaname = 'ml_features' AND tablename ~ '^${BACKUP_PREFIX}${BACKUP_DIGITS}$' AND tablename <> $1
         AND to_timestamp(substr(tablename, ${BACKUP_PREFIX.length + 1}, 14), 'YYYYMMDDHH24MISS') AT TIME ZONE 'UTC'
             < (now() AT TIME ZONE 'UTC') - make_interval(days => $2)
       ORDER BY 1`, [backup, request.backupRetentionDays]);
@@ -60,7 +64,7 @@ export async function loadFeatures(deps: CrmDeps, run: RunRef, request: LoadRequ
 
 /** Puts a backup back in place of the table, in one transaction (after a post-load check fails, or by hand). */
 export async function restoreBackup(deps: CrmDeps, backupTable: string): Promise<number> {
-  if (!new RegExp(`^ml_features\\.${BACKUP_PREFIX}[0-9]{14}$`).test(backupTable)) {
+  if (!new RegExp(`^ml_features\\.${BACKUP_PREFIX}${BACKUP_DIGITS}$`).test(backupTable)) {
     throw ApplicationFailure.nonRetryable(`"${backupTable}" is not a user_features backup`, 'InvalidInput');
   }
   return withTransaction(deps.target, async (client) => {
@@ -74,5 +78,5 @@ export async function restoreBackup(deps: CrmDeps, backupTable: string): Promise
 /** Drops the run's staging tables (at the end, success or failure). */
 export async function dropStaging(deps: CrmDeps, run: RunRef): Promise<void> {
   const t = stagingTables(run.runId);
-  await deps.target.query(`DROP TABLE IF EXISTS ${t.raw}, ${t.clean}, ${t.features}`);
+  await deps.target.query(`DROP TABLE IF EXISTS ${t.raw}, ${t.clean}, ${t.clean}_classified, ${t.features}, ${t.features}_per_user`);
 }

@@ -25,36 +25,45 @@ export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOption
   const db = deps.target;
   const q = (sql: string, params: unknown[] = []) => num(db, sql, params);
   const reasons = 'SELECT count(*) AS v FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2 AND reason = ANY($3)';
-  const rawRows = (await q(`SELECT count(*) AS v FROM ${raw}`)) ?? 0;
+  // The checks' queries are independent, so they run side by side on the pool: one scan of the raw table for its three
+  // counts, and the outliers against per-type mean and deviation joined back (no window sort of every row).
+  const [rawCounts, hours, dupRows, outliers, badTypes, badRules] = await Promise.all([
+    db.query<{ n: string; complete: string | null; null_keys: string }>(`SELECT count(*) AS n,
+        count(*) FILTER (WHERE nullif(transaction_id, '') IS NOT NULL AND nullif(user_id, '') IS NOT NULL
+          AND nullif(amount, '') IS NOT NULL AND nullif(transaction_type, '') IS NOT NULL AND nullif(status, '') IS NOT NULL
+          AND nullif(created_at, '') IS NOT NULL)::numeric / greatest(count(*), 1) AS complete,
+        count(*) FILTER (WHERE nullif(btrim(transaction_id), '') IS NULL OR nullif(btrim(user_id), '') IS NULL) AS null_keys
+      FROM ${raw}`),
+    q(`SELECT extract(epoch FROM ($1::timestamp - max(created_at))) / 3600 AS v FROM ${clean}`, [asOf]),
+    q(`SELECT count(*) AS v FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2 AND reason = 'duplicate transaction_id'`,
+      [run.workflowId, run.runId]),
+    q(`SELECT coalesce(avg((abs(c.amount - s.m) > 3 * s.sd)::int), 0) AS v FROM ${clean} c JOIN (
+        SELECT transaction_type, avg(amount) AS m, coalesce(stddev_pop(amount), 0) AS sd FROM ${clean} GROUP BY transaction_type) s
+      USING (transaction_type)`),
+    q(reasons, [run.workflowId, run.runId, TYPE_REASONS]),
+    q(reasons, [run.workflowId, run.runId, RULE_REASONS]),
+  ]);
+  const rawRows = Number(rawCounts.rows[0].n);
   const share = (n: number | null) => (n ?? 0) / Math.max(rawRows, 1);
   const checks: QualityCheck[] = [];
   const add = (c: Omit<QualityCheck, 'value'> & { value: number | null }) => checks.push({ ...c, value: c.value === null ? null : Math.round(c.value * 10000) / 10000 });
 
   // Raw data.
-  const complete = await q(`SELECT count(*) FILTER (WHERE nullif(transaction_id, '') IS NOT NULL AND nullif(user_id, '') IS NOT NULL
-      AND nullif(amount, '') IS NOT NULL AND nullif(transaction_type, '') IS NOT NULL AND nullif(status, '') IS NOT NULL
-      AND nullif(created_at, '') IS NOT NULL)::numeric / greatest(count(*), 1) AS v FROM ${raw}`);
+  const complete = toNum(rawCounts.rows[0].complete);
   add({ name: 'completeness', stage: 'raw', severity: 'critical', value: rawRows ? complete : 0, threshold: `>= ${th.completenessMin}`,
     passed: rawRows > 0 && (complete ?? 0) >= th.completenessMin, ...(rawRows ? {} : { detail: 'no rows were extracted' }) });
-  const nullKeys = await q(`SELECT count(*) AS v FROM ${raw} WHERE nullif(btrim(transaction_id), '') IS NULL OR nullif(btrim(user_id), '') IS NULL`);
+  const nullKeys = Number(rawCounts.rows[0].null_keys);
   add({ name: 'primary_key_integrity', stage: 'raw', severity: 'critical', value: nullKeys, threshold: `<= ${th.nullPrimaryKeysMax} null keys`,
     passed: (nullKeys ?? 0) <= th.nullPrimaryKeysMax });
-  const hours = await q(`SELECT extract(epoch FROM ($1::timestamp - max(created_at))) / 3600 AS v FROM ${clean}`, [asOf]);
   add({ name: 'freshness', stage: 'raw', severity: 'warning', value: hours, threshold: `<= ${th.freshnessMaxHours} h`,
     passed: hours !== null && hours <= th.freshnessMaxHours });
-  const dups = share(await q(`SELECT count(*) AS v FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2 AND reason = 'duplicate transaction_id'`,
-    [run.workflowId, run.runId]));
+  const dups = share(dupRows);
   add({ name: 'duplicates', stage: 'raw', severity: 'warning', value: dups, threshold: `<= ${th.duplicatesMax}`, passed: dups <= th.duplicatesMax });
-  const outliers = await q(`SELECT coalesce(avg((abs(amount - m) > 3 * sd)::int), 0) AS v FROM (
-      SELECT amount, avg(amount) OVER w AS m, coalesce(stddev_pop(amount) OVER w, 0) AS sd FROM ${clean}
-      WINDOW w AS (PARTITION BY transaction_type))x`);
   add({ name: 'outliers', stage: 'raw', severity: 'warning', value: outliers, threshold: `<= ${th.outliersMax} beyond 3 sd`,
     passed: (outliers ?? 0) <= th.outliersMax });
-  const badTypes = await q(reasons, [run.workflowId, run.runId, TYPE_REASONS]);
   const badTypesShare = share(badTypes);
   add({ name: 'data_types', stage: 'raw', severity: 'warning', value: badTypesShare, threshold: `<= ${th.invalidTypesMax}`,
     passed: badTypesShare <= th.invalidTypesMax });
-  const badRules = await q(reasons, [run.workflowId, run.runId, RULE_REASONS]);
   const badRulesShare = share(badRules);
   add({ name: 'business_rules', stage: 'raw', severity: 'warning', value: badRulesShare, threshold: `<= ${th.businessRuleViolationsMax}`,
     passed: badRulesShare <= th.businessRuleViolationsMax });

@@ -133,6 +133,10 @@ export async function demo(config: EtlConfig): Promise<number> {
     say(`\n${table([['pipeline', 'outcome', 'rows', 'duration', 'Web UI'],
       ...outcomes.map((o) => [o.pipeline, o.outcome, o.rows, `${o.seconds.toFixed(1)} s`, o.url ?? ''])])}\n`);
     say('The Web UI links work while `npx etl dev` runs (the history is kept under .data/).');
+    if (settings.codec.keys) {
+      say(`Payloads are encrypted (key ${settings.codec.keys.currentKeyId}${settings.codec.keyFile ? ` in ${settings.codec.keyFile}` : ''}); `
+        + 'the Web UI shows them decoded through the codec server that `npx etl dev` runs.');
+    }
     printJson({ demo: outcomes });
     return outcomes.every((o) => o.outcome === 'success') ? 0 : 1;
   } finally {

@@ -18,7 +18,7 @@ export interface RunningStack {
 export async function startEverything(config: EtlConfig): Promise<RunningStack> {
   const stack = await startStack(config, { onStep: say });
   try {
-    installWorkerLogging('WARN');
+    installWorkerLogging('WARN', { metricsAddress: config.ETL_METRICS_ADDRESS, forwardCoreLogs: true });
     const workers = await startWorkers(stack.settings);
     const client = await connectClient(stack.settings);
     try {
@@ -47,6 +47,8 @@ export function addresses(settings: Settings): string {
   const rows = [
     ['Temporal', settings.temporal.address, `namespace ${settings.temporal.namespace}`],
     ['Web UI', settings.temporal.webUi ?? '(not known: set TEMPORAL_WEB_UI)', ''],
+    ['Codec server', settings.codec.serverUrl ?? (settings.codec.keys ? '(npx etl codec-server)' : '(no key: payloads not encrypted)'),
+      settings.codec.keys ? `payloads encrypted with key ${settings.codec.keys.currentKeyId}${settings.codec.keyFile ? ` (${settings.codec.keyFile})` : ''}` : ''],
     ['Postgres (target)', redactUrl(settings.postgres.databaseUrl), 'DATABASE_URL'],
     ['Postgres (source)', redactUrl(settings.postgres.sourceDatabaseUrl), 'SOURCE_DATABASE_URL, read-only user'],
     ['S3', `${settings.s3.endpoint}/${settings.s3.bucket}`, `key ${settings.s3.accessKeyId}`],
@@ -62,7 +64,9 @@ export async function dev(config: EtlConfig): Promise<number> {
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop());
   const running = await startEverything(config);
-  say(`\n${addresses(running.stack.settings)}\n`);
+  say(`\n${addresses(running.stack.settings)}`);
+  if (config.ETL_METRICS_ADDRESS !== 'off') say(`Worker metrics for Prometheus: http://${config.ETL_METRICS_ADDRESS}/metrics`);
+  say('');
   say('To reach these servers from another shell or program, export:');
   say(Object.entries(settingsToEnv(running.stack.settings)).map(([k, v]) => `  ${k}=${v}`).join('\n'));
   say('\nRunning. Ctrl-C stops everything.');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type Client, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { ConfigError, type EtlConfig } from '../../lib/config';
 import { findPipeline } from '../../lib/pipelines';
@@ -39,26 +39,34 @@ export async function runPipeline(config: EtlConfig, name: string, options: RunO
   const client = await connectClient(settings);
   try {
     const workflowId = options.id ?? `${pipeline.name}-manual-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    const handle = await client.workflow.start(pipeline.workflowType, { taskQueue: pipeline.taskQueue, workflowId, args: [input] });
-    const url = webUiLink(settings, workflowId, handle.firstExecutionRunId);
-    say(`started ${pipeline.workflowType} ${workflowId}${url ? ` (${url})` : ''}`);
-    if (!options.wait) {
-      printJson({ workflowId, runId: handle.firstExecutionRunId, url });
-      return 0;
-    }
-    const started = Date.now();
-    try {
-      const result = await handle.result();
-      say(`completed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      printJson(result);
-      return 0;
-    } catch (error) {
-      if (!(error instanceof WorkflowFailedError)) throw error;
-      say(await describeFailure(client, handle, error, settings));
-      return 1;
-    }
+    return await startAndFollow(client, settings, pipeline.workflowType, { taskQueue: pipeline.taskQueue, workflowId, args: [input] }, options.wait);
   } finally {
     await client.connection.close();
+  }
+}
+
+/** Starts a run, says where to watch it, and (with `wait`) prints its result or why it failed. */
+export async function startAndFollow(
+  client: Client, settings: Settings, workflowType: string, options: WorkflowStartOptions, wait: boolean,
+): Promise<number> {
+  const handle = await client.workflow.start(workflowType, options);
+  const { workflowId, firstExecutionRunId: runId } = handle;
+  const url = webUiLink(settings, workflowId, runId);
+  say(`started ${workflowType} ${workflowId}${url ? ` (${url})` : ''}`);
+  if (!wait) {
+    printJson({ workflowId, runId, url });
+    return 0;
+  }
+  const started = Date.now();
+  try {
+    const result = await handle.result();
+    say(`completed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    printJson(result);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof WorkflowFailedError)) throw error;
+    say(await describeFailure(client, handle, error, settings));
+    return 1;
   }
 }
 

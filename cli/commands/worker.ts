@@ -6,11 +6,12 @@ import { startWorkers } from '../../workers';
 
 /** Only the workers, against the configured Temporal and databases (production). Ctrl-C drains and stops. */
 export async function worker(config: EtlConfig): Promise<number> {
-  installWorkerLogging();
+  installWorkerLogging('INFO', { metricsAddress: config.ETL_METRICS_ADDRESS, forwardCoreLogs: true });
   const settings = resolveSettings(config);
   const running = await startWorkers(settings);
   logger.info({ address: settings.temporal.address, namespace: settings.temporal.namespace,
-    taskQueues: pipelines.map((p) => p.taskQueue) }, 'workers running');
+    taskQueues: pipelines.map((p) => p.taskQueue),
+    metrics: config.ETL_METRICS_ADDRESS === 'off' ? 'off' : `http://${config.ETL_METRICS_ADDRESS}/metrics` }, 'workers running');
   const stop = () => void running.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

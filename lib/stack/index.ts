@@ -1,6 +1,9 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { EncryptionCodec, newCodecKey } from '../codec';
+import { startCodecServer, type RunningCodecServer } from '../codec-server';
 import type { EtlConfig } from '../config';
-import { resolveSettings, type Settings } from '../settings';
+import { embeddedCodecKeyFile, resolveSettings, type Settings } from '../settings';
 import { assertPortFree, reapStale, type ManagedProcess } from './processes';
 import { startEmbeddedPostgres } from './postgres';
 import { startS3Server, startSftpServer } from './storage';
@@ -9,6 +12,8 @@ import { rcloneBinary, temporalCli } from './tools';
 
 export interface Stack {
   settings: Settings;
+  /** The Web UI's codec server, which runs inside this process (it ends with it). */
+  codecServer?: RunningCodecServer;
   /** Stops what this stack started, newest first. */
   stop(): Promise<void>;
 }
@@ -24,10 +29,16 @@ export interface StackOptions {
  * Temporal dev server, Postgres, an S3-compatible server and an SFTP server, all on loopback.
  */
 export async function startStack(config: EtlConfig, options: StackOptions = {}): Promise<Stack> {
-  const settings = resolveSettings(config);
-  const runDir = path.join(config.ETL_DATA_DIR, 'run');
-  const started: ManagedProcess[] = [];
   const step = options.onStep ?? (() => undefined);
+  const settings = resolveSettings(config);
+  if (settings.temporal.embedded && !settings.codec.keys && !config.ETL_CODEC_KEY_FILE) {
+    const keyFile = createEmbeddedCodecKey(config.ETL_DATA_DIR);
+    step(`generated a payload encryption key in ${keyFile}; keep it to read these histories`);
+    Object.assign(settings, resolveSettings(config));
+  }
+  const runDir = path.join(config.ETL_DATA_DIR, 'run');
+  const started: Array<Pick<ManagedProcess, 'stop'>> = [];
+  let codecServer: RunningCodecServer | undefined;
   const stop = async () => {
     for (const proc of started.reverse()) await proc.stop();
   };
@@ -42,6 +53,17 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
         unsafeFast: options.unsafeFast,
       }));
     }
+    if (settings.temporal.embedded && settings.codec.keys) {
+      step(`starting the codec server on ${settings.codec.serverUrl} (the Web UI decodes payloads through it)`);
+      await assertPortFree(config.ETL_CODEC_PORT, 'the codec server', 'ETL_CODEC_PORT');
+      codecServer = await startCodecServer({
+        codec: new EncryptionCodec(settings.codec.keys),
+        port: config.ETL_CODEC_PORT,
+        allowedOrigins: webUiOrigins(settings.temporal.webUi!),
+        authToken: settings.codec.authToken,
+      });
+      started.push(codecServer);
+    }
     if (settings.temporal.embedded) {
       const cli = await temporalCli(config.TEMPORAL_CLI);
       step(`starting the Temporal dev server on ${settings.temporal.address} (Web UI ${settings.temporal.webUi})`);
@@ -53,6 +75,7 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
         port: await checkedPort(runDir, 'temporal', config.ETL_TEMPORAL_PORT, 'Temporal', 'ETL_TEMPORAL_PORT'),
         uiPort: config.ETL_TEMPORAL_UI_PORT,
         namespace: settings.temporal.namespace,
+        codecEndpoint: settings.codec.serverUrl,
       }));
     }
     if (settings.s3.embedded || settings.sftp.embedded) {
@@ -76,7 +99,7 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
     await stop();
     throw error;
   }
-  return { settings, stop };
+  return { settings, codecServer, stop };
 }
 
 /** A port must be free once our own leftovers are gone; a stranger on it is a clear, fixable error. */
@@ -84,4 +107,22 @@ async function checkedPort(runDir: string, name: string, port: number, what: str
   await reapStale(runDir, name, name === 'postgres' ? 'SIGINT' : 'SIGTERM');
   await assertPortFree(port, what, envVar);
   return port;
+}
+
+/** The embedded stack's key, made once on its first start and kept under the data folder (owner-only). */
+function createEmbeddedCodecKey(dataDir: string): string {
+  const keyFile = embeddedCodecKeyFile(dataDir);
+  if (existsSync(keyFile)) return keyFile;
+  mkdirSync(dataDir, { recursive: true });
+  const keyId = `embedded-${new Date().toISOString().slice(0, 10)}`;
+  writeFileSync(keyFile, `${JSON.stringify({ ETL_CODEC_KEYS: `${keyId}:${newCodecKey()}`, ETL_CODEC_KEY_ID: keyId }, null, 2)}\n`, { mode: 0o600 });
+  return keyFile;
+}
+
+/** The UI's origin as configured, plus the same port under the other loopback name a browser may use. */
+export function webUiOrigins(webUi: string): string[] {
+  const url = new URL(webUi);
+  const loopback = ['127.0.0.1', 'localhost'].includes(url.hostname);
+  const hosts = loopback ? ['127.0.0.1', 'localhost'] : [url.hostname];
+  return hosts.map((host) => `${url.protocol}//${host}${url.port ? `:${url.port}` : ''}`);
 }

@@ -10,6 +10,8 @@ export interface TemporalDevServerOptions {
   port: number;
   uiPort: number;
   namespace: string;
+  /** The codec server the Web UI decodes payloads through. */
+  codecEndpoint?: string;
 }
 
 const START_ATTEMPTS = 3;
@@ -26,6 +28,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
     '--namespace', options.namespace,
     '--log-level', 'warn',
     '--ui-disable-news-fetch',
+    ...(options.codecEndpoint ? ['--ui-codec-endpoint', options.codecEndpoint] : []),
     ...searchAttributeFlags().flatMap((flag) => ['--search-attribute', flag]),
     // One partition per task queue: a queue's rate limit (GEMINI_RPM) is split across its partitions, and
     // with the default four a queue whose tasks land on one partition would run at a quarter of the rate.

@@ -61,7 +61,9 @@ describe('starting the stack again after a crash', () => {
   it('reaps the servers a killed run left behind and a stale Postgres lock, then starts cleanly', async () => {
     const config = await configWith();
     // The process that starts them dies without stopping them (kill -9, a closed terminal).
-    await startStack(config, { unsafeFast: true });
+    const crashed = await startStack(config, { unsafeFast: true });
+    // The codec server lives in that process and would have died with it.
+    await crashed.codecServer?.stop();
     const leftovers = pids();
     const second = await startStack(config, { unsafeFast: true });
     stacks.push(second);

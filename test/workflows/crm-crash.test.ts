@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from '@temporalio/worker';
+import { dataConverter } from '../../lib/temporal';
 import { projectRoot } from '../../lib/config';
 import type { CrmFeaturesProgress, CrmFeaturesResult } from '../../lib/crm-features';
 import { findPipeline } from '../../lib/pipelines';
@@ -64,7 +65,7 @@ describe('a worker killed in the middle of a crmFeatures load', () => {
         && history.events!.find((s) => s.eventId?.toString() === e.activityTaskStartedEventAttributes!.scheduledEventId?.toString())
           ?.activityTaskScheduledEventAttributes?.activityType?.name === 'crmLoad');
       assert.equal(loadAttempts.at(-1)?.activityTaskStartedEventAttributes?.attempt, 2, 'the load ran again on the new worker');
-      await Worker.runReplayHistory({ workflowBundle }, history, workflowId);
+      await Worker.runReplayHistory({ workflowBundle, dataConverter: dataConverter(settings) }, history, workflowId);
     } finally {
       await replacement.shutdown();
     }

@@ -33,7 +33,7 @@ describe('crmFeatures on a hand-checked dataset', () => {
     assert.equal(result.recordsCleaned, 19);
     assert.equal(result.usersTransformed, 4);
     assert.equal(result.recordsLoaded, 4);
-    assert.match(result.backupTable ?? '', /^ml_features\.user_features_backup_\d{14}$/);
+    assert.match(result.backupTable ?? '', /^ml_features\.user_features_backup_\d{17}$/);
     assert.deepEqual(result.steps.map((s) => s.step), ['extract', 'clean', 'features', 'validate', 'load']);
     assert.equal(result.quality?.passed, true);
 

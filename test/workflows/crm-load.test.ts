@@ -57,6 +57,10 @@ describe('crmFeatures load: merge, append, replace, rollback, retention', () => 
     const replaced = await run({ loadStrategy: 'replace' });
     assert.equal(replaced.recordsLoaded, 4);
     assert.deepEqual(await snapshot(), { [`${p}A`]: 5, [`${p}B`]: 5, [`${p}C`]: 3, [`${p}D`]: 6 });
+    // Three loads within a few seconds: three backups (millisecond names), none overwritten by the next.
+    const names = [appended, merged, replaced].map((r) => r.backupTable!.split('.')[1]);
+    assert.equal(new Set(names).size, 3);
+    for (const name of names) assert.ok((await backups()).includes(name), name);
   });
 
   it('a failure mid-load rolls back the load and its backup: the table is exactly as before', async () => {

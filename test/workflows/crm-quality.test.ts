@@ -133,5 +133,9 @@ describe('crmFeatures quality gate', () => {
     assert.deepEqual(await loadedFeatures(ctx.target, p), []);
     const stored = await ctx.target.query('SELECT passed FROM ml_features.quality_reports WHERE workflow_id = $1', [opts.workflowId]);
     assert.deepEqual(stored.rows, [{ passed: false }]);
+    // The Web UI's list can find it: EtlOutcome = "failed" AND EtlQualityGrade = "<grade>".
+    const { searchAttributes } = await ctx.client.workflow.getHandle(opts.workflowId).describe();
+    assert.deepEqual(searchAttributes.EtlOutcome, ['failed']);
+    assert.deepEqual(searchAttributes.EtlQualityGrade, [report.grade]);
   });
 });

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createSyncActivities } from '../../activities/load/sync';
 import { createPool } from '../../lib/db';
-import { temporalConnectionOptions } from '../../lib/temporal';
+import { dataConverter, temporalConnectionOptions } from '../../lib/temporal';
 import type { SyncResult } from '../../lib/incremental-sync';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 
@@ -35,6 +35,7 @@ describe('a source with text that is not UTF-8', () => {
   it('loads the row with the broken values as NULL, counts them and keeps the original bytes in quarantine', async () => {
     const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
     const worker = await Worker.create({
+      dataConverter: dataConverter(settings),
       connection,
       taskQueue: ctx.taskQueue,
       workflowBundle,

@@ -4,12 +4,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from '@temporalio/worker';
+import { dataConverter } from '../../lib/temporal';
 import { projectRoot } from '../../lib/config';
 import type { EnrichmentResult } from '../../lib/marketing-enrichment';
 import { findPipeline } from '../../lib/pipelines';
 import { settingsToEnv } from '../../lib/settings';
 import { startWorkers } from '../../workers';
-import { openTestContext, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
+import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
 import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing';
 
@@ -73,7 +74,7 @@ describe('a worker killed in the middle of an enrichment', () => {
       assert.ok(askedTwice <= BATCH * PARALLEL, `only the batches in flight at the kill were asked again (${askedTwice} customers)`);
       assert.ok([...asked.values()].every((n) => n <= 2));
       const history = await handle.fetchHistory();
-      await Worker.runReplayHistory({ workflowBundle }, history, workflowId);
+      await Worker.runReplayHistory({ workflowBundle, dataConverter: dataConverter(settings) }, history, workflowId);
     } finally {
       await replacement.shutdown();
     }

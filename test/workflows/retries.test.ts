@@ -5,7 +5,9 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createSyncActivities } from '../../activities/load/sync';
 import { createPool } from '../../lib/db';
 import { freePort } from '../../lib/stack/processes';
-import { temporalConnectionOptions } from '../../lib/temporal';
+import { decodeOptionalFailureToOptionalError, loadDataConverter } from '@temporalio/common/lib/internal-non-workflow';
+import type { temporal } from '@temporalio/proto';
+import { dataConverter, temporalConnectionOptions } from '../../lib/temporal';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 
 describe('a source database that is down', () => {
@@ -21,19 +23,22 @@ describe('a source database that is down', () => {
     const source = createPool(downUrl);
     const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
     const worker = await Worker.create({
+      dataConverter: dataConverter(settings),
       connection, taskQueue: ctx.taskQueue, workflowBundle,
       activities: createSyncActivities({ source, target: ctx.target, sourceUrl: downUrl }),
     });
     const workflowId = uniqueId('retries');
     await worker.runUntil(async () => {
       const handle = await ctx.client.workflow.start('incrementalSync', { taskQueue: ctx.taskQueue, workflowId, args: [{}] });
-      let pending: { attempt?: number | null; lastFailure?: { message?: string | null } | null } | undefined;
+      let pending: temporal.api.workflow.v1.IPendingActivityInfo | undefined;
       for (let i = 0; i < 100 && !(pending?.attempt && pending.attempt >= 3); i++) {
         await sleep(100);
         pending = (await handle.describe()).raw.pendingActivities?.[0];
       }
       assert.ok(pending?.attempt && pending.attempt >= 3, `the activity was retried (attempt ${pending?.attempt})`);
-      assert.match(String(pending.lastFailure?.message), /ECONNREFUSED/);
+      // The message is in the failure's encrypted attributes: read it as our client does, with the key.
+      const lastFailure = await decodeOptionalFailureToOptionalError(loadDataConverter(dataConverter(settings)), pending.lastFailure);
+      assert.match(String(lastFailure?.message), /ECONNREFUSED/);
       assert.equal((await handle.describe()).status.name, 'RUNNING', 'the run is still waiting, not failed');
       await handle.terminate('test done');
     });

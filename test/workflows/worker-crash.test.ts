@@ -8,6 +8,7 @@ import type { SyncResult } from '../../lib/incremental-sync';
 import { findPipeline } from '../../lib/pipelines';
 import { seedConversations } from '../../lib/sample-data/conversations';
 import { Worker } from '@temporalio/worker';
+import { dataConverter } from '../../lib/temporal';
 import { startWorkers } from '../../workers';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 
@@ -60,7 +61,7 @@ describe('a worker killed in the middle of a load', () => {
         .filter((a): a is number => Boolean(a));
       assert.ok(attempts.includes(2), 'the copy ran a second attempt on the new worker');
       // The retry path replays deterministically too.
-      await Worker.runReplayHistory({ workflowBundle }, history, workflowId);
+      await Worker.runReplayHistory({ workflowBundle, dataConverter: dataConverter(settings) }, history, workflowId);
     } finally {
       await replacement.shutdown();
     }

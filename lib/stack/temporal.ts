@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { searchAttributeFlags } from '../search-attributes';
+import { temporal } from '@temporalio/proto';
+import { customSearchAttributes, searchAttributeFlags } from '../search-attributes';
 import { startProcess, waitUntilReady, type ManagedProcess } from './processes';
 
 export interface TemporalDevServerOptions {
@@ -39,6 +40,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
     const proc = await startProcess({ name: 'temporal', command: options.cli, args, runDir: options.runDir });
     try {
       await waitUntilReady(proc, () => temporalAnswers(`127.0.0.1:${options.port}`), 90_000);
+      await registerMissingSearchAttributes(`127.0.0.1:${options.port}`, options.namespace);
       return proc;
     } catch (error) {
       // The dev server picks its internal ports (HTTP API, history, matching...) as "free now, bind later";
@@ -59,5 +61,25 @@ export async function temporalAnswers(address: string): Promise<boolean> {
     }
   } catch {
     return false;
+  }
+}
+
+/**
+ * `--search-attribute` registers attributes only when the dev server creates its database: a `.data/` kept from an
+ * older version lacks the ones added since, and a workflow setting one would fail its task. Adds what is missing.
+ */
+export async function registerMissingSearchAttributes(address: string, namespace: string): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing = customSearchAttributes.filter((key) => !customAttributes?.[key.name]);
+    if (missing.length === 0) return;
+    const { INDEXED_VALUE_TYPE_INT, INDEXED_VALUE_TYPE_KEYWORD } = temporal.api.enums.v1.IndexedValueType;
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map((key) => [key.name, key.type === 'INT' ? INDEXED_VALUE_TYPE_INT : INDEXED_VALUE_TYPE_KEYWORD])),
+    });
+  } finally {
+    await connection.close();
   }
 }

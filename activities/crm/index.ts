@@ -1,4 +1,4 @@
-import { heartbeat } from '@temporalio/activity';
+import { beating } from '../beating';
 import type { CrmFeaturesOptions, RunRef } from '../../lib/crm-features';
 import { type CrmDeps, extractTransactions } from './extract';
 import { dropStaging, type LoadRequest, loadFeatures, restoreBackup } from './load';
@@ -10,21 +10,6 @@ export type { CrmDeps, Extracted } from './extract';
 export type { Cleaned, Transformed } from './transform';
 export type { Loaded, LoadRequest } from './load';
 export type { BatchRequest } from './stream';
-
-/**
- * Each step is one long statement or COPY: a heartbeat every 5 s while it runs tells Temporal the worker is alive,
- * so a dead worker is noticed after the 20 s heartbeat timeout and the step retried elsewhere.
- */
-function beating<A extends unknown[], R>(work: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-  return async (...args: A) => {
-    const timer = setInterval(() => heartbeat(), 5000);
-    try {
-      return await work(...args);
-    } finally {
-      clearInterval(timer);
-    }
-  };
-}
 
 /** The crmFeatures activities, bound to the source (read-only) and target databases and the lake's S3. */
 export function createCrmActivities(deps: CrmDeps) {

@@ -1,4 +1,4 @@
-import { heartbeat } from '@temporalio/activity';
+import { beating } from '../beating';
 import type { RunRef, SalesThresholds, SalesWarehouseOptions, SourceConfig, SourceExtract } from '../../lib/sales-warehouse';
 import { type CleanStats, cleanSales } from './clean';
 import { extractSource, type Landing, type SalesDeps } from './extract';
@@ -8,18 +8,6 @@ import { validateSales } from './quality';
 export type { SalesDeps, Landing } from './extract';
 export type { CleanStats } from './clean';
 export type { Loaded, LoadRequest } from './load';
-
-/** A heartbeat every 5 s while a long statement or COPY runs: a dead worker is noticed after the 20 s heartbeat timeout. */
-function beating<A extends unknown[], R>(work: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-  return async (...args: A) => {
-    const timer = setInterval(() => heartbeat(), 5000);
-    try {
-      return await work(...args);
-    } finally {
-      clearInterval(timer);
-    }
-  };
-}
 
 /** The salesWarehouse activities, bound to the warehouse (target), the default source database and the lake's S3. */
 export function createSalesActivities(deps: SalesDeps) {

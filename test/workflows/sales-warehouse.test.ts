@@ -24,6 +24,8 @@ describe('salesWarehouse', () => {
     ...startOptions(ctx, 'sales'), args: [{ sources, asOf: AS_OF, thresholds: LOOSE, ...input }],
   }) as Promise<SalesWarehouseResult>;
   const q = async <T extends Record<string, unknown>>(sql: string) => (await ctx.target.query<T>(sql)).rows;
+  const causeChain = (error: unknown): string => error instanceof Error
+    ? `${error.constructor.name}: ${error.message}${error.cause ? ` <- ${causeChain(error.cause)}` : ''}` : String(error);
   const facts = () => q(`SELECT f.sale_id, to_char(f.sale_date, 'YYYY-MM-DD') AS date, f.date_key, c.customer_id, c.customer_name, p.product_id, p.category,
       g.region, g.state, g.city, ch.channel_name AS channel, f.sales_amount::float AS amount, f.quantity, f.discount_amount::float AS discount,
       f.profit_margin::float AS margin, f.refunded, f.source
@@ -64,7 +66,7 @@ describe('salesWarehouse', () => {
     const failed = await run({ loadStrategy: 'full', thresholds: { ...LOOSE, invalidValuesMax: 0.05 } }).then(() => undefined, (e: unknown) => e);
     assert.ok(failed instanceof WorkflowFailedError);
     const cause = failed.cause as ApplicationFailure;
-    assert.equal(cause.type, 'QualityGateFailed');
+    assert.equal(cause.type, 'QualityGateFailed', `the run failed otherwise: ${causeChain(failed)}`);
     // S6 (31/02) and S9 (quantity 0) of 16 raw rows (12 sales, 4 leads).
     assert.match(cause.message, /value_ranges 0\.125 \(threshold <= 0\.05/);
     assert.deepEqual(await q('SELECT count(*)::int AS n FROM sales_dw.sales_fact'), before, 'nothing loaded');

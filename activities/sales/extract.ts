@@ -14,6 +14,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { readSheetRows } from '../extract/spreadsheet-rows';
 import { quoteIdent } from '../../lib/db';
 import { parseS3Location } from '../../lib/s3';
+import { isTransient } from '../../lib/transient-errors';
 import { fieldsOf, salesStaging, type RunRef, type SourceConfig, type SourceExtract } from '../../lib/sales-warehouse';
 
 export interface SalesDeps {
@@ -200,6 +201,7 @@ async function extractFiles(ctx: ExtractContext, source: FileSource): Promise<{ 
   try {
     files = await listFiles(ctx, source);
   } catch (error) {
+    if (isTransient(error)) throw error;
     throw ApplicationFailure.nonRetryable(`source ${source.name}: cannot read ${source.location}: ${(error as Error).message}`, 'InvalidInput');
   }
   if (!files.length) throw ApplicationFailure.nonRetryable(`source ${source.name}: no .csv or .xlsx file at ${source.location}`, 'InvalidInput');
@@ -207,6 +209,7 @@ async function extractFiles(ctx: ExtractContext, source: FileSource): Promise<{ 
   const rawKeys: string[] = [];
   for (const [i, file] of files.entries()) {
     const bytes = await file.read().catch((error: Error) => {
+      if (isTransient(error)) throw error;
       throw ApplicationFailure.nonRetryable(`source ${source.name}: cannot read ${file.name}: ${error.message}`, 'InvalidInput');
     });
     const ext = /\.xlsx$/i.test(file.name) ? 'xlsx' : 'csv';
@@ -239,6 +242,7 @@ async function copyCsv(ctx: ExtractContext, source: FileSource, name: string, by
     await copyInto(ctx.deps.target, `COPY ${file} (${header.map((_, i) => `c${i}`).join(', ')}) FROM STDIN
       WITH (FORMAT csv, HEADER true, DELIMITER '${delimiter}')`, [body]);
   } catch (error) {
+    if (isTransient(error)) throw error;
     throw ApplicationFailure.nonRetryable(`source ${source.name}: ${name} is not a readable CSV: ${(error as Error).message}`, 'InvalidInput');
   }
   const inserted = await ctx.deps.target.query(`INSERT INTO ${ctx.table} (${ctx.fields.join(', ')}, source, line)
@@ -272,7 +276,7 @@ async function copyXlsx(ctx: ExtractContext, source: FileSource, name: string, b
     }
     return await copyInto(ctx.deps.target, `COPY ${ctx.table} FROM STDIN`, lines());
   } catch (error) {
-    if (error instanceof ApplicationFailure) throw error;
+    if (error instanceof ApplicationFailure || isTransient(error)) throw error;
     throw ApplicationFailure.nonRetryable(`source ${source.name}: ${name} is not a readable XLSX: ${(error as Error).message}`, 'InvalidInput');
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -297,6 +301,7 @@ async function extractDatabase(ctx: ExtractContext, source: DatabaseSource): Pro
     try {
       columns = (await from.query(`SELECT * FROM (${source.query}) q LIMIT 0`)).fields.map((f) => f.name);
     } catch (error) {
+      if (isTransient(error)) throw error;
       throw ApplicationFailure.nonRetryable(`source ${source.name}: the query failed: ${(error as Error).message}`, 'InvalidInput');
     }
     const byName = new Map(columns.map((c) => [c.toLowerCase(), c]));

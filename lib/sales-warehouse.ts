@@ -170,6 +170,8 @@ export interface SalesWarehouseResult {
   loadStrategy: SalesLoadStrategy;
   sources: Record<string, SourceSummary>;
   rowsExtracted: number;
+  /** Incremental runs: extracted sales rows older than the watermark, skipped (an earlier run loaded them). */
+  rowsUnchanged: number;
   rowsQuarantined: number;
   duplicatesRemoved: number;
   rowsLoaded: number;

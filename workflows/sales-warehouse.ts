@@ -81,7 +81,8 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
     progress.step = 'done';
     return {
       pipeline: 'salesWarehouse', loadStrategy: options.loadStrategy, sources,
-      rowsExtracted: stats.rawRows + stats.leadRows, rowsQuarantined: stats.quarantined, duplicatesRemoved: stats.duplicatesRemoved,
+      rowsExtracted: extracts.reduce((sum, e) => sum + e.rows, 0), rowsUnchanged: stats.unchangedRows ?? 0,
+      rowsQuarantined: stats.quarantined, duplicatesRemoved: stats.duplicatesRemoved,
       rowsLoaded: loaded.rows, leadsLoaded: loaded.leads, partitionsCreated: loaded.partitionsCreated, watermark: loaded.watermark,
       quality, steps: progress.steps,
     };

@@ -18,8 +18,10 @@ export function qualityChecks(stats: CleanStats, th: SalesThresholds, asOf: stri
   const invalid = share(sum(INVALID_REASONS), raw);
   const age = stats.newestSaleDate ? daysBetween(stats.newestSaleDate, asOf) : null;
   const checks: QualityCheck[] = [
-    { name: 'completeness', value: completeness, threshold: `>= ${th.completenessMin}`, passed: stats.rawRows > 0 && completeness >= th.completenessMin,
-      ...(stats.rawRows ? {} : { detail: 'no sales rows were extracted' }) },
+    stats.rawRows === 0 && stats.unchangedRows > 0
+      ? { name: 'completeness', value: 1, threshold: `>= ${th.completenessMin}`, passed: true, detail: 'no sales row changed since the watermark' }
+      : { name: 'completeness', value: completeness, threshold: `>= ${th.completenessMin}`, passed: stats.rawRows > 0 && completeness >= th.completenessMin,
+        ...(stats.rawRows ? {} : { detail: 'no sales rows were extracted' }) },
     { name: 'uniqueness', value: duplicates, threshold: `<= ${th.duplicatesMax} repeated sale_id`, passed: duplicates <= th.duplicatesMax },
     { name: 'referential_integrity', value: references, threshold: `<= ${th.referentialMax} unknown state, channel or currency`,
       passed: references <= th.referentialMax },

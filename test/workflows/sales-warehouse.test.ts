@@ -180,6 +180,9 @@ describe('salesWarehouse', () => {
     const inc = await run({ loadStrategy: 'incremental', asOf: '2024-04-03' });
     // S10 shares the watermark's instant: merged again, harmlessly; S12 is new.
     assert.equal(inc.rowsLoaded, 2);
+    // Of 13 raw sales rows only those changed since the watermark (S10, S11, S12) and the one whose date cannot be read
+    // (S6) are cleaned: S11 and S6 are quarantined again, the other old bad rows are not.
+    assert.deepEqual([inc.rowsExtracted, inc.rowsUnchanged, inc.rowsQuarantined], [17, 9, 2]);
     assert.equal(inc.partitionsCreated, 1);
     assert.equal(inc.watermark, '2024-04-02T09:00:00');
     assert.deepEqual((await facts()).map((f) => f.sale_id), ['S1', 'S10', 'S12', 'S2', 'S3', 'S4', 'S5', 'S8']);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CrmFeaturesResult } from '../../lib/crm-features';
 import { createS3Client } from '../../lib/s3';
+import { putLakeFile, toCsv, toJsonLines, TRANSACTION_COLUMNS } from '../../lib/sample-data/crm';
 import { AS_OF, EXPECTED_REASONS, expectedFeatures, handChecked, loadedFeatures, writeDataset, type LakeFormat } from '../helpers/crm';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 
@@ -55,5 +56,32 @@ describe('crmFeatures on a hand-checked dataset', () => {
       assert.equal(result.recordsQuarantined, 5, format);
       assert.deepEqual(await loadedFeatures(ctx.target, p), expectedFeatures(p), format);
     }
+  });
+
+  it('reads messy lake files like tidy ones: ; with a BOM and padded values, a ragged CSV, JSON with blank and broken lines', async () => {
+    const p = `${uniqueId('ms')}-`;
+    const table = `crm_messy_${p.slice(3, 11)}`;
+    const prefix = `lake/${p}`;
+    const data = handChecked(p);
+    await writeDataset(deps(), table, prefix, { ...data, lake: [], bad: [] }, []);
+    const rows = [...data.lake, ...data.bad];
+    const third = Math.ceil(rows.length / 3);
+    const [semicolon, comma, json] = [rows.slice(0, third), rows.slice(third, 2 * third), rows.slice(2 * third)];
+    const padded = semicolon.map((r) => TRANSACTION_COLUMNS.map((c) => (r[c] === null ? '' : `  ${r[c]} `)).join(';'));
+    await putLakeFile(s3, settings.s3.bucket, `${prefix}a.csv`, Buffer.from(`\uFEFF${TRANSACTION_COLUMNS.join(';')}\r\n${padded.join('\r\n')}\r\n`));
+    // A line with one field: Postgres refuses the file, the forgiving parser reads it (the short row is quarantined).
+    await putLakeFile(s3, settings.s3.bucket, `${prefix}b.csv`, Buffer.concat([toCsv(comma), Buffer.from('ragged-line\n')]));
+    await putLakeFile(s3, settings.s3.bucket, `${prefix}c.jsonl`, Buffer.concat([Buffer.from('\n{"transaction_id": "broken\n'), toJsonLines(json)]));
+
+    const opts = startOptions(ctx, 'crm-messy');
+    const result = await ctx.client.workflow.execute('crmFeatures', {
+      // The ragged and the broken line have no transaction id: allowed here, so the run loads what it could read.
+      ...opts, args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF, thresholds: { nullPrimaryKeysMax: 2, completenessMin: 0.8 } }],
+    }) as CrmFeaturesResult;
+    assert.equal(result.recordsQuarantined, 7, '5 bad rows, the ragged line and the broken JSON line');
+    assert.deepEqual(await loadedFeatures(ctx.target, p), expectedFeatures(p));
+    const { rows: broken } = await ctx.target.query(`SELECT row_data->>'status' AS status FROM etl_quarantine
+      WHERE workflow_id = $1 AND row_data->>'status' LIKE 'unparseable%'`, [opts.workflowId]);
+    assert.deepEqual(broken, [{ status: `unparseable line 2 of ${prefix}c.jsonl` }]);
   });
 });

@@ -12,7 +12,6 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } from '../../lib/crm-features';
 import { quoteIdent } from '../../lib/db';
 import { parseS3Location } from '../../lib/s3';
-import { copyCsvFile, copyJsonLinesFile, isRefusedFile } from './lake-in-postgres';
 
 export interface CrmDeps {
   target: pg.Pool;
@@ -109,27 +108,8 @@ function copyValue(v: unknown): string {
 const copyLine = (values: unknown[]): string => values.map(copyValue).join('\t') + '\n';
 
 export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, raw: string): Promise<number> {
-  const open = async () => (await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as Readable;
-  if (!/\.parquet$/i.test(key)) {
-    const client = await deps.target.connect();
-    const body = await open().catch((error: unknown) => {
-      client.release();
-      throw error;
-    });
-    try {
-      return /\.csv$/i.test(key) ? await copyCsvFile(client, body, key, raw, RAW_COLUMNS) : await copyJsonLinesFile(client, body, key, raw, RAW_COLUMNS);
-    } catch (error) {
-      if (!isRefusedFile(error)) throw error;
-    } finally {
-      body.destroy();
-      client.release();
-    }
-  }
-  return copyParsedInNode(deps, await open(), key, raw);
-}
-
-/** Parquet, and the CSV or JSON files Postgres refused: parsed here, streamed in as COPY text. */
-async function copyParsedInNode(deps: CrmDeps, body: Readable, key: string, raw: string): Promise<number> {
+  const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const body = object.Body as Readable;
   const records = /\.parquet$/i.test(key) ? parquetRecords(body) : /\.csv$/i.test(key) ? csvRecords(body) : jsonLines(body, key);
   async function* lines() {
     const batch: string[] = [];

@@ -3,8 +3,9 @@
 // the input's fault and fails the run at once with a message naming it.
 
 // SQLSTATE classes: connection, transaction rollback (deadlock, serialization), insufficient resources, operator
-// intervention (a server shutting down), system and internal errors.
-const TRANSIENT_SQLSTATE = /^(08|40|53|57|58|XX)/;
+// intervention (a server shutting down; not 57014, a statement timeout, which the same query would hit again),
+// system and internal errors.
+const TRANSIENT_SQLSTATE = /^(08|40|53|57P|58|XX)/;
 const MISSING_FILE_ERRNO = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM']);
 const PERMANENT_S3 = new Set(['NoSuchKey', 'NoSuchBucket', 'NotFound', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch']);
 // node-postgres and undici report a lost connection without a code.

@@ -81,6 +81,7 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
     progress.step = 'done';
     return {
       pipeline: 'salesWarehouse', loadStrategy: options.loadStrategy, sources,
+      // `?? 0`: a clean step finished by a worker older than rowsUnchanged returns none.
       rowsExtracted: extracts.reduce((sum, e) => sum + e.rows, 0), rowsUnchanged: stats.unchangedRows ?? 0,
       rowsQuarantined: stats.quarantined, duplicatesRemoved: stats.duplicatesRemoved,
       rowsLoaded: loaded.rows, leadsLoaded: loaded.leads, partitionsCreated: loaded.partitionsCreated, watermark: loaded.watermark,

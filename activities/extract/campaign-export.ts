@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Campaign } from '../../lib/mailing/campaign';
+import { isTransient } from '../../lib/transient-errors';
 import { campaignCopySql } from './campaign-sql';
 
 interface PgError extends Error {
@@ -10,16 +11,13 @@ interface PgError extends Error {
   position?: string;
 }
 
-// SQLSTATE classes worth retrying: connections, resources, a server shutting down, serialization.
-const TRANSIENT = /^(08|40|53|58|57P)/;
-
 /**
  * A failed campaign query, sorted: connection trouble is retried; a bad query, a missing grant, a value the
  * file's encoding cannot hold or a statement timeout fail the campaign at once, naming its SQL file.
  */
 export function classifyQueryError(error: unknown, campaign: Campaign): unknown {
   const pgError = error as PgError;
-  if (error instanceof ApplicationFailure || !pgError?.code || TRANSIENT.test(pgError.code)) return error;
+  if (error instanceof ApplicationFailure || !pgError?.code || isTransient(error)) return error;
   const type = pgError.code.startsWith('28') ? 'AuthenticationError'
     : pgError.code === '57014' ? 'QueryTimeout'
       : 'CampaignQueryError';

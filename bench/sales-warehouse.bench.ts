@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { copyLine } from '../activities/sales/extract';
+import { copyTextLine } from '../lib/db';
 import { createPool } from '../lib/db';
 import { installWorkerLogging } from '../lib/logging';
 import { migrate } from '../lib/migrate';
@@ -49,7 +49,7 @@ async function main() {
       const csv = Buffer.from(await (await s3.send(new (await import('@aws-sdk/client-s3')).GetObjectCommand({ Bucket: settings.s3.bucket, Key: 'sales/exports/ecommerce.csv' }))).Body!.transformToByteArray());
       const header = csv.subarray(0, csv.indexOf(10)).toString().split(';');
       await pipeline(Readable.from([csv]), into.query(copyFrom(`COPY bench_copy (${header.join(', ')}) FROM STDIN WITH (FORMAT csv, HEADER, DELIMITER ';')`)));
-      await pipeline(Readable.from((sample.apiItems as Record<string, unknown>[]).map((item) => copyLine(SALES_FIELDS.map((f) => item[f])))),
+      await pipeline(Readable.from((sample.apiItems as Record<string, unknown>[]).map((item) => copyTextLine(SALES_FIELDS.map((f) => item[f])))),
         into.query(copyFrom('COPY bench_copy FROM STDIN')));
       from.release();
       into.release();

@@ -24,6 +24,19 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
 }
 
 export const quoteIdent = (name: string): string => pg.escapeIdentifier(name);
+export const quoteLiteral = (value: string): string => pg.escapeLiteral(value);
+
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
+
+/** One COPY text-format value; null, undefined and '' -> \N. Most values need no escaping: tested once, replaced only when needed. */
+function copyTextValue(v: unknown): string {
+  if (v === null || v === undefined || v === '') return '\\N';
+  const s = String(v);
+  return NEEDS_ESCAPE.test(s) ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : s;
+}
+
+/** One COPY text-format line (COPY ... FROM STDIN, default format). */
+export const copyTextLine = (values: unknown[]): string => values.map(copyTextValue).join('\t') + '\n';
 
 export interface TableName {
   schema: string;

@@ -10,7 +10,7 @@ import { parse } from 'csv-parse';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } from '../../lib/crm-features';
-import { quoteIdent } from '../../lib/db';
+import { copyTextLine, quoteIdent, quoteLiteral } from '../../lib/db';
 import { parseS3Location } from '../../lib/s3';
 
 export interface CrmDeps {
@@ -72,7 +72,7 @@ async function copySourceTable(deps: CrmDeps, table: string, raw: string): Promi
     const exists = await source.query('SELECT to_regclass($1) AS t', [table]);
     if (!exists.rows[0].t) return 0;
     const out = source.query(copyTo(`COPY (SELECT transaction_id::text, user_id, amount::text, transaction_type, status,
-      to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), game_type, channel, ${pgLiteral(table)} FROM ${quoteIdent(table)}) TO STDOUT`));
+      to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), game_type, channel, ${quoteLiteral(table)} FROM ${quoteIdent(table)}) TO STDOUT`));
     const into = target.query(copyFrom(`COPY ${raw} FROM STDIN`));
     await pipeline(out, into);
     return Number(into.rowCount);
@@ -81,8 +81,6 @@ async function copySourceTable(deps: CrmDeps, table: string, raw: string): Promi
     target.release();
   }
 }
-
-const pgLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 export async function listLake(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
   const keys: string[] = [];
@@ -95,18 +93,6 @@ export async function listLake(s3: S3Client, bucket: string, prefix: string): Pr
   return keys.sort();
 }
 
-const NEEDS_ESCAPE = /[\\\t\n\r]/;
-
-/** One COPY text-format value; null -> \N. Most values need no escaping: tested once, replaced only when needed. */
-function copyValue(v: unknown): string {
-  if (v === null || v === undefined || v === '') return '\\N';
-  const s = String(v);
-  return NEEDS_ESCAPE.test(s) ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : s;
-}
-
-/** One COPY text-format line. */
-const copyLine = (values: unknown[]): string => values.map(copyValue).join('\t') + '\n';
-
 export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, raw: string): Promise<number> {
   const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const body = object.Body as Readable;
@@ -114,7 +100,7 @@ export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, r
   async function* lines() {
     const batch: string[] = [];
     for await (const record of records) {
-      batch.push(copyLine([...RAW_COLUMNS.map((c) => record[c]), key]));
+      batch.push(copyTextLine([...RAW_COLUMNS.map((c) => record[c]), key]));
       if (batch.length >= 1000) yield batch.splice(0).join('');
     }
     if (batch.length) yield batch.join('');

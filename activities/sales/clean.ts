@@ -3,8 +3,8 @@
 // first reason it cannot be used; rows with a reason go to etl_quarantine whole (source, raw row, reason); the rest
 // are deduplicated by sale_id (newest updated_at, then the first source listed, then the last line) into the clean table.
 import { SALES_FIELDS, type SalesWarehouseOptions, salesStaging, type RunRef, type SourceExtract } from '../../lib/sales-warehouse';
-import { withTransaction } from '../../lib/db';
-import { pgLiteral, type SalesDeps } from './extract';
+import { quoteLiteral, withTransaction } from '../../lib/db';
+import type { SalesDeps } from './extract';
 
 /** Reasons by quality check: value ranges / unreadable values, and references to unknown dimension members. */
 export const INVALID_REASONS = ['invalid sale_date', 'sale_date in the future', 'sale_date before 2000', 'invalid quantity', 'invalid unit_price',
@@ -31,7 +31,7 @@ export interface CleanStats {
 }
 
 const values = (pairs: [string, string | number][]) =>
-  pairs.length ? `VALUES ${pairs.map(([k, v]) => `(${pgLiteral(k)}, ${typeof v === 'number' ? v : pgLiteral(v)})`).join(', ')}` : null;
+  pairs.length ? `VALUES ${pairs.map(([k, v]) => `(${quoteLiteral(k)}, ${typeof v === 'number' ? v : quoteLiteral(v)})`).join(', ')}` : null;
 
 const REFUND = ['refunded', 'refund', 'reembolsado', 'devolvido', 'estornado', 'cancelado por devolucao'];
 const COMPLETED = ['completed', 'complete', 'concluido', 'concluida', 'pago', 'paid', 'faturado', 'aprovado', 'entregue', 'delivered'];
@@ -44,12 +44,12 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
   const categories = values(Object.entries(options.categories).map(([k, v]) => [k.toLowerCase(), v])) ?? "VALUES ('', '')";
   const channels = values(Object.entries(options.channels).map(([k, v]) => [k.toLowerCase(), v])) ?? "VALUES ('', '')";
   const fx = values(Object.entries(options.fxRatesToBrl)) ?? "VALUES ('BRL', 1)";
-  const list = (xs: string[]) => xs.map(pgLiteral).join(', ');
+  const list = (xs: string[]) => xs.map((x) => quoteLiteral(x)).join(', ');
   // An incremental run types only the rows the load can take (changed at or after the watermark) and the rows whose
   // date cannot be read (to quarantine them); older rows were loaded before and are not cleaned or quarantined again.
   const since = options.loadStrategy === 'incremental' ? await currentWatermark(deps) : null;
   const changedOnly = since ? ` WHERE (coalesce(sales_etl.parse_timestamp(btrim(updated_at)), sales_etl.parse_date(btrim(sale_date))::timestamp)
-    >= ${pgLiteral(since)}::timestamp) IS NOT FALSE` : '';
+    >= ${quoteLiteral(since)}::timestamp) IS NOT FALSE` : '';
 
   // Safe to run twice: every table is rebuilt and the run's quarantine rows replaced.
   await deps.target.query(`DROP TABLE IF EXISTS ${t.typed}, ${t.typed}_dict, ${t.clean}, ${t.leads}`);
@@ -145,7 +145,7 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
     }
     const order = 'sale_id, updated_at DESC NULLS LAST, src, line DESC';
     await db.query(`CREATE UNLOGGED TABLE ${t.clean} AS
-      SELECT DISTINCT ON (sale_id) t.*, s.source FROM ${t.typed} t JOIN (VALUES ${extracts.map((e, i) => `(${i}, ${pgLiteral(e.source)})`).join(', ')}) s(src, source) USING (src)
+      SELECT DISTINCT ON (sale_id) t.*, s.source FROM ${t.typed} t JOIN (VALUES ${extracts.map((e, i) => `(${i}, ${quoteLiteral(e.source)})`).join(', ')}) s(src, source) USING (src)
       WHERE reason IS NULL ORDER BY ${order}`);
 
     // Leads: same rules, fewer fields.

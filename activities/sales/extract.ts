@@ -12,7 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { readSheetRows } from '../extract/spreadsheet-rows';
-import { quoteIdent } from '../../lib/db';
+import { copyTextLine, quoteIdent, quoteLiteral } from '../../lib/db';
 import { parseS3Location } from '../../lib/s3';
 import { isTransient } from '../../lib/transient-errors';
 import { fieldsOf, salesStaging, type RunRef, type SourceConfig, type SourceExtract } from '../../lib/sales-warehouse';
@@ -60,12 +60,6 @@ async function land(deps: SalesDeps, key: string, body: Buffer): Promise<string>
   // A Buffer body: S3-compatible servers such as rclone refuse aws-chunked streaming uploads.
   await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: body }));
   return key;
-}
-
-/** One COPY text-format line; null/undefined/'' -> \N. */
-export function copyLine(values: unknown[]): string {
-  return values.map((v) => (v === null || v === undefined || v === '' ? '\\N'
-    : String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r'))).join('\t') + '\n';
 }
 
 async function copyInto(pool: pg.Pool, sql: string, lines: AsyncIterable<string> | Iterable<Buffer | string>): Promise<number> {
@@ -121,7 +115,7 @@ async function extractRest(ctx: ExtractContext, source: RestSource): Promise<{ r
       const items = Array.isArray(body) ? body : at(body, source.itemsPath);
       if (!Array.isArray(items)) throw ApplicationFailure.nonRetryable(`source ${source.name}: ${url.href} has no array at "${source.itemsPath}"`, 'InvalidInput');
       let chunk = '';
-      for (const item of items) chunk += copyLine([...paths.map((p) => at(item, p)), source.name, ++line]);
+      for (const item of items) chunk += copyTextLine([...paths.map((p) => at(item, p)), source.name, ++line]);
       if (chunk) yield chunk;
       heartbeat({ source: source.name, rows: line });
       if (source.pagination === 'cursor') {
@@ -246,7 +240,7 @@ async function copyCsv(ctx: ExtractContext, source: FileSource, name: string, by
     throw ApplicationFailure.nonRetryable(`source ${source.name}: ${name} is not a readable CSV: ${(error as Error).message}`, 'InvalidInput');
   }
   const inserted = await ctx.deps.target.query(`INSERT INTO ${ctx.table} (${ctx.fields.join(', ')}, source, line)
-    SELECT ${mapped.map((i) => (i === undefined ? 'NULL' : `c${i}`)).join(', ')}, ${pgLiteral(source.name)}, line FROM ${file}`);
+    SELECT ${mapped.map((i) => (i === undefined ? 'NULL' : `c${i}`)).join(', ')}, ${quoteLiteral(source.name)}, line FROM ${file}`);
   await ctx.deps.target.query(`DROP TABLE ${file}`);
   return Number(inserted.rowCount);
 }
@@ -266,7 +260,7 @@ async function copyXlsx(ctx: ExtractContext, source: FileSource, name: string, b
           mapped = ctx.fields.map((f) => header.findIndex((h) => h.toLowerCase() === (source.columns[f] ?? f).toLowerCase())).map((i) => (i < 0 ? undefined : i));
         }
         const values = Object.values(record);
-        chunk += copyLine([...mapped.map((i) => (i === undefined ? null : cellText(values[i]))), source.name, line]);
+        chunk += copyTextLine([...mapped.map((i) => (i === undefined ? null : cellText(values[i]))), source.name, line]);
         if (chunk.length > 1 << 16) {
           yield chunk;
           chunk = '';
@@ -311,7 +305,7 @@ async function extractDatabase(ctx: ExtractContext, source: DatabaseSource): Pro
     });
     // The raw copy is the query's rows in COPY text format with a header line, exactly as they left the database.
     const chunks: Buffer[] = [Buffer.from(`${ctx.fields.join('\t')}\tsource\n`)];
-    const out = from.query(copyTo(`COPY (SELECT ${select.join(', ')}, ${pgLiteral(source.name)} FROM (${source.query}) q) TO STDOUT`));
+    const out = from.query(copyTo(`COPY (SELECT ${select.join(', ')}, ${quoteLiteral(source.name)} FROM (${source.query}) q) TO STDOUT`));
     const into = await ctx.deps.target.connect();
     try {
       const copy = into.query(copyFrom(`COPY ${ctx.table} (${ctx.fields.join(', ')}, source) FROM STDIN`));
@@ -328,5 +322,3 @@ async function extractDatabase(ctx: ExtractContext, source: DatabaseSource): Pro
     if (pool !== ctx.deps.source) await pool.end();
   }
 }
-
-export const pgLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;

@@ -2,11 +2,11 @@
 // .data/<folder>, whatever servers the shell's environment points at.
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { loadConfig, projectRoot } from '../lib/config';
-import { withoutServerVariables } from '../lib/settings';
+import { loadConfig, projectRoot } from '../lib/config/env';
+import { withoutServerVariables } from '../lib/config/settings';
 import { startStack, type Stack } from '../lib/stack';
 import { freePortsEnv } from '../lib/stack/ports';
-import { failureConverterPath } from '../lib/temporal';
+import { failureConverterPath } from '../lib/temporal/connection';
 
 export async function startBenchStack(folder: string): Promise<Stack> {
   const config = loadConfig({

@@ -3,11 +3,11 @@
 // same run: one request per customer (the origin script's way, but rate limited instead of dying on 429) on a
 // sample, projected to the whole base. Ends with one JSON line of the figures.
 import path from 'node:path';
-import { projectRoot } from '../lib/config';
-import type { EnrichmentResult } from '../lib/marketing-enrichment';
-import { installWorkerLogging } from '../lib/logging';
-import { generateCustomers, writeCustomersCsv } from '../lib/sample-data/customers';
-import { connectClient } from '../lib/temporal';
+import { projectRoot } from '../lib/config/env';
+import type { EnrichmentResult } from '../lib/contracts/marketing-enrichment';
+import { installWorkerLogging } from '../lib/temporal/logging';
+import { generateCustomers, writeCustomersCsv } from '../lib/sample-data/marketing-enrichment';
+import { connectClient } from '../lib/temporal/connection';
 import { FakeGemini } from '../test/helpers/fake-gemini';
 import { startWorkers } from '../workers';
 import { bundleWorkflows, startBenchStack } from './bench-stack';

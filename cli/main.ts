@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig } from '../lib/config';
+import { loadConfig } from '../lib/config/env';
 import { pipelines } from '../lib/pipelines';
 import { codecServer } from './commands/codec-server';
 import { demo } from './commands/demo';
@@ -8,7 +8,7 @@ import { health } from './commands/health';
 import { replay, type ReplayOptions } from './commands/replay';
 import { rerun } from './commands/rerun';
 import { runPipeline } from './commands/run';
-import { DEMO_TABLE } from '../lib/sample-data/conversations';
+import { DEMO_TABLE } from '../lib/sample-data/incremental-sync';
 import { sampleConversations, sampleCrm, sampleCustomers, samplePartners, sampleSales } from './commands/sample-data';
 import { serve } from './commands/serve';
 import { applySchedulesCommand, backfillSchedule, deleteSchedule, listSchedules, pauseSchedule, triggerSchedule } from './commands/schedules';

@@ -1,4 +1,4 @@
-import { ConfigError } from '../lib/config';
+import { ConfigError } from '../lib/config/env';
 
 /** The last line of stdout is the machine-readable result. */
 export function printJson(value: unknown): void {

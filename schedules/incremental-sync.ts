@@ -1,4 +1,4 @@
-import type { EtlConfig } from '../lib/config';
+import type { EtlConfig } from '../lib/config/env';
 import { pipelineSchedule } from './pipeline-schedule';
 
 /** Daily at 03:00 São Paulo time (SYNC_SCHEDULE_CRON to change); a run still going when the next is due makes it skip. */

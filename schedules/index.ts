@@ -1,5 +1,5 @@
 import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
-import type { EtlConfig } from '../lib/config';
+import type { EtlConfig } from '../lib/config/env';
 import { crmFeaturesSchedule } from './crm-features';
 import { incrementalSyncSchedule } from './incremental-sync';
 import { mailingCampaignsSchedule } from './mailing-campaigns';

@@ -1,5 +1,5 @@
 import { ScheduleOverlapPolicy, type ScheduleOptions } from '@temporalio/client';
-import type { EtlConfig } from '../lib/config';
+import type { EtlConfig } from '../lib/config/env';
 import { findPipeline } from '../lib/pipelines';
 
 export interface PipelineScheduleSpec {

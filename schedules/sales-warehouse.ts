@@ -1,4 +1,4 @@
-import type { EtlConfig } from '../lib/config';
+import type { EtlConfig } from '../lib/config/env';
 import { pipelineSchedule } from './pipeline-schedule';
 
 /**

@@ -4,11 +4,11 @@ import { spawn } from 'node:child_process';
 import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { loadConfig, projectRoot } from '../lib/config';
-import { settingsToEnv, withoutServerVariables } from '../lib/settings';
+import { loadConfig, projectRoot } from '../lib/config/env';
+import { settingsToEnv, withoutServerVariables } from '../lib/config/settings';
 import { startStack } from '../lib/stack';
 import { freePortsEnv } from '../lib/stack/ports';
-import { failureConverterPath } from '../lib/temporal';
+import { failureConverterPath } from '../lib/temporal/connection';
 
 
 function testFiles(dir: string, filter: string[]): string[] {

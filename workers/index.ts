@@ -1,16 +1,16 @@
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createCrmActivities } from '../activities/crm';
-import { createMailingActivities } from '../activities/deliver/mailing-activities';
-import { createMarketingActivities } from '../activities/enrich';
-import { createSyncActivities } from '../activities/load/sync';
-import { createSalesActivities } from '../activities/sales';
-import { createPool } from '../lib/db';
-import { migrate } from '../lib/migrate';
-import { createS3Client } from '../lib/s3';
-import { geminiTaskQueue } from '../lib/marketing-enrichment';
+import { createCrmActivities } from '../activities/crm-features';
+import { createMailingActivities } from '../activities/mailing-campaigns';
+import { createMarketingActivities } from '../activities/marketing-enrichment';
+import { createSyncActivities } from '../activities/incremental-sync';
+import { createSalesActivities } from '../activities/sales-warehouse';
+import { createPool } from '../lib/io/postgres';
+import { migrate } from '../lib/io/migrate';
+import { createS3Client } from '../lib/io/s3';
+import { geminiTaskQueue } from '../lib/contracts/marketing-enrichment';
 import { findPipeline } from '../lib/pipelines';
-import type { Settings } from '../lib/settings';
-import { dataConverter, temporalConnectionOptions } from '../lib/temporal';
+import type { Settings } from '../lib/config/settings';
+import { dataConverter, temporalConnectionOptions } from '../lib/temporal/connection';
 
 export interface RunningWorkers {
   workers: Worker[];

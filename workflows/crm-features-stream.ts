@@ -1,14 +1,14 @@
 import {
   ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import { summarized } from '../lib/activity-summary';
-import type { CrmActivities } from '../activities/crm';
-import { crmFeaturesInputSchema } from '../lib/crm-features';
+import { summarized } from '../lib/workflow/activity-summary';
+import type { CrmActivities } from '../activities/crm-features';
+import { crmFeaturesInputSchema } from '../lib/contracts/crm-features';
 import {
   type BatchRef, batchSchema, crmStreamInputSchema, type CrmStreamInput, type CrmStreamProgress, type CrmStreamResult, type StreamState,
-} from '../lib/crm-stream';
-import { PIPELINE } from '../lib/search-attributes';
-import { describeIssues } from '../lib/validation';
+} from '../lib/contracts/crm-features-stream';
+import { PIPELINE } from '../lib/workflow/search-attributes';
+import { describeIssues } from '../lib/workflow/validation';
 
 const permanent = ['InvalidInput', 'ConfigurationError'];
 

@@ -1,11 +1,11 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { CrmActivities } from '../activities/crm';
+import type { CrmActivities } from '../activities/crm-features';
 import {
   crmFeaturesInputSchema, type CrmFeaturesInput, type CrmFeaturesProgress, type CrmFeaturesResult, type StepMetric,
-} from '../lib/crm-features';
-import { summarized } from '../lib/activity-summary';
-import { OUTCOME, PIPELINE, QUALITY_GRADE, ROWS_LOADED } from '../lib/search-attributes';
-import { describeIssues } from '../lib/validation';
+} from '../lib/contracts/crm-features';
+import { summarized } from '../lib/workflow/activity-summary';
+import { OUTCOME, PIPELINE, QUALITY_GRADE, ROWS_LOADED } from '../lib/workflow/search-attributes';
+import { describeIssues } from '../lib/workflow/validation';
 
 const permanent = ['InvalidInput', 'ConfigurationError', 'InjectedLoadFailure'];
 

@@ -1,9 +1,9 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { summarized } from '../lib/activity-summary';
-import type { SyncActivities } from '../activities/load/sync';
-import { syncInputSchema, type SyncInput, type SyncResult } from '../lib/incremental-sync';
-import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/search-attributes';
-import { describeIssues } from '../lib/validation';
+import { summarized } from '../lib/workflow/activity-summary';
+import type { SyncActivities } from '../activities/incremental-sync';
+import { syncInputSchema, type SyncInput, type SyncResult } from '../lib/contracts/incremental-sync';
+import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/workflow/search-attributes';
+import { describeIssues } from '../lib/workflow/validation';
 
 // Problems no retry can fix: a missing table or column, a missing grant, bad credentials, bad data types.
 const permanent = ['SchemaError', 'PermissionError', 'AuthenticationError', 'ConfigurationError', 'DataError'];

@@ -1,10 +1,10 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { ActivityFailure, ApplicationFailure, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { MailingActivities } from '../activities/deliver/mailing-activities';
-import { mailingInputSchema, type CampaignOutcome, type MailingInput, type MailingResult, type PlannedDelivery, type SlotSource } from '../lib/mailing/run';
-import { summarized } from '../lib/activity-summary';
-import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/search-attributes';
-import { describeIssues } from '../lib/validation';
+import type { MailingActivities } from '../activities/mailing-campaigns';
+import { mailingInputSchema, type CampaignOutcome, type MailingInput, type MailingResult, type PlannedDelivery, type SlotSource } from '../lib/contracts/mailing-campaigns';
+import { summarized } from '../lib/workflow/activity-summary';
+import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/workflow/search-attributes';
+import { describeIssues } from '../lib/workflow/validation';
 
 // Problems no retry can fix: a bad query, a missing folder, refused credentials, a wrong host key, bad configuration.
 const permanent = ['CampaignQueryError', 'QueryTimeout', 'FolderMissing', 'AuthenticationError', 'HostKeyMismatch',

@@ -1,9 +1,9 @@
 import { ApplicationFailure, defineQuery, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { BatchOutcome, MarketingActivities } from '../activities/enrich';
-import { enrichmentInputSchema, geminiTaskQueue, type EnrichmentInput, type EnrichmentProgress, type EnrichmentResult } from '../lib/marketing-enrichment';
-import { summarized } from '../lib/activity-summary';
-import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/search-attributes';
-import { describeIssues } from '../lib/validation';
+import type { BatchOutcome, MarketingActivities } from '../activities/marketing-enrichment';
+import { enrichmentInputSchema, geminiTaskQueue, type EnrichmentInput, type EnrichmentProgress, type EnrichmentResult } from '../lib/contracts/marketing-enrichment';
+import { summarized } from '../lib/workflow/activity-summary';
+import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/workflow/search-attributes';
+import { describeIssues } from '../lib/workflow/validation';
 
 // Problems no retry can fix: a missing or unreadable file, a rejected API key, a request Gemini refuses.
 const permanent = ['InvalidInput', 'AuthenticationError', 'BadRequest', 'ConfigurationError'];

@@ -1,11 +1,11 @@
 import { ApplicationFailure, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { SalesActivities } from '../activities/sales';
+import type { SalesActivities } from '../activities/sales-warehouse';
 import {
   salesWarehouseInputSchema, type SalesWarehouseInput, type SalesWarehouseProgress, type SalesWarehouseResult, type SourceSummary, type StepMetric,
-} from '../lib/sales-warehouse';
-import { summarized } from '../lib/activity-summary';
-import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/search-attributes';
-import { describeIssues } from '../lib/validation';
+} from '../lib/contracts/sales-warehouse';
+import { summarized } from '../lib/workflow/activity-summary';
+import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/workflow/search-attributes';
+import { describeIssues } from '../lib/workflow/validation';
 
 const permanent = ['InvalidInput', 'ConfigurationError'];
 

@@ -1,7 +1,7 @@
-import { EncryptionCodec } from '../../lib/codec';
-import { startCodecServer } from '../../lib/codec-server';
-import { ConfigError, type EtlConfig } from '../../lib/config';
-import { resolveSettings } from '../../lib/settings';
+import { EncryptionCodec } from '../../lib/temporal/codec';
+import { startCodecServer } from '../../lib/temporal/codec-server';
+import { ConfigError, type EtlConfig } from '../../lib/config/env';
+import { resolveSettings } from '../../lib/config/settings';
 import { webUiOrigins } from '../../lib/stack';
 import { say } from '../output';
 

@@ -1,9 +1,9 @@
-import type { EtlConfig } from '../../lib/config';
-import { installWorkerLogging } from '../../lib/logging';
-import { redactUrl } from '../../lib/db';
-import { settingsToEnv, type Settings } from '../../lib/settings';
+import type { EtlConfig } from '../../lib/config/env';
+import { installWorkerLogging } from '../../lib/temporal/logging';
+import { redactUrl } from '../../lib/io/postgres';
+import { settingsToEnv, type Settings } from '../../lib/config/settings';
 import { startStack, type Stack } from '../../lib/stack';
-import { connectClient } from '../../lib/temporal';
+import { connectClient } from '../../lib/temporal/connection';
 import { applySchedules } from '../../schedules';
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { say, table } from '../output';

@@ -3,14 +3,14 @@ import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { readFileSync } from 'node:fs';
 import SftpClient from 'ssh2-sftp-client';
-import type { EtlConfig } from '../../lib/config';
-import { createPool, redactUrl } from '../../lib/db';
+import type { EtlConfig } from '../../lib/config/env';
+import { createPool, redactUrl } from '../../lib/io/postgres';
 import { pipelines } from '../../lib/pipelines';
-import { resolveSettings, type Settings } from '../../lib/settings';
-import { connectClient } from '../../lib/temporal';
+import { resolveSettings, type Settings } from '../../lib/config/settings';
+import { connectClient } from '../../lib/temporal/connection';
 import { scheduleDefinitions } from '../../schedules';
 import { printJson, table } from '../output';
-import { createS3Client } from '../../lib/s3';
+import { createS3Client } from '../../lib/io/s3';
 
 export interface Check {
   name: string;

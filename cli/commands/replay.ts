@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { Worker, type ReplayWorkerOptions } from '@temporalio/worker';
-import { ConfigError, type EtlConfig } from '../../lib/config';
-import { installWorkerLogging } from '../../lib/logging';
+import { ConfigError, type EtlConfig } from '../../lib/config/env';
+import { installWorkerLogging } from '../../lib/temporal/logging';
 import { pipelines } from '../../lib/pipelines';
-import { resolveSettings, type Settings } from '../../lib/settings';
-import { connectClient, dataConverter } from '../../lib/temporal';
+import { resolveSettings, type Settings } from '../../lib/config/settings';
+import { connectClient, dataConverter } from '../../lib/temporal/connection';
 import { printJson, say } from '../output';
 
 export interface ReplayOptions {

@@ -1,9 +1,9 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
-import { ConfigError, type EtlConfig } from '../../lib/config';
-import { RERUN_OF } from '../../lib/search-attributes';
-import { resolveSettings } from '../../lib/settings';
-import { connectClient } from '../../lib/temporal';
+import { ConfigError, type EtlConfig } from '../../lib/config/env';
+import { RERUN_OF } from '../../lib/workflow/search-attributes';
+import { resolveSettings } from '../../lib/config/settings';
+import { connectClient } from '../../lib/temporal/connection';
 import { startAndFollow } from './run';
 
 /**

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { WorkflowFailedError, type Client, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import { ConfigError, type EtlConfig } from '../../lib/config';
+import { ConfigError, type EtlConfig } from '../../lib/config/env';
 import { findPipeline } from '../../lib/pipelines';
-import { resolveSettings, type Settings } from '../../lib/settings';
-import { connectClient, webUiLink } from '../../lib/temporal';
+import { resolveSettings, type Settings } from '../../lib/config/settings';
+import { connectClient, webUiLink } from '../../lib/temporal/connection';
 import { printJson, say } from '../output';
 
 export interface RunOptions {

@@ -1,14 +1,14 @@
-import type { EtlConfig } from '../../lib/config';
-import { createPool } from '../../lib/db';
-import { seedConversations } from '../../lib/sample-data/conversations';
-import { createCampaignFolders } from '../../lib/mailing/sftp-folders';
-import { PARTNERS_TABLE, seedPartnerCustomers } from '../../lib/sample-data/partners';
-import { resolveSettings } from '../../lib/settings';
-import { generateCustomers, writeCustomersCsv } from '../../lib/sample-data/customers';
-import { generateCrmTransactions, writeCrmSample } from '../../lib/sample-data/crm';
-import { createS3Client } from '../../lib/s3';
-import { writeSalesSample } from '../../lib/sample-data/sales';
-import { migrate } from '../../lib/migrate';
+import type { EtlConfig } from '../../lib/config/env';
+import { createPool } from '../../lib/io/postgres';
+import { seedConversations } from '../../lib/sample-data/incremental-sync';
+import { createCampaignFolders } from '../../activities/mailing-campaigns/sftp-folders';
+import { PARTNERS_TABLE, seedPartnerCustomers } from '../../lib/sample-data/mailing-campaigns';
+import { resolveSettings } from '../../lib/config/settings';
+import { generateCustomers, writeCustomersCsv } from '../../lib/sample-data/marketing-enrichment';
+import { generateCrmTransactions, writeCrmSample } from '../../lib/sample-data/crm-features';
+import { createS3Client } from '../../lib/io/s3';
+import { writeSalesSample } from '../../lib/sample-data/sales-warehouse';
+import { migrate } from '../../lib/io/migrate';
 import { printJson, say } from '../output';
 
 /** Fills the source database with synthetic conversations (and creates the demo's typed target table). */

@@ -1,8 +1,8 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
-import { ConfigError, type EtlConfig } from '../../lib/config';
-import { resolveSettings } from '../../lib/settings';
-import { connectClient } from '../../lib/temporal';
-import { instantOfWallClock, zonedTime } from '../../lib/zoned-time';
+import { ConfigError, type EtlConfig } from '../../lib/config/env';
+import { resolveSettings } from '../../lib/config/settings';
+import { connectClient } from '../../lib/temporal/connection';
+import { instantOfWallClock, zonedTime } from '../../lib/workflow/zoned-time';
 import { applySchedules, scheduleDefinitions } from '../../schedules';
 import { viewOfServer } from '../../schedules/schedule-view';
 import { printJson, say, table } from '../output';

@@ -1,7 +1,7 @@
-import type { EtlConfig } from '../../lib/config';
-import { createPool } from '../../lib/db';
-import { startKpiServer } from '../../lib/kpi-server';
-import { resolveSettings } from '../../lib/settings';
+import type { EtlConfig } from '../../lib/config/env';
+import { createPool } from '../../lib/io/postgres';
+import { startKpiServer } from '../kpi-server';
+import { resolveSettings } from '../../lib/config/settings';
 import { say } from '../output';
 
 /** `etl serve`: the KPI views as JSON until Ctrl-C. */

@@ -1,7 +1,7 @@
-import type { EtlConfig } from '../../lib/config';
-import { installWorkerLogging, logger } from '../../lib/logging';
+import type { EtlConfig } from '../../lib/config/env';
+import { installWorkerLogging, logger } from '../../lib/temporal/logging';
 import { pipelines } from '../../lib/pipelines';
-import { resolveSettings } from '../../lib/settings';
+import { resolveSettings } from '../../lib/config/settings';
 import { startWorkers } from '../../workers';
 
 /** Only the workers, against the configured Temporal and databases (production). Ctrl-C drains and stops. */

@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { EncryptionCodec, newCodecKey } from '../codec';
-import { startCodecServer, type RunningCodecServer } from '../codec-server';
-import type { EtlConfig } from '../config';
-import { embeddedCodecKeyFile, resolveSettings, type Settings } from '../settings';
+import { EncryptionCodec, newCodecKey } from '../temporal/codec';
+import { startCodecServer, type RunningCodecServer } from '../temporal/codec-server';
+import type { EtlConfig } from '../config/env';
+import { embeddedCodecKeyFile, resolveSettings, type Settings } from '../config/settings';
 import { assertPortFree, reapStale, type ManagedProcess } from './processes';
 import { startEmbeddedPostgres } from './postgres';
 import { startS3Server, startSftpServer } from './storage';

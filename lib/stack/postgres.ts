@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { ConfigError } from '../config';
+import { ConfigError } from '../config/env';
 import { isAlive, startProcess, stopPid, waitUntilReady, type ManagedProcess } from './processes';
 
 const run = promisify(execFile);

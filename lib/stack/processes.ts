@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError } from '../config';
+import { ConfigError } from '../config/env';
 
 /** A server process this project started; it is stopped by its PID and only by it. */
 export interface ManagedProcess {

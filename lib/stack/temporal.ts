@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { customSearchAttributes, searchAttributeFlags } from '../search-attributes';
+import { customSearchAttributes, searchAttributeFlags } from '../workflow/search-attributes';
 import { startProcess, waitUntilReady, type ManagedProcess } from './processes';
 
 export interface TemporalDevServerOptions {

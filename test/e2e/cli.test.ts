@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { SyncResult } from '../../lib/incremental-sync';
-import { seedConversations } from '../../lib/sample-data/conversations';
+import type { SyncResult } from '../../lib/contracts/incremental-sync';
+import { seedConversations } from '../../lib/sample-data/incremental-sync';
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { etl } from '../helpers/cli';
 import { openTestContext, settings, workflowBundle, type TestContext } from '../helpers/env';

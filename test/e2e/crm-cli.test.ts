@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { CrmFeaturesResult } from '../../lib/crm-features';
+import type { CrmFeaturesResult } from '../../lib/contracts/crm-features';
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { etl } from '../helpers/cli';
 import { openTestContext, settings, workflowBundle, type TestContext } from '../helpers/env';

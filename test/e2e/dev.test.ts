@@ -3,8 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { projectRoot } from '../../lib/config';
-import { withoutServerVariables } from '../../lib/settings';
+import { projectRoot } from '../../lib/config/env';
+import { withoutServerVariables } from '../../lib/config/settings';
 import { freePortsEnv } from '../../lib/stack/ports';
 import { isAlive, reapStale } from '../../lib/stack/processes';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DEFAULT_CAMPAIGNS_DIR, loadCampaigns } from '../../lib/mailing/load-campaigns';
-import type { MailingResult } from '../../lib/mailing/run';
-import { generatePartnerCustomers } from '../../lib/sample-data/partners';
+import { DEFAULT_CAMPAIGNS_DIR, loadCampaigns } from '../../activities/mailing-campaigns/load-campaigns';
+import type { MailingResult } from '../../lib/contracts/mailing-campaigns';
+import { generatePartnerCustomers } from '../../lib/sample-data/mailing-campaigns';
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { etl } from '../helpers/cli';
 import { openTestContext, settings, workflowBundle, type TestContext } from '../helpers/env';

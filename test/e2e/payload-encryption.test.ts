@@ -3,10 +3,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
-import { ENCRYPTED_ENCODING } from '../../lib/codec';
-import type { JsonPayload } from '../../lib/codec-server';
-import type { EnrichmentResult } from '../../lib/marketing-enrichment';
-import { DEFAULT_PROMPT_TEMPLATE } from '../../lib/marketing-enrichment';
+import { ENCRYPTED_ENCODING } from '../../lib/temporal/codec';
+import type { JsonPayload } from '../../lib/temporal/codec-server';
+import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
+import { DEFAULT_PROMPT_TEMPLATE } from '../../lib/contracts/marketing-enrichment';
 import { openTestContext, settings, startOptions, type TestContext } from '../helpers/env';
 import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing';
 

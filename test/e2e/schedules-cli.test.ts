@@ -1,7 +1,7 @@
 // `etl schedules ...` as an operator uses it: a diff on apply, list, pause/unpause with a note, trigger, backfill, delete.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../../lib/config';
+import { loadConfig } from '../../lib/config/env';
 import { scheduleDefinitions } from '../../schedules';
 import { etl } from '../helpers/cli';
 import { openTestContext, uniqueId, type TestContext } from '../helpers/env';

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@temporalio/client';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ENCRYPTED_ENCODING } from '../../lib/codec';
-import { projectRoot } from '../../lib/config';
-import { seedConversations } from '../../lib/sample-data/conversations';
+import { ENCRYPTED_ENCODING } from '../../lib/temporal/codec';
+import { projectRoot } from '../../lib/config/env';
+import { seedConversations } from '../../lib/sample-data/incremental-sync';
 import { openTestContext, settings, uniqueId, type TestContext } from '../helpers/env';
 
 /** Screenshots land here (git-ignored with the rest of .data/). */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { projectRoot } from '../../lib/config';
+import { projectRoot } from '../../lib/config/env';
 
 export interface CliResult {
   code: number;

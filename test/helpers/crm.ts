@@ -1,7 +1,7 @@
 // A small hand-checked crmFeatures dataset: four users whose every feature was worked out by hand (README formulas).
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
-import { createTransactionsTable, insertTransactions, putLakeFile, toCsv, toJsonLines, toParquet, type TransactionRow } from '../../lib/sample-data/crm';
+import { createTransactionsTable, insertTransactions, putLakeFile, toCsv, toJsonLines, toParquet, type TransactionRow } from '../../lib/sample-data/crm-features';
 
 export const AS_OF = '2026-03-16T12:00:00';
 

@@ -2,12 +2,12 @@
 // configuration), real database pools, and a worker on a task queue of the file's own.
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowStartOptions } from '@temporalio/client';
-import { loadConfig } from '../../lib/config';
-import { createPool } from '../../lib/db';
-import { installWorkerLogging } from '../../lib/logging';
-import { migrate } from '../../lib/migrate';
-import { resolveSettings, type Settings } from '../../lib/settings';
-import { connectClient } from '../../lib/temporal';
+import { loadConfig } from '../../lib/config/env';
+import { createPool } from '../../lib/io/postgres';
+import { installWorkerLogging } from '../../lib/temporal/logging';
+import { migrate } from '../../lib/io/migrate';
+import { resolveSettings, type Settings } from '../../lib/config/settings';
+import { connectClient } from '../../lib/temporal/connection';
 import { startWorkers, type RunningWorkers } from '../../workers';
 
 if (!process.env.ETL_TEST_WORKFLOW_BUNDLE) {

@@ -1,9 +1,9 @@
 // Test campaigns of their own (in a temporary folder), a small partner base on the source, SFTP folders under a
 // root of the test's own, and a worker whose mailing activities read that campaign folder.
 import type SftpClient from 'ssh2-sftp-client';
-import { connectSftp } from '../../activities/deliver/sftp';
-import type { Settings } from '../../lib/settings';
-import { generatePartnerCustomers, partnersTableSql } from '../../lib/sample-data/partners';
+import { connectSftp } from '../../lib/io/sftp';
+import type { Settings } from '../../lib/config/settings';
+import { generatePartnerCustomers, partnersTableSql } from '../../lib/sample-data/mailing-campaigns';
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { settings, workflowBundle, type TestContext } from './env';
 

@@ -4,8 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ExcelJS from 'exceljs';
-import { generateCustomers, writeCustomersCsv, type CustomerRow } from '../../lib/sample-data/customers';
-import type { Settings } from '../../lib/settings';
+import { generateCustomers, writeCustomersCsv, type CustomerRow } from '../../lib/sample-data/marketing-enrichment';
+import type { Settings } from '../../lib/config/settings';
 import type { FakeGemini } from './fake-gemini';
 import { settings } from './env';
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import ExcelJS from 'exceljs';
 import type pg from 'pg';
-import type { SalesWarehouseInput } from '../../lib/sales-warehouse';
+import type { SalesWarehouseInput } from '../../lib/contracts/sales-warehouse';
 
 export const AS_OF = '2024-03-28';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { EncryptionCodec, newCodecKey } from '../../lib/codec';
-import { startCodecServer, type JsonPayload, type RunningCodecServer } from '../../lib/codec-server';
-import { parseCodecKeys } from '../../lib/config';
+import { EncryptionCodec, newCodecKey } from '../../lib/temporal/codec';
+import { startCodecServer, type JsonPayload, type RunningCodecServer } from '../../lib/temporal/codec-server';
+import { parseCodecKeys } from '../../lib/config/env';
 
 const uiOrigin = 'http://127.0.0.1:8233';
 const codecOf = (list: string, currentKeyId: string) => new EncryptionCodec({ keys: parseCodecKeys(list), currentKeyId });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { CodecKeyError, ENCRYPTED_ENCODING, EncryptionCodec, KEY_ID_METADATA, newCodecKey } from '../../lib/codec';
-import { ConfigError, loadConfig } from '../../lib/config';
-import { resolveSettings } from '../../lib/settings';
+import { CodecKeyError, ENCRYPTED_ENCODING, EncryptionCodec, KEY_ID_METADATA, newCodecKey } from '../../lib/temporal/codec';
+import { ConfigError, loadConfig } from '../../lib/config/env';
+import { resolveSettings } from '../../lib/config/settings';
 
 const codecFor = (keys: string, keyId?: string) => {
   const settings = resolveSettings(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233', ETL_CODEC_KEYS: keys, ETL_CODEC_KEY_ID: keyId }));

@@ -3,10 +3,10 @@ import { describe, it } from 'node:test';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../../lib/config';
-import { resolveSettings } from '../../lib/settings';
-import { syncInputSchema } from '../../lib/incremental-sync';
-import { describeIssues } from '../../lib/validation';
+import { ConfigError, loadConfig } from '../../lib/config/env';
+import { resolveSettings } from '../../lib/config/settings';
+import { syncInputSchema } from '../../lib/contracts/incremental-sync';
+import { describeIssues } from '../../lib/workflow/validation';
 
 describe('configuration from the environment', () => {
   it('names every malformed variable in one line', () => {

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { campaignCopySql, toCharPattern } from '../../activities/extract/campaign-sql';
-import { isActive, planMailingRun } from '../../activities/extract/plan-mailing-run';
-import { loadCampaigns } from '../../lib/mailing/load-campaigns';
-import { describeSlot, floorToHour, formatFileName } from '../../lib/mailing/slot';
+import { campaignCopySql, toCharPattern } from '../../activities/mailing-campaigns/campaign-sql';
+import { isActive, planMailingRun } from '../../activities/mailing-campaigns/plan-mailing-run';
+import { loadCampaigns } from '../../activities/mailing-campaigns/load-campaigns';
+import { describeSlot, floorToHour, formatFileName } from '../../lib/workflow/mailing-slot';
 import { writeCampaigns } from '../helpers/mailing';
 
 const TZ = 'America/Sao_Paulo';

@@ -3,15 +3,15 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { checkCustomerRow, mapColumns, toIsoDate } from '../../activities/extract/customer-rows';
-import { detectDelimiter, readSheetRows } from '../../activities/extract/spreadsheet-rows';
-import { toFailure } from '../../activities/enrich/gemini';
-import { checkAnswer, renderPrompt } from '../../activities/enrich/messages';
-import { DEFAULT_PROMPT_TEMPLATE } from '../../lib/marketing-enrichment';
-import { generateCustomers } from '../../lib/sample-data/customers';
+import { checkCustomerRow, mapColumns, toIsoDate } from '../../activities/marketing-enrichment/customer-rows';
+import { detectDelimiter, readSheetRows } from '../../lib/io/spreadsheet-rows';
+import { toFailure } from '../../activities/marketing-enrichment/gemini';
+import { checkAnswer, renderPrompt } from '../../activities/marketing-enrichment/messages';
+import { DEFAULT_PROMPT_TEMPLATE } from '../../lib/contracts/marketing-enrichment';
+import { generateCustomers } from '../../lib/sample-data/marketing-enrichment';
 import { tempDir } from '../helpers/marketing';
 
-// The SDK's error class, as the activity receives it (its typings are ESM-only; see activities/enrich/gemini.ts).
+// The SDK's error class, as the activity receives it (its typings are ESM-only; see activities/marketing-enrichment/gemini.ts).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { ApiError } = require('@google/genai') as { ApiError: new (o: { message: string; status: number }) => Error & { status: number } };
 const apiError = (status: number, body: object) => new ApiError({ status, message: JSON.stringify(body) }) as never;

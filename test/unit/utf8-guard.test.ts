@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
-import { utf8Guard, type InvalidUtf8Value } from '../../activities/load/sync/utf8-guard';
+import { utf8Guard, type InvalidUtf8Value } from '../../activities/incremental-sync/utf8-guard';
 
 const run = async (chunks: Buffer[]) => {
   const invalid: InvalidUtf8Value[] = [];

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { CrmFeaturesResult } from '../../lib/crm-features';
-import { createS3Client } from '../../lib/s3';
-import { putLakeFile, toCsv, toJsonLines, TRANSACTION_COLUMNS } from '../../lib/sample-data/crm';
+import type { CrmFeaturesResult } from '../../lib/contracts/crm-features';
+import { createS3Client } from '../../lib/io/s3';
+import { putLakeFile, toCsv, toJsonLines, TRANSACTION_COLUMNS } from '../../lib/sample-data/crm-features';
 import { AS_OF, EXPECTED_REASONS, expectedFeatures, handChecked, loadedFeatures, writeDataset, type LakeFormat } from '../helpers/crm';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
-import type { CrmFeaturesInput, CrmFeaturesResult } from '../../lib/crm-features';
-import { createS3Client } from '../../lib/s3';
+import type { CrmFeaturesInput, CrmFeaturesResult } from '../../lib/contracts/crm-features';
+import { createS3Client } from '../../lib/io/s3';
 import { AS_OF, handChecked, writeDataset } from '../helpers/crm';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 

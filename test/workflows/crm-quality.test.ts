@@ -6,11 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { createCrmActivities } from '../../activities/crm';
-import { runQualityChecks, scoreChecks } from '../../activities/crm/quality';
-import { crmFeaturesInputSchema, gradeFor, stagingTables, type CrmFeaturesInput, type CrmFeaturesResult, type QualityReport } from '../../lib/crm-features';
-import { createPool } from '../../lib/db';
-import { createS3Client } from '../../lib/s3';
+import { createCrmActivities } from '../../activities/crm-features';
+import { runQualityChecks, scoreChecks } from '../../activities/crm-features/quality';
+import { crmFeaturesInputSchema, gradeFor, stagingTables, type CrmFeaturesInput, type CrmFeaturesResult, type QualityReport } from '../../lib/contracts/crm-features';
+import { createPool } from '../../lib/io/postgres';
+import { createS3Client } from '../../lib/io/s3';
 import { AS_OF, handChecked, loadedFeatures, writeDataset } from '../helpers/crm';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { CrmStreamProgress, CrmStreamResult } from '../../lib/crm-stream';
-import { createS3Client } from '../../lib/s3';
-import { putLakeFile, toCsv, type TransactionRow } from '../../lib/sample-data/crm';
+import type { CrmStreamProgress, CrmStreamResult } from '../../lib/contracts/crm-features-stream';
+import { createS3Client } from '../../lib/io/s3';
+import { putLakeFile, toCsv, type TransactionRow } from '../../lib/sample-data/crm-features';
 import { AS_OF, handChecked, writeDataset } from '../helpers/crm';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { SyncInput, SyncResult } from '../../lib/incremental-sync';
-import { generateConversations, seedConversations, touchConversations } from '../../lib/sample-data/conversations';
+import type { SyncInput, SyncResult } from '../../lib/contracts/incremental-sync';
+import { generateConversations, seedConversations, touchConversations } from '../../lib/sample-data/incremental-sync';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 
 const TABLE = 'public.conv_story';

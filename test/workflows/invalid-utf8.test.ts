@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createSyncActivities } from '../../activities/load/sync';
-import { createPool } from '../../lib/db';
-import { dataConverter, temporalConnectionOptions } from '../../lib/temporal';
-import type { SyncResult } from '../../lib/incremental-sync';
+import { createSyncActivities } from '../../activities/incremental-sync';
+import { createPool } from '../../lib/io/postgres';
+import { dataConverter, temporalConnectionOptions } from '../../lib/temporal/connection';
+import type { SyncResult } from '../../lib/contracts/incremental-sync';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 
 // An old system's database in SQL_ASCII keeps whatever bytes it was given, e.g. Latin-1 "José".

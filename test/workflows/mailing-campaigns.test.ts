@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { MailingResult } from '../../lib/mailing/run';
+import type { MailingResult } from '../../lib/contracts/mailing-campaigns';
 import type { RunningWorkers } from '../../workers';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 import { listFolder, makeFolders, readRemote, seedPartners, startMailingWorkers, withCampaigns, writeCampaigns } from '../helpers/mailing';

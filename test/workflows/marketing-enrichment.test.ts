@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { parse } from 'csv-parse/sync';
 import ExcelJS from 'exceljs';
-import type { EnrichmentInput, EnrichmentResult } from '../../lib/marketing-enrichment';
+import type { EnrichmentInput, EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
 import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing';

@@ -5,8 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import ExcelJS from 'exceljs';
 import SftpClient from 'ssh2-sftp-client';
-import type { EnrichmentResult } from '../../lib/marketing-enrichment';
-import { createS3Client } from '../../lib/s3';
+import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
+import { createS3Client } from '../../lib/io/s3';
 import { openTestContext, settings, startOptions, type TestContext } from '../helpers/env';
 import { customerRows, geminiSettings, tempDir, writeCustomersXlsx } from '../helpers/marketing';
 

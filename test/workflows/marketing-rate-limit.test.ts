@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { EnrichmentResult } from '../../lib/marketing-enrichment';
+import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
 import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing';

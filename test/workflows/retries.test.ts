@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createSyncActivities } from '../../activities/load/sync';
-import { createPool } from '../../lib/db';
+import { createSyncActivities } from '../../activities/incremental-sync';
+import { createPool } from '../../lib/io/postgres';
 import { freePort } from '../../lib/stack/processes';
 import { decodeOptionalFailureToOptionalError, loadDataConverter } from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
-import { dataConverter, temporalConnectionOptions } from '../../lib/temporal';
+import { dataConverter, temporalConnectionOptions } from '../../lib/temporal/connection';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 
 describe('a source database that is down', () => {

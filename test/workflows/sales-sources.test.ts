@@ -5,8 +5,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { SalesWarehouseInput, SalesWarehouseResult } from '../../lib/sales-warehouse';
-import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-api';
+import type { SalesWarehouseInput, SalesWarehouseResult } from '../../lib/contracts/sales-warehouse';
+import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-warehouse-api';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 import { apiSales, AS_OF, LOOSE } from '../helpers/sales';
 

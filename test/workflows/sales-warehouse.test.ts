@@ -6,10 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import type { SalesWarehouseInput, SalesWarehouseResult } from '../../lib/sales-warehouse';
-import { startKpiServer } from '../../lib/kpi-server';
-import { createS3Client } from '../../lib/s3';
-import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-api';
+import type { SalesWarehouseInput, SalesWarehouseResult } from '../../lib/contracts/sales-warehouse';
+import { startKpiServer } from '../../cli/kpi-server';
+import { createS3Client } from '../../lib/io/s3';
+import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-warehouse-api';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 import { apiSales, AS_OF, handCheckedSources, LOOSE, writeErpTables } from '../helpers/sales';
 

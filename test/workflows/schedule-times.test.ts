@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ScheduleOptions } from '@temporalio/client';
 import { msNumberToTs, tsToDate } from '@temporalio/common/lib/time';
-import { loadConfig } from '../../lib/config';
+import { loadConfig } from '../../lib/config/env';
 import { scheduleDefinitions } from '../../schedules';
 import { openTestContext, uniqueId, type TestContext } from '../helpers/env';
 

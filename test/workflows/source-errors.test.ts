@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { readSheetRows } from '../../activities/extract/spreadsheet-rows';
-import { createPool } from '../../lib/db';
-import { createS3Client } from '../../lib/s3';
+import { readSheetRows } from '../../lib/io/spreadsheet-rows';
+import { createPool } from '../../lib/io/postgres';
+import { createS3Client } from '../../lib/io/s3';
 import { freePort } from '../../lib/stack/processes';
-import { isTransient } from '../../lib/transient-errors';
+import { isTransient } from '../../lib/activity/transient-errors';
 import { settings } from '../helpers/env';
 
 const failure = (promise: Promise<unknown>) => promise.then(() => assert.fail('expected an error'), (error: unknown) => error);

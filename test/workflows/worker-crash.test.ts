@@ -3,12 +3,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { projectRoot } from '../../lib/config';
-import type { SyncResult } from '../../lib/incremental-sync';
+import { projectRoot } from '../../lib/config/env';
+import type { SyncResult } from '../../lib/contracts/incremental-sync';
 import { findPipeline } from '../../lib/pipelines';
-import { seedConversations } from '../../lib/sample-data/conversations';
+import { seedConversations } from '../../lib/sample-data/incremental-sync';
 import { Worker } from '@temporalio/worker';
-import { dataConverter } from '../../lib/temporal';
+import { dataConverter } from '../../lib/temporal/connection';
 import { startWorkers } from '../../workers';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 

@@ -1,0 +1,129 @@
+// The quality gate: 11 checks, each a small SQL query whose value is compared with a threshold. Raw data (the
+// staging and clean tables) and the features are both checked. Score = weighted share of passed checks
+// (critical weighs 2, warning 1); grade A >= 0.9, B >= 0.8, C >= 0.7, D >= 0.6, else F. Every report is stored.
+import type pg from 'pg';
+import { type CrmFeaturesOptions, type QualityCheck, type QualityReport, type RunRef, gradeFor, stagingTables } from '../../lib/contracts/crm-features';
+import type { CrmDeps } from './extract';
+
+const num = async (client: pg.Pool | pg.PoolClient, sql: string, params: unknown[] = []): Promise<number | null> => {
+  const { rows } = await client.query<{ v: string | null }>(sql, params);
+  return rows[0]?.v === null || rows[0]?.v === undefined ? null : Number(rows[0].v);
+};
+
+const TYPE_REASONS = ['invalid transaction_id', 'invalid amount', 'invalid created_at', 'invalid transaction_type', 'missing or invalid user_id'];
+const RULE_REASONS = ['negative amount', 'future created_at', 'invalid status'];
+
+export interface FeatureStats {
+  avgTicketMedio: number | null;
+  avgTotalTransactions: number | null;
+  avgChurnRisk: number | null;
+}
+
+export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<QualityReport & { stats: FeatureStats }> {
+  const { raw, clean, features } = stagingTables(run.runId);
+  const th = options.thresholds;
+  const db = deps.target;
+  const q = (sql: string, params: unknown[] = []) => num(db, sql, params);
+  const reasons = 'SELECT count(*) AS v FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2 AND reason = ANY($3)';
+  // The checks' queries are independent, so they run side by side on the pool: one scan of the raw table for its three
+  // counts, and the outliers against per-type mean and deviation joined back (no window sort of every row).
+  const [rawCounts, hours, dupRows, outliers, badTypes, badRules] = await Promise.all([
+    db.query<{ n: string; complete: string | null; null_keys: string }>(`SELECT count(*) AS n,
+        count(*) FILTER (WHERE nullif(transaction_id, '') IS NOT NULL AND nullif(user_id, '') IS NOT NULL
+          AND nullif(amount, '') IS NOT NULL AND nullif(transaction_type, '') IS NOT NULL AND nullif(status, '') IS NOT NULL
+          AND nullif(created_at, '') IS NOT NULL)::numeric / greatest(count(*), 1) AS complete,
+        count(*) FILTER (WHERE nullif(btrim(transaction_id), '') IS NULL OR nullif(btrim(user_id), '') IS NULL) AS null_keys
+      FROM ${raw}`),
+    q(`SELECT extract(epoch FROM ($1::timestamp - max(created_at))) / 3600 AS v FROM ${clean}`, [asOf]),
+    q(`SELECT count(*) AS v FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2 AND reason = 'duplicate transaction_id'`,
+      [run.workflowId, run.runId]),
+    q(`SELECT coalesce(avg((abs(c.amount - s.m) > 3 * s.sd)::int), 0) AS v FROM ${clean} c JOIN (
+        SELECT transaction_type, avg(amount) AS m, coalesce(stddev_pop(amount), 0) AS sd FROM ${clean} GROUP BY transaction_type) s
+      USING (transaction_type)`),
+    q(reasons, [run.workflowId, run.runId, TYPE_REASONS]),
+    q(reasons, [run.workflowId, run.runId, RULE_REASONS]),
+  ]);
+  const rawRows = Number(rawCounts.rows[0].n);
+  const share = (n: number | null) => (n ?? 0) / Math.max(rawRows, 1);
+  const checks: QualityCheck[] = [];
+  const add = (c: Omit<QualityCheck, 'value'> & { value: number | null }) => checks.push({ ...c, value: c.value === null ? null : Math.round(c.value * 10000) / 10000 });
+
+  // Raw data.
+  const complete = toNum(rawCounts.rows[0].complete);
+  add({ name: 'completeness', stage: 'raw', severity: 'critical', value: rawRows ? complete : 0, threshold: `>= ${th.completenessMin}`,
+    passed: rawRows > 0 && (complete ?? 0) >= th.completenessMin, ...(rawRows ? {} : { detail: 'no rows were extracted' }) });
+  const nullKeys = Number(rawCounts.rows[0].null_keys);
+  add({ name: 'primary_key_integrity', stage: 'raw', severity: 'critical', value: nullKeys, threshold: `<= ${th.nullPrimaryKeysMax} null keys`,
+    passed: (nullKeys ?? 0) <= th.nullPrimaryKeysMax });
+  add({ name: 'freshness', stage: 'raw', severity: 'warning', value: hours, threshold: `<= ${th.freshnessMaxHours} h`,
+    passed: hours !== null && hours <= th.freshnessMaxHours });
+  const dups = share(dupRows);
+  add({ name: 'duplicates', stage: 'raw', severity: 'warning', value: dups, threshold: `<= ${th.duplicatesMax}`, passed: dups <= th.duplicatesMax });
+  add({ name: 'outliers', stage: 'raw', severity: 'warning', value: outliers, threshold: `<= ${th.outliersMax} beyond 3 sd`,
+    passed: (outliers ?? 0) <= th.outliersMax });
+  const badTypesShare = share(badTypes);
+  add({ name: 'data_types', stage: 'raw', severity: 'warning', value: badTypesShare, threshold: `<= ${th.invalidTypesMax}`,
+    passed: badTypesShare <= th.invalidTypesMax });
+  const badRulesShare = share(badRules);
+  add({ name: 'business_rules', stage: 'raw', severity: 'warning', value: badRulesShare, threshold: `<= ${th.businessRuleViolationsMax}`,
+    passed: badRulesShare <= th.businessRuleViolationsMax });
+
+  // Features.
+  const users = (await q(`SELECT count(*) AS v FROM ${features}`)) ?? 0;
+  const outOfRange = await q(`SELECT count(*) AS v FROM ${features} WHERE NOT (
+      game_diversity_score BETWEEN 0 AND 1 AND weekend_activity_ratio BETWEEN 0 AND 1 AND activity_regularity BETWEEN 0 AND 1
+      AND customer_lifetime_value_score BETWEEN 0 AND 1 AND churn_risk_score BETWEEN 0 AND 1 AND behavioral_diversity_score BETWEEN 0 AND 1
+      AND recency_score BETWEEN 1 AND 4 AND frequency_score BETWEEN 1 AND 4 AND monetary_score BETWEEN 1 AND 4
+      AND total_transactions > 0 AND bet_volatility >= 0 AND balance_ratio >= 0 AND ticket_medio >= 0 AND recency_days >= 0)`);
+  add({ name: 'value_ranges', stage: 'features', severity: 'critical', value: outOfRange, threshold: '0 users with a feature out of its range',
+    passed: (outOfRange ?? 0) === 0 });
+  const stats = await db.query<{ t: string | null; n: string | null; c: string | null }>(
+    `SELECT avg(ticket_medio) AS t, avg(total_transactions) AS n, avg(churn_risk_score) AS c FROM ${features}`);
+  const current: FeatureStats = { avgTicketMedio: toNum(stats.rows[0].t), avgTotalTransactions: toNum(stats.rows[0].n), avgChurnRisk: toNum(stats.rows[0].c) };
+  const previous = await db.query<{ stats: FeatureStats }>(`SELECT report->'stats' AS stats FROM ml_features.quality_reports
+      WHERE report->>'dataset' = $1 AND report ? 'stats' AND run_id <> $2 ORDER BY id DESC LIMIT 1`, [dataset(options), run.runId]);
+  const before = previous.rows[0]?.stats;
+  const drift = before ? Math.max(...(['avgTicketMedio', 'avgTotalTransactions', 'avgChurnRisk'] as const).map((k) =>
+    before[k] && current[k] !== null ? Math.abs(current[k]! - before[k]!) / Math.abs(before[k]!) : 0)) : null;
+  add({ name: 'statistical_distribution', stage: 'features', severity: 'warning', value: drift, threshold: `<= ${th.driftMax} relative change of the means`,
+    passed: drift === null || drift <= th.driftMax, ...(before ? {} : { detail: 'first run on these sources: no baseline yet' }) });
+  const corr = await q(`SELECT max(abs(v)) AS v FROM (SELECT unnest(ARRAY[
+      corr(bet_volatility, ticket_medio), corr(weekend_activity_ratio, activity_regularity), corr(churn_risk_score, customer_lifetime_value_score),
+      corr(game_diversity_score, behavioral_diversity_score), corr(balance_ratio, ticket_medio), corr(frequencia_jogo, total_transactions)]) AS v
+      FROM ${features}) x`);
+  add({ name: 'feature_correlation', stage: 'features', severity: 'warning', value: corr, threshold: `<= ${th.correlationMax} |r| between features`,
+    passed: corr === null || corr <= th.correlationMax });
+  const ready = await q(`SELECT count(*) FILTER (WHERE game_diversity_score IS NOT NULL AND bet_volatility IS NOT NULL AND ticket_medio_categoria IS NOT NULL
+      AND balance_ratio IS NOT NULL AND dias_semana_preferidos IS NOT NULL AND horarios_atividade IS NOT NULL AND rfm_segment IS NOT NULL
+      AND churn_risk_score IS NOT NULL AND customer_lifetime_value_score IS NOT NULL AND favorite_game_type IS NOT NULL)::numeric
+      / greatest(count(*), 1) AS v FROM ${features}`);
+  add({ name: 'ml_readiness', stage: 'features', severity: 'warning', value: users ? ready : 0, threshold: `>= ${th.completenessMin} users with every model feature`,
+    passed: users > 0 && (ready ?? 0) >= th.completenessMin });
+
+  return { ...scoreChecks(checks), stats: current };
+}
+
+const toNum = (v: string | null) => (v === null ? null : Number(v));
+
+/** Which sources a report belongs to (drift compares with the previous run on the same ones). */
+export const dataset = (options: CrmFeaturesOptions) => `${options.sourceTable}|${options.lakePrefix}`;
+
+export function scoreChecks(checks: QualityCheck[]): QualityReport {
+  const weight = (c: QualityCheck) => (c.severity === 'critical' ? 2 : 1);
+  const total = checks.reduce((s, c) => s + weight(c), 0);
+  const passed = checks.filter((c) => c.passed).reduce((s, c) => s + weight(c), 0);
+  const score = total ? Math.round((passed / total) * 10000) / 10000 : 0;
+  const criticalFailures = checks.filter((c) => !c.passed && c.severity === 'critical').map((c) => c.name);
+  return { score, grade: gradeFor(score), passed: criticalFailures.length === 0, criticalFailures, checks };
+}
+
+/** Runs the checks and stores the report (every run, pass or fail). */
+export async function validateQuality(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<QualityReport & { durationMs: number }> {
+  const started = Date.now();
+  const { stats, ...report } = await runQualityChecks(deps, options, run, asOf);
+  await deps.target.query('DELETE FROM ml_features.quality_reports WHERE workflow_id = $1 AND run_id = $2', [run.workflowId, run.runId]);
+  await deps.target.query(`INSERT INTO ml_features.quality_reports (workflow_id, run_id, score, grade, passed, report)
+    VALUES ($1, $2, $3, $4, $5, $6)`, [run.workflowId, run.runId, report.score, report.grade, report.passed,
+    JSON.stringify({ ...report, stats, dataset: dataset(options) })]);
+  return { ...report, durationMs: Date.now() - started };
+}

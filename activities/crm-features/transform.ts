@@ -1,0 +1,289 @@
+// Clean and features: set-based SQL in the target database, one statement per step, no row loop in Node.
+import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
+import { withTransaction } from '../../lib/io/postgres';
+import type pg from 'pg';
+import { type CrmDeps, RAW_COLUMNS } from './extract';
+
+export const GAME_TYPES = ['crash', 'cassino', 'esportes', 'poker', 'slots'];
+export const TRANSACTION_TYPES = ['deposit', 'withdrawal', 'bet', 'win'];
+export const STATUSES = ['completed', 'pending', 'failed', 'cancelled'];
+
+export interface Cleaned extends StepMetric {
+  table: string;
+  quarantined: number;
+  reasons: Record<string, number>;
+}
+
+const list = (values: string[]) => values.map((v) => `'${v}'`).join(', ');
+
+// Millions of rows are sorted (duplicate ids, per-user ranks); with Postgres's default 4 MB the sorts spill to disk.
+const BIG_SORTS = "SET LOCAL work_mem = '256MB'";
+
+/**
+ * Each raw row with its values parsed once (a lateral of typed values, NULL where the text does not parse) and the
+ * first reason that rejects it ($1 = asOf). `where` narrows it to a part of the raw table.
+ */
+const classifySql = (raw: string, where = '') => `
+    SELECT r.*, v.id, v.amt, v.at, v.ttype, CASE
+        WHEN v.id IS NULL THEN 'invalid transaction_id'
+        WHEN r.user_id IS NULL OR btrim(r.user_id) = '' OR length(r.user_id) > 50 THEN 'missing or invalid user_id'
+        WHEN v.amt IS NULL THEN 'invalid amount'
+        WHEN v.at IS NULL THEN 'invalid created_at'
+        WHEN v.ttype IS NULL OR v.ttype NOT IN (${list(TRANSACTION_TYPES)}) THEN 'invalid transaction_type'
+        WHEN v.st IS NULL OR v.st NOT IN (${list(STATUSES)}) THEN 'invalid status'
+        WHEN v.st <> 'completed' THEN 'status ' || v.st || ' (only completed transactions count)'
+        -- numeric(10,2) rounds -0.004 to 0.00: the text decides for those.
+        WHEN v.amt < 0 OR (v.amt = 0 AND r.amount::numeric < 0) THEN 'negative amount'
+        WHEN v.at > $1::timestamp THEN 'future created_at'
+      END AS reason
+    FROM ${raw} r CROSS JOIN LATERAL (SELECT
+      CASE WHEN pg_input_is_valid(r.transaction_id, 'uuid') THEN r.transaction_id::uuid END AS id,
+      CASE WHEN pg_input_is_valid(r.amount, 'numeric(10,2)') AND lower(btrim(r.amount)) NOT IN ('nan', 'infinity', '-infinity')
+           THEN r.amount::numeric(10,2) END AS amt,
+      CASE WHEN pg_input_is_valid(r.created_at, 'timestamp') THEN r.created_at::timestamp END AS at,
+      lower(r.transaction_type) AS ttype, lower(r.status) AS st) v ${where}`;
+
+/**
+ * Types, impossible values, status and duplicates: each raw row gets the first reason that rejects it; rejected
+ * rows go to etl_quarantine with that reason, the rest become the typed clean table. Safe to run twice.
+ *
+ * Fast at millions of rows: each text value is parsed once (a lateral of typed values that are NULL where the text
+ * does not parse), the duplicate search is a hash aggregate over the valid ids, and only ids that really repeat are
+ * ranked to decide which copy stays; the quarantine rows and the count per reason come from one INSERT ... RETURNING.
+ */
+export async function cleanTransactions(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Cleaned> {
+  const started = Date.now();
+  const { raw, clean } = stagingTables(run.runId);
+  const classified = classifiedTable(clean);
+  // Millions of rows: classifying them and finding repeated ids run in parts side by side, one connection each
+  // (a single statement would use one core). The tables are recreated, so a retry starts over.
+  await deps.target.query(`DROP TABLE IF EXISTS ${clean}, ${classified}`);
+  await deps.target.query(`CREATE UNLOGGED TABLE ${classified} AS ${classifySql(raw)} WITH NO DATA`, [asOf]);
+  const { rows } = await deps.target.query<{ pages: string }>(`SELECT pg_relation_size('${raw}') / current_setting('block_size')::int AS pages`);
+  const perPart = Math.ceil((Number(rows[0].pages) + 1) / PARTS);
+  await inParts((part) => deps.target.query(`INSERT INTO ${classified} ${classifySql(raw, `WHERE r.ctid >= '(${part * perPart},0)'::tid${
+    part < PARTS - 1 ? ` AND r.ctid < '(${(part + 1) * perPart},0)'::tid` : ''}`)}`, [asOf]));
+  const repeated = await inParts((part) => withTransaction(deps.target, async (client) => {
+    await client.query(BIG_SORTS);
+    const found = await client.query<{ id: string }>(`SELECT id FROM ${classified} WHERE reason IS NULL
+      AND mod(uuid_hash(id)::bigint + 2147483648, ${PARTS}) = ${part} GROUP BY id HAVING count(*) > 1`);
+    return found.rows.map((r) => r.id);
+  }));
+  const cleaned = await withTransaction(deps.target, (client) => settleClean(client, {
+    raw, clean, run, pipeline: 'crmFeatures', preferredSource: options.sourceTable, asOf, repeatedIds: repeated.flat(),
+  }));
+  return { ...cleaned, durationMs: Date.now() - started };
+}
+
+const PARTS = 3;
+const inParts = <T>(work: (part: number) => Promise<T>): Promise<T[]> => Promise.all(Array.from({ length: PARTS }, (_, part) => work(part)));
+// Unlogged, not temporary: a temporary table lives in the session's small local buffers and spills at this size.
+const classifiedTable = (clean: string) => `${clean}_classified`;
+
+export interface CleanRequest {
+  raw: string;
+  clean: string;
+  /** Quarantine rows are filed under this run. */
+  run: RunRef;
+  pipeline: string;
+  /** Of two copies of a transaction id, the one from this source stays. */
+  preferredSource: string;
+  asOf: string;
+  /** Transactions stored before (the stream's): a valid row whose id is there is a duplicate too, and the stored copy stays. */
+  storedTransactions?: string;
+}
+
+/** The whole cleaning inside the caller's transaction (the stream cleans a batch in the transaction that applies it). */
+export async function cleanInto(client: pg.PoolClient, request: CleanRequest): Promise<Omit<Cleaned, 'durationMs'>> {
+  const classified = classifiedTable(request.clean);
+  await client.query(BIG_SORTS);
+  await client.query(`DROP TABLE IF EXISTS ${request.clean}, ${classified}`);
+  await client.query(`CREATE UNLOGGED TABLE ${classified} AS ${classifySql(request.raw)}`, [request.asOf]);
+  const { rows } = await client.query<{ id: string }>(`SELECT id FROM ${classified} WHERE reason IS NULL GROUP BY id HAVING count(*) > 1`);
+  return settleClean(client, { ...request, repeatedIds: rows.map((r) => r.id) });
+}
+
+/**
+ * From the classified rows: the copies of repeated ids after the first become duplicates, rejected rows go to the
+ * quarantine (counted per reason in the same statement), the rest make the typed clean table.
+ */
+async function settleClean(client: pg.PoolClient, { clean, run, pipeline, preferredSource, storedTransactions, repeatedIds }: CleanRequest & { repeatedIds: string[] }) {
+  const classified = classifiedTable(clean);
+  await client.query(BIG_SORTS);
+  // The source table's copy wins over a lake copy, then the first source by name, then the earliest timestamp text.
+  if (repeatedIds.length > 0) {
+    await client.query(`UPDATE ${classified} c SET reason = 'duplicate transaction_id' FROM (
+        SELECT ctid AS row_ref, row_number() OVER (PARTITION BY id ORDER BY (source = $1) DESC, source, created_at) AS copy
+        FROM ${classified}
+        WHERE reason IS NULL AND id = ANY($2::uuid[])) d
+      WHERE c.ctid = d.row_ref AND d.copy > 1`, [preferredSource, repeatedIds]);
+  }
+  if (storedTransactions) {
+    await client.query(`UPDATE ${classified} c SET reason = 'duplicate transaction_id' FROM ${storedTransactions} s
+      WHERE c.reason IS NULL AND s.transaction_id = c.id`);
+  }
+  await client.query('DELETE FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2', [run.workflowId, run.runId]);
+  const { rows } = await client.query<{ reason: string; n: string }>(`WITH quarantined AS (
+      INSERT INTO etl_quarantine (pipeline, workflow_id, run_id, source_table, row_data, reason)
+      SELECT $3, $1, $2, source, jsonb_build_object(${RAW_COLUMNS.map((c) => `'${c}', ${c}`).join(', ')}), reason
+      FROM ${classified} WHERE reason IS NOT NULL
+      RETURNING reason)
+    SELECT reason, count(*) AS n FROM quarantined GROUP BY 1 ORDER BY 1`, [run.workflowId, run.runId, pipeline]);
+  const created = await client.query(`CREATE UNLOGGED TABLE ${clean} AS
+    SELECT id AS transaction_id, btrim(user_id)::varchar(50) AS user_id, amt AS amount, ttype AS transaction_type, at AS created_at,
+           CASE WHEN lower(btrim(game_type)) IN (${list(GAME_TYPES)}) THEN lower(btrim(game_type)) END AS game_type,
+           nullif(lower(btrim(channel)), '') AS channel, source
+    FROM ${classified} WHERE reason IS NULL`);
+  await client.query(`DROP TABLE ${classified}`);
+  const reasons = Object.fromEntries(rows.map((r) => [r.reason, Number(r.n)]));
+  return {
+    step: 'clean', table: clean, rows: Number(created.rowCount), quarantined: Object.values(reasons).reduce((a, b) => a + b, 0), reasons,
+  };
+}
+
+export interface Transformed extends StepMetric {
+  table: string;
+}
+
+export const FEATURE_COLUMNS = ['user_id', 'favorite_game_type', 'game_diversity_score', 'bet_volatility', 'ticket_medio', 'ticket_medio_categoria',
+  'total_transactions', 'total_deposits', 'total_withdrawals', 'balance_ratio', 'dias_semana_preferidos', 'horarios_atividade',
+  'weekend_activity_ratio', 'activity_regularity', 'frequencia_jogo', 'recency_days', 'recency_score', 'frequency_score', 'monetary_score',
+  'rfm_segment', 'customer_lifetime_value_score', 'churn_risk_score', 'behavioral_diversity_score', 'canal_preferido', 'last_transaction_at'];
+
+/** Per-user features from the clean transactions, in one statement (formulas in the README, "crmFeatures features"). */
+export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Transformed> {
+  const started = Date.now();
+  const { clean, features } = stagingTables(run.runId);
+  const perUser = `${features}_per_user`;
+  // The per-user pass over millions of rows runs in parts (users split by a hash of their id), side by side; the
+  // ranks over the whole population then take one statement over one row per user.
+  await deps.target.query(`DROP TABLE IF EXISTS ${features}, ${perUser}`);
+  await deps.target.query(`CREATE UNLOGGED TABLE ${perUser} AS ${perUserSql(clean)} WITH NO DATA`);
+  await inParts((part) => withTransaction(deps.target, async (client) => {
+    await client.query(BIG_SORTS);
+    await client.query(`INSERT INTO ${perUser} ${perUserSql(clean, `WHERE mod(hashtext(user_id)::bigint + 2147483648, ${PARTS}) = ${part}`)}`);
+  }));
+  const created = await withTransaction(deps.target, async (client) => {
+    await client.query(BIG_SORTS);
+    return client.query(`CREATE UNLOGGED TABLE ${features} AS ${scoredSql(perUser)}`, [asOf, options.ticketCutoffs.medio, options.ticketCutoffs.alto]);
+  });
+  await deps.target.query(`DROP TABLE ${perUser}`);
+  return { step: 'features', table: features, rows: Number(created.rowCount), durationMs: Date.now() - started };
+}
+
+const PERIODS = ['madrugada', 'manha', 'tarde', 'noite'];
+const WEEKDAYS = ['segunda', 'terca', 'quarta', 'quinta', 'sexta', 'sabado', 'domingo'];
+const SORTED_GAMES = [...GAME_TYPES].sort();
+const textArray = (values: string[]) => `ARRAY[${list(values)}]`;
+const countsArray = (name: string, n: number) => `ARRAY[${Array.from({ length: n }, (_, i) => `${name}${i + 1}`).join(', ')}]`;
+
+/** The stream recomputes some users only: their quartiles and CLV rank are then placed among every loaded user. */
+export interface FeatureScope {
+  /** A table with the loaded features of every user (user_id, last_transaction_at, total_transactions, total_deposits, total_withdrawals). */
+  population: string;
+}
+
+/**
+ * One row per user from their transactions (`source`: a table or a parenthesised query; `where` narrows it to some
+ * users). Every count the features need is a FILTERed count over a known list (weekday, period of the day,
+ * transaction type, game of the bets), so one hash aggregate does them all with no DISTINCT; favourites and the
+ * distinct counts are read from those counts. Only active days and channels (open-ended) need another pass.
+ */
+export function perUserSql(source: string, where = ''): string {
+  const dowCounts = WEEKDAYS.map((_, i) => `count(*) FILTER (WHERE dow = ${i + 1}) AS dow${i + 1}`).join(', ');
+  const periodCounts = PERIODS.map((_, i) => `count(*) FILTER (WHERE periodo = ${i + 1}) AS period${i + 1}`).join(', ');
+  const typeCounts = TRANSACTION_TYPES.map((tt, i) => `count(*) FILTER (WHERE transaction_type = '${tt}') AS type${i + 1}`).join(', ');
+  const gameCounts = SORTED_GAMES.map((g, i) => `count(*) FILTER (WHERE transaction_type = 'bet' AND game_type = '${g}') AS game${i + 1}`).join(', ');
+  const present = (name: string, n: number) => Array.from({ length: n }, (_, i) => `(${name}${i + 1} > 0)::int`).join(' + ');
+  return `
+  WITH t AS MATERIALIZED (
+    -- Weekday and period of the day worked out once per row (each is counted in several aggregates below).
+    SELECT user_id, amount, transaction_type, created_at, game_type, channel, created_at::date AS day,
+           date_part('isodow', created_at)::int AS dow, CASE WHEN h < 6 THEN 1 WHEN h < 12 THEN 2 WHEN h < 18 THEN 3 ELSE 4 END AS periodo
+    FROM (SELECT *, date_part('hour', created_at) AS h FROM ${source} ${where}) c),
+  base AS (
+    SELECT user_id,
+           count(*) AS total_transactions,
+           count(*) FILTER (WHERE transaction_type = 'bet') AS bets,
+           coalesce(avg(amount) FILTER (WHERE transaction_type = 'bet'), 0) AS ticket_medio,
+           coalesce(stddev_pop(amount) FILTER (WHERE transaction_type = 'bet'), 0) AS bet_sd,
+           coalesce(sum(amount) FILTER (WHERE transaction_type = 'deposit'), 0) AS total_deposits,
+           coalesce(sum(amount) FILTER (WHERE transaction_type = 'withdrawal'), 0) AS total_withdrawals,
+           min(created_at) AS first_at, max(created_at) AS last_at,
+           ${dowCounts}, ${periodCounts}, ${typeCounts}, ${gameCounts}
+    FROM t
+    GROUP BY user_id),
+  -- Active days and channels are open-ended: both counted in one more pass.
+  per_day_and_channel AS (
+    SELECT user_id, day, channel, count(*) AS n FROM t GROUP BY GROUPING SETS ((user_id, day), (user_id, channel))),
+  active_days AS (
+    SELECT user_id, count(*) AS active_days FROM per_day_and_channel WHERE day IS NOT NULL GROUP BY user_id),
+  fav_channel AS (
+    SELECT DISTINCT ON (user_id) user_id, channel FROM per_day_and_channel WHERE day IS NULL AND channel IS NOT NULL
+    ORDER BY user_id, n DESC, channel),
+  counted AS (
+    SELECT b.*, a.active_days, ch.channel,
+           ${present('game', SORTED_GAMES.length)} AS games,
+           ${present('type', TRANSACTION_TYPES.length)} AS types,
+           ${present('period', PERIODS.length)} AS periods,
+           ${present('dow', WEEKDAYS.length)} AS dows,
+           (dow6 + dow7)::numeric / total_transactions AS weekend_ratio,
+           -- Most first; ties: alphabetical game, earlier period of the day, Monday first.
+           (SELECT g FROM unnest(${textArray(SORTED_GAMES)}, ${countsArray('game', SORTED_GAMES.length)}) AS x(g, n)
+             WHERE n > 0 ORDER BY n DESC, g LIMIT 1) AS favorite_game,
+           (SELECT p FROM unnest(${textArray(PERIODS)}, ${countsArray('period', PERIODS.length)}) WITH ORDINALITY AS x(p, n, i)
+             WHERE n > 0 ORDER BY n DESC, i LIMIT 1) AS periodo,
+           (SELECT string_agg(d, ',' ORDER BY n DESC, i) FROM (
+              SELECT d, n, i FROM unnest(${textArray(WEEKDAYS)}, ${countsArray('dow', WEEKDAYS.length)}) WITH ORDINALITY AS x(d, n, i)
+              WHERE n > 0 ORDER BY n DESC, i LIMIT 2) top) AS dias
+    FROM base b JOIN active_days a USING (user_id) LEFT JOIN fav_channel ch USING (user_id))
+  SELECT * FROM counted`;
+}
+
+/** The features from the per-user rows: ranks, ratios, categories ($1 = asOf, $2/$3 = ticket cut-offs). */
+export function scoredSql(perUser: string, scope?: FeatureScope): string {
+  return `
+  -- Quartiles and the CLV rank are relative to a population: this run's users, or (stream) every loaded user.
+  WITH ranked AS (
+    SELECT user_id,
+           ntile(4) OVER (ORDER BY last_at, user_id) AS r,
+           ntile(4) OVER (ORDER BY total_transactions, user_id) AS f,
+           ntile(4) OVER (ORDER BY total_deposits, user_id) AS m,
+           percent_rank() OVER (ORDER BY total_deposits - total_withdrawals) AS clv
+    FROM (SELECT user_id, last_at, total_transactions, total_deposits, total_withdrawals FROM ${perUser}${scope ? `
+          UNION ALL
+          SELECT user_id, last_transaction_at, total_transactions, total_deposits, total_withdrawals FROM ${scope.population} p
+          WHERE NOT EXISTS (SELECT 1 FROM ${perUser} c WHERE c.user_id = p.user_id)` : ''}) population),
+  scored AS (
+    SELECT c.*, k.r, k.f, k.m, k.clv,
+           floor(extract(epoch FROM ($1::timestamp - last_at)) / 86400)::int AS recency_days,
+           c.active_days::numeric / ((last_at::date - first_at::date) + 1) AS regularity
+    FROM ${perUser} c JOIN ranked k USING (user_id))
+  SELECT s.user_id,
+         s.favorite_game AS favorite_game_type,
+         round(s.games / 5.0, 4) AS game_diversity_score,
+         round(CASE WHEN s.bets >= 2 AND s.ticket_medio > 0 THEN s.bet_sd / s.ticket_medio ELSE 0 END, 4) AS bet_volatility,
+         round(s.ticket_medio, 2) AS ticket_medio,
+         CASE WHEN s.ticket_medio < $2 THEN 'baixo' WHEN s.ticket_medio < $3 THEN 'medio' ELSE 'alto' END AS ticket_medio_categoria,
+         s.total_transactions::int AS total_transactions,
+         s.total_deposits, s.total_withdrawals,
+         round(s.total_deposits / greatest(s.total_withdrawals, 1), 4) AS balance_ratio,
+         s.dias AS dias_semana_preferidos,
+         s.periodo AS horarios_atividade,
+         round(s.weekend_ratio, 4) AS weekend_activity_ratio,
+         round(s.regularity, 4) AS activity_regularity,
+         round(s.bets::numeric / s.active_days, 4) AS frequencia_jogo,
+         s.recency_days,
+         s.r::smallint AS recency_score, s.f::smallint AS frequency_score, s.m::smallint AS monetary_score,
+         CASE WHEN s.r >= 3 AND s.f >= 3 AND s.m >= 3 THEN 'champions'
+              WHEN s.r <= 2 AND (s.f >= 3 OR s.m >= 3) THEN 'at_risk'
+              WHEN s.f >= 3 THEN 'loyal'
+              WHEN s.r >= 3 THEN 'promising'
+              ELSE 'hibernating' END AS rfm_segment,
+         round(s.clv::numeric, 4) AS customer_lifetime_value_score,
+         round(0.7 * least(1, greatest(s.recency_days, 0) / 60.0) + 0.3 * (1 - s.regularity), 4) AS churn_risk_score,
+         round((s.games / 5.0 + s.types / 4.0 + s.periods / 4.0 + s.dows / 7.0) / 4, 4) AS behavioral_diversity_score,
+         s.channel AS canal_preferido,
+         s.last_at AS last_transaction_at
+  FROM scored s`;
+}

@@ -1,0 +1,194 @@
+import { pipeline } from 'node:stream/promises';
+import { Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import type pg from 'pg';
+import type { SyncCounts } from '../../lib/contracts/incremental-sync';
+import { classifyDbError } from '../../lib/activity/pg-errors';
+import {
+  batchSummarySql, checkSql, createStagingSql, markProblemsSql, mergeSql, quarantineSql, sourceCopySql, stagingCopySql, stagingTables,
+} from './batch-sql';
+import { countsOf } from './control-row';
+import type { SyncPlan } from './plan';
+import type { SyncDatabases } from './prepare';
+import { utf8Guard, type InvalidUtf8Value } from './utf8-guard';
+
+export interface SyncProgress extends SyncCounts {
+  lastKey: string[] | null;
+  watermark: string | null;
+}
+
+/** A batch copied into a staging table, not merged yet. */
+interface StagedBatch {
+  table: string;
+  rows: number;
+  cursor: string[];
+  newest: string | null;
+  /** Values that load as NULL (NaN, NaT, '' ...), counted before any row is quarantined. */
+  nulled: number;
+  invalid: InvalidUtf8Value[];
+}
+
+const HEARTBEAT_EVERY_MS = 2_000;
+
+/** What this run has committed so far: a retried attempt resumes after it instead of redoing it. */
+async function committedProgress(db: SyncDatabases, plan: SyncPlan): Promise<SyncProgress> {
+  const { rows: [row] } = await db.target.query(
+    `SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_quarantined, values_nulled, batches,
+            last_key, watermark::text AS watermark
+       FROM etl_control WHERE id = $1`,
+    [plan.controlId],
+  );
+  return {
+    ...countsOf(row),
+    lastKey: row.last_key,
+    watermark: row.watermark,
+  };
+}
+
+/**
+ * Copies the rows changed since the watermark (all rows in full mode) in keyset-ordered batches.
+ * Each batch is merged in one target transaction that also moves the cursor and the watermark in
+ * etl_control, so a crash leaves a batch either wholly applied and recorded, or not at all. While one
+ * batch merges, the next is already being copied into the other staging table.
+ */
+export async function copyChangedRows(db: SyncDatabases, plan: SyncPlan): Promise<SyncProgress> {
+  const context = Context.current();
+  let progress = await committedProgress(db, plan);
+  const beat = () => context.heartbeat({ rowsDone: progress.rowsExtracted, lastKey: progress.lastKey, batches: progress.batches });
+  beat();
+  const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
+  const [tableA, tableB] = stagingTables(plan);
+  try {
+    await db.target.query(`${createStagingSql(plan, tableA)}; ${createStagingSql(plan, tableB)}`);
+    let staged = await stageBatch(db, plan, tableA, progress.lastKey);
+    while (staged) {
+      if (context.cancellationSignal.aborted) throw new CancelledFailure('incrementalSync copy cancelled');
+      const nextTable = staged.table === tableA ? tableB : tableA;
+      const [next, merged] = await bothSettled(stageBatch(db, plan, nextTable, staged.cursor), mergeBatch(db, plan, staged, progress));
+      progress = merged;
+      staged = next;
+      context.log.info('batch merged', { batch: progress.batches, rowsDone: progress.rowsExtracted, lastKey: progress.lastKey });
+      beat();
+    }
+    return progress;
+  } catch (error) {
+    throw classifyDbError(error, `copying ${plan.sourceTable} -> ${plan.targetTable}`);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Like Promise.all, but a failure is thrown only after the other side has finished with its connection. */
+async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
+}
+
+/** Streams the next keyset page from the source into a staging table (source COPY TO -> target COPY FROM). */
+async function stageBatch(db: SyncDatabases, plan: SyncPlan, table: string, after: string[] | null): Promise<StagedBatch | undefined> {
+  const target = await db.target.connect();
+  const source = await db.source.connect();
+  try {
+    await target.query(`TRUNCATE ${table}`);
+    // A SQL_ASCII source is read byte for byte: Postgres would refuse to convert its non-UTF-8 text itself.
+    if (plan.rawSourceBytes) await source.query(`SET client_encoding = 'SQL_ASCII'`);
+    const invalid: InvalidUtf8Value[] = [];
+    const writer = target.query(copyFrom(stagingCopySql(plan, table)));
+    await pipeline(source.query(copyTo(sourceCopySql(plan, after))), utf8Guard(plan.columns.map((c) => c.name), invalid, plan.keyColumns), writer);
+    const rows = Number(writer.rowCount);
+    if (rows === 0) return undefined;
+    const { rows: [summary] } = await target.query<{ cursor: string[]; newest: string | null; nulled: number }>(batchSummarySql(plan, table));
+    return { table, rows, ...summary, invalid };
+  } finally {
+    if (plan.rawSourceBytes) await source.query('RESET client_encoding').catch(() => undefined);
+    source.release();
+    target.release();
+  }
+}
+
+/** Checks, quarantines, merges and records one staged batch in a single target transaction. */
+async function mergeBatch(db: SyncDatabases, plan: SyncPlan, batch: StagedBatch, before: SyncProgress): Promise<SyncProgress> {
+  const client = await db.target.connect();
+  try {
+    await client.query('BEGIN');
+    const { merged, nulled, quarantined } = await checkAndMerge(client, plan, batch);
+    const after: SyncProgress = {
+      rowsExtracted: before.rowsExtracted + batch.rows,
+      rowsInserted: before.rowsInserted + merged.inserted,
+      rowsUpdated: before.rowsUpdated + merged.updated,
+      rowsUnchanged: before.rowsUnchanged + batch.rows - quarantined - merged.inserted - merged.updated,
+      rowsQuarantined: before.rowsQuarantined + quarantined,
+      valuesNulled: before.valuesNulled + nulled,
+      batches: before.batches + 1,
+      lastKey: batch.cursor,
+      watermark: null,
+    };
+    const { rows: [control] } = await client.query<{ watermark: string | null }>(
+      `UPDATE etl_control SET rows_extracted = $2, rows_inserted = $3, rows_updated = $4, rows_unchanged = $5,
+              rows_quarantined = $6, values_nulled = $7, batches = $8, last_key = $9,
+              watermark = GREATEST(watermark, $10::timestamptz)
+        WHERE id = $1 RETURNING watermark::text AS watermark`,
+      [plan.controlId, after.rowsExtracted, after.rowsInserted, after.rowsUpdated, after.rowsUnchanged,
+        after.rowsQuarantined, after.valuesNulled, after.batches, JSON.stringify(after.lastKey), batch.newest],
+    );
+    await client.query('COMMIT');
+    return { ...after, watermark: control.watermark };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+interface Merged {
+  merged: { inserted: number; updated: number };
+  nulled: number;
+  quarantined: number;
+}
+
+/** A value that does not fit its column (bad date, null key) fails the statement with one of these. */
+const isBadValue = (error: unknown) => /^22|^23502$/.test(String((error as { code?: string }).code));
+
+/**
+ * Most batches are clean, so the merge is tried first; only when a value does not fit does the batch
+ * get the row-by-row check that moves the offending rows to etl_quarantine, and the merge runs again.
+ */
+async function checkAndMerge(client: pg.PoolClient, plan: SyncPlan, batch: StagedBatch): Promise<Merged> {
+  const merge = async () => {
+    const result = await client.query<{ inserted: number; updated: number }>(mergeSql(plan, batch.table));
+    return plan.targetWasEmpty ? { inserted: result.rowCount ?? 0, updated: 0 } : result.rows[0];
+  };
+  await recordInvalidUtf8(client, plan, batch.invalid);
+  const nulled = batch.invalid.length + batch.nulled;
+  const check = checkSql(plan, batch.table);
+  if (check) await client.query('SAVEPOINT before_merge');
+  try {
+    return { merged: await merge(), nulled, quarantined: 0 };
+  } catch (error) {
+    if (!check || !isBadValue(error)) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT before_merge');
+  }
+  const { rows: [found] } = await client.query<{ nulled: number; bad: string[]; reasons: string[] }>(check!);
+  let quarantined = 0;
+  if (found.bad.length) {
+    await client.query(markProblemsSql(batch.table), [found.bad, found.reasons]);
+    quarantined = (await client.query(quarantineSql(batch.table), [plan.workflowId, plan.runId, plan.sourceTable])).rowCount ?? 0;
+  }
+  return { merged: await merge(), nulled: batch.invalid.length + found.nulled, quarantined };
+}
+
+async function recordInvalidUtf8(client: pg.PoolClient, plan: SyncPlan, invalid: InvalidUtf8Value[]): Promise<void> {
+  // Text that was not valid UTF-8 loads as NULL; its original bytes are kept in etl_quarantine with the reason.
+  for (const value of invalid) {
+    await client.query(
+      `INSERT INTO etl_quarantine (pipeline, workflow_id, run_id, source_table, row_data, reason)
+       VALUES ('incrementalSync', $1, $2, $3, $4, $5)`,
+      [plan.workflowId, plan.runId, plan.sourceTable, JSON.stringify({ key: value.key, column: value.column, bytes_hex: value.hex }),
+        `column ${value.column}: invalid UTF-8, loaded as NULL`],
+    );
+  }
+}

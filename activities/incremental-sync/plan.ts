@@ -1,0 +1,33 @@
+import type { SyncMode, SyncOptions } from '../../lib/contracts/incremental-sync';
+import type { ColumnPlan } from './columns';
+
+/** Everything the later steps of one run need, decided once by `prepareSync` (small: names, types, a watermark). */
+export interface SyncPlan {
+  controlId: number;
+  workflowId: string;
+  runId: string;
+  mode: SyncMode;
+  sourceTable: string;
+  targetTable: string;
+  /** Where this run's batches are staged on the target: named after the run. */
+  stagingTable: string;
+  keyColumns: string[];
+  updatedAtColumn: string;
+  updatedAtType: string;
+  keyTypes: string[];
+  columns: ColumnPlan[];
+  /** Whether the source guarantees one row per key; when not, each batch keeps the newest row of a key. */
+  keysUnique: boolean;
+  /** SQL_ASCII sources are read byte for byte (Postgres would refuse to convert them to UTF-8 itself). */
+  rawSourceBytes: boolean;
+  /** A full load into an empty table: plain inserts, and nothing there can be missing at the source. */
+  targetWasEmpty: boolean;
+  /** The last successful run's watermark (incremental mode), as Postgres text. */
+  watermarkFrom: string | null;
+  options: Pick<SyncOptions, 'batchSize' | 'overlapSeconds' | 'deleteMissing'>;
+}
+
+export interface RunIdentity {
+  workflowId: string;
+  runId: string;
+}

@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ApplicationFailure } from '@temporalio/common';
+import type pg from 'pg';
+import type SftpClient from 'ssh2-sftp-client';
+import type { DeliveryReceipt, PlannedDelivery } from '../../lib/contracts/mailing-campaigns';
+import { exportCampaign } from './campaign-export';
+import { readJournal, tryLockDelivery, unlockDelivery, writeJournal, type RunIdentity } from './deliveries-journal';
+import { connectSftp, remoteMd5, type SftpSettings } from '../../lib/io/sftp';
+
+export interface DeliveryDeps {
+  /** The source database, as the read-only user. */
+  source: pg.Pool;
+  /** The target database, where mailing_deliveries lives. */
+  target: pg.Pool;
+  sftp: SftpSettings;
+  timeZone: string;
+}
+
+export interface DeliveryHooks {
+  attempt?: number;
+  heartbeat?: (details: { bytes: number }) => void;
+  /** Fault injection for tests: after the upload is verified, before the journal row. */
+  afterUpload?: (tempPath: string) => Promise<void>;
+  /** Fault injection for tests: after the journal row ('renaming'), before the rename. */
+  beforeRename?: (tempPath: string) => Promise<void>;
+}
+
+/** Temporary uploads are hidden files named after the final one: `.mailing_x_22-12_10-00.csv.part-<run>-<attempt>`. */
+export const tempPrefix = (fileName: string) => `.${fileName}.part-`;
+
+/** Counts and hashes the bytes on their way to the server. */
+class Fingerprint extends Transform {
+  bytes = 0;
+  private readonly sha256 = createHash('sha256');
+  private readonly md5 = createHash('md5');
+  constructor(private readonly onProgress?: (bytes: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null, data?: Buffer) => void): void {
+    this.bytes += chunk.length;
+    this.sha256.update(chunk);
+    this.md5.update(chunk);
+    this.onProgress?.(this.bytes);
+    done(null, chunk);
+  }
+  digests() {
+    return { sha256: this.sha256.digest('hex'), md5: this.md5.digest('hex') };
+  }
+}
+
+const throttled = (every: number, run: (bytes: number) => void) => {
+  let last = 0;
+  return (bytes: number) => {
+    if (Date.now() - last < every) return;
+    last = Date.now();
+    run(bytes);
+  };
+};
+
+const receipt = (delivery: PlannedDelivery, fields: Omit<DeliveryReceipt, 'campaign' | 'fileName' | 'remotePath'>): DeliveryReceipt => ({
+  campaign: delivery.campaign.name, fileName: delivery.fileName, remotePath: delivery.remotePath, ...fields,
+});
+
+async function sizeOf(sftp: SftpClient, remotePath: string): Promise<number | undefined> {
+  return (await sftp.exists(remotePath)) === '-' ? (await sftp.stat(remotePath)).size : undefined;
+}
+
+/** Temporary files of this final name left by a crashed attempt; the final file and other campaigns' files are untouched. */
+async function removeStaleTemps(sftp: SftpClient, folder: string, fileName: string): Promise<number> {
+  const stale = (await sftp.list(folder)).filter((f) => f.type === '-' && f.name.startsWith(tempPrefix(fileName)));
+  for (const file of stale) await sftp.delete(path.posix.join(folder, file.name), true);
+  return stale.length;
+}
+
+/**
+ * Delivers one campaign's file for one slot, exactly once: the query streams through a fingerprint into a
+ * temporary file in the campaign's folder, its size (and the server's MD5 where offered) is verified, the
+ * journal row is written, and only then is the file renamed to the name the dialer watches for.
+ * Run it again for the same slot, after success or after a crash at any point, and it delivers nothing twice.
+ */
+export async function deliverCampaign(
+  deps: DeliveryDeps, delivery: PlannedDelivery, run: RunIdentity, hooks: DeliveryHooks = {},
+): Promise<DeliveryReceipt> {
+  const { campaign, remotePath, fileName } = delivery;
+  const folder = path.posix.dirname(remotePath);
+  const journalClient = await deps.target.connect();
+  try {
+    if (!(await tryLockDelivery(journalClient, delivery))) {
+      throw new Error(`another delivery of campaign ${campaign.name} for slot ${delivery.slot} is running; retrying later`);
+    }
+    try {
+      const sftp = await connectSftp(deps.sftp);
+      try {
+        return await deliverLocked(deps, delivery, run, hooks, { journalClient, sftp, folder, fileName });
+      } finally {
+        await sftp.end().catch(() => undefined);
+      }
+    } finally {
+      await unlockDelivery(journalClient, delivery).catch(() => undefined);
+    }
+  } finally {
+    journalClient.release();
+  }
+}
+
+async function deliverLocked(
+  deps: DeliveryDeps, delivery: PlannedDelivery, run: RunIdentity, hooks: DeliveryHooks,
+  { journalClient, sftp, folder, fileName }: { journalClient: pg.PoolClient; sftp: SftpClient; folder: string; fileName: string },
+): Promise<DeliveryReceipt> {
+  const { campaign, remotePath } = delivery;
+  const folderType = await sftp.exists(folder);
+  if (folderType !== 'd') {
+    throw ApplicationFailure.nonRetryable(
+      `campaign ${campaign.name}: the SFTP folder ${folder} ${folderType ? 'is not a folder' : 'does not exist'} on ${deps.sftp.host}:${deps.sftp.port}; create it (the dialer watches it) or fix sftpFolder in campaigns/${campaign.name}.json`,
+      'FolderMissing');
+  }
+
+  // 1. Already done for this slot? The journal says so; the final file may since have been taken by the dialer.
+  const journal = await readJournal(journalClient, delivery);
+  const finalSize = await sizeOf(sftp, remotePath);
+  const recorded = { rows: journal?.rows ?? 0, bytes: journal?.bytes ?? 0, sha256: journal?.sha256 ?? null, remoteChecksum: null };
+  if (journal?.status === 'delivered' || (journal?.status === 'renaming' && finalSize !== undefined && finalSize === journal.bytes)) {
+    if (journal.status === 'renaming') await writeJournal(journalClient, delivery, run, { status: 'delivered' });
+    return receipt(delivery, { status: 'already-delivered', ...recorded });
+  }
+  if (journal?.status === 'empty-not-sent') return receipt(delivery, { status: 'empty-not-sent', ...recorded });
+  if (finalSize !== undefined) {
+    // Someone else's file under our name (a manual upload?): the dialer may have started on it; never overwrite.
+    await writeJournal(journalClient, delivery, run, { status: 'already-present', bytes: finalSize });
+    return receipt(delivery, { status: 'already-present', rows: 0, bytes: finalSize, sha256: null, remoteChecksum: null });
+  }
+
+  // 2. Upload under a temporary name, fingerprinting the bytes as they go.
+  await removeStaleTemps(sftp, folder, fileName);
+  const tempPath = path.posix.join(folder, `${tempPrefix(fileName)}${run.runId.slice(0, 8)}-${hooks.attempt ?? 1}`);
+  const fingerprint = new Fingerprint(hooks.heartbeat && throttled(1000, (bytes) => hooks.heartbeat!({ bytes })));
+  let rows: number;
+  try {
+    ({ rows } = await exportCampaign(deps.source, campaign, deps.timeZone,
+      (csv) => pipeline(csv, fingerprint, sftp.createWriteStream(tempPath, { flags: 'w' }))));
+  } catch (error) {
+    await sftp.delete(tempPath, true).catch(() => undefined);
+    throw error;
+  }
+  const { sha256, md5 } = fingerprint.digests();
+  const bytes = fingerprint.bytes;
+
+  // 3. Verify what the server holds: its size, and its own MD5 where the server computes one.
+  const uploaded = await sizeOf(sftp, tempPath);
+  const serverMd5 = uploaded === bytes ? await remoteMd5(sftp, tempPath) : undefined;
+  if (uploaded !== bytes || (serverMd5 !== undefined && serverMd5 !== md5)) {
+    await sftp.delete(tempPath, true).catch(() => undefined);
+    throw new Error(`campaign ${campaign.name}: the server holds ${uploaded ?? 'no'} bytes${serverMd5 ? ` (md5 ${serverMd5})` : ''} of the ${bytes} sent (md5 ${md5}); sending again`);
+  }
+  const remoteChecksum = serverMd5 === undefined ? 'not-offered' as const : 'matched' as const;
+
+  if (rows === 0 && campaign.emptyResult === 'send-nothing') {
+    await sftp.delete(tempPath, true);
+    await writeJournal(journalClient, delivery, run, { status: 'empty-not-sent', rows: 0, bytes: 0 });
+    return receipt(delivery, { status: 'empty-not-sent', rows: 0, bytes: 0, sha256: null, remoteChecksum: null });
+  }
+  await hooks.afterUpload?.(tempPath);
+
+  // 4. Journal first, then the rename: a crash in between is recognised by the next attempt (step 1).
+  await writeJournal(journalClient, delivery, run, { status: 'renaming', rows, bytes, sha256 });
+  await hooks.beforeRename?.(tempPath);
+  await sftp.rename(tempPath, remotePath);
+  await writeJournal(journalClient, delivery, run, { status: 'delivered', rows, bytes, sha256 });
+  return receipt(delivery, { status: 'delivered', rows, bytes, sha256, remoteChecksum });
+}

@@ -1,0 +1,67 @@
+// mailing_deliveries: the record operations query, and the journal that makes a delivery exactly-once.
+import type pg from 'pg';
+import type { PlannedDelivery } from '../../lib/contracts/mailing-campaigns';
+
+export interface RunIdentity {
+  workflowId: string;
+  runId: string;
+}
+
+export type JournalStatus = 'renaming' | 'delivered' | 'already-present' | 'empty-not-sent' | 'failed';
+
+export interface JournalRow {
+  status: JournalStatus;
+  rows: number | null;
+  bytes: number | null;
+  sha256: string | null;
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+export async function readJournal(db: Queryable, delivery: PlannedDelivery): Promise<JournalRow | undefined> {
+  const { rows } = await db.query(
+    `SELECT status, rows::float8 AS rows, bytes::float8 AS bytes, sha256 FROM mailing_deliveries WHERE campaign = $1 AND slot = $2`,
+    [delivery.campaign.name, delivery.slot]);
+  return rows[0] as JournalRow | undefined;
+}
+
+export async function writeJournal(
+  db: Queryable, delivery: PlannedDelivery, run: RunIdentity,
+  entry: { status: JournalStatus; rows?: number | null; bytes?: number | null; sha256?: string | null; error?: string },
+): Promise<void> {
+  const finished = entry.status === 'renaming' ? null : 'now()';
+  await db.query(
+    `INSERT INTO mailing_deliveries (campaign, slot, status, file_name, remote_path, rows, bytes, sha256, sql_file,
+                                     workflow_id, run_id, error_message, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, ${finished ?? 'NULL'})
+     ON CONFLICT (campaign, slot) DO UPDATE SET
+       status = EXCLUDED.status, file_name = EXCLUDED.file_name, remote_path = EXCLUDED.remote_path,
+       rows = coalesce(EXCLUDED.rows, mailing_deliveries.rows), bytes = coalesce(EXCLUDED.bytes, mailing_deliveries.bytes),
+       sha256 = coalesce(EXCLUDED.sha256, mailing_deliveries.sha256), sql_file = EXCLUDED.sql_file,
+       workflow_id = EXCLUDED.workflow_id, run_id = EXCLUDED.run_id, error_message = EXCLUDED.error_message,
+       finished_at = EXCLUDED.finished_at`,
+    [delivery.campaign.name, delivery.slot, entry.status, delivery.fileName, delivery.remotePath, entry.rows ?? null,
+      entry.bytes ?? null, entry.sha256 ?? null, delivery.campaign.sqlFile, run.workflowId, run.runId, entry.error ?? null],
+  );
+}
+
+/** A failure is recorded only where nothing was delivered for the slot: it never hides a delivery. */
+export async function recordFailure(db: Queryable, delivery: PlannedDelivery, run: RunIdentity, error: string): Promise<void> {
+  const current = await readJournal(db, delivery);
+  if (current && current.status !== 'failed') return;
+  await writeJournal(db, delivery, run, { status: 'failed', error });
+}
+
+/**
+ * One delivery of a campaign's slot at a time, across workers: a session advisory lock on the target
+ * database, released when the client is released (or its connection dies with a crashed worker).
+ */
+export async function tryLockDelivery(client: pg.PoolClient, delivery: PlannedDelivery): Promise<boolean> {
+  const { rows: [row] } = await client.query<{ locked: boolean }>(
+    `SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked`, [`mailing:${delivery.campaign.name}:${delivery.slot}`]);
+  return row.locked;
+}
+
+export async function unlockDelivery(client: pg.PoolClient, delivery: PlannedDelivery): Promise<void> {
+  await client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [`mailing:${delivery.campaign.name}:${delivery.slot}`]);
+}

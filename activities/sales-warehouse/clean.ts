@@ -1,0 +1,201 @@
+// Clean and standardize, set-based: every raw row of every sales source is typed in ONE statement (trim and case,
+// mixed date formats, Brazilian money, currency to BRL, category, channel and state lookups), each row getting the
+// first reason it cannot be used; rows with a reason go to etl_quarantine whole (source, raw row, reason); the rest
+// are deduplicated by sale_id (newest updated_at, then the first source listed, then the last line) into the clean table.
+import { SALES_FIELDS, type SalesWarehouseOptions, salesStaging, type RunRef, type SourceExtract } from '../../lib/contracts/sales-warehouse';
+import { quoteLiteral, withTransaction } from '../../lib/io/postgres';
+import type { SalesDeps } from './extract';
+
+/** Reasons by quality check: value ranges / unreadable values, and references to unknown dimension members. */
+export const INVALID_REASONS = ['invalid sale_date', 'sale_date in the future', 'sale_date before 2000', 'invalid quantity', 'invalid unit_price',
+  'invalid discount', 'invalid unit_cost', 'unknown status', 'invalid lead_date'];
+export const REFERENCE_REASONS = ['unknown state', 'unknown channel', 'unknown currency'];
+
+export interface CleanStats {
+  rawRows: number;
+  leadRows: number;
+  /** Raw sales rows with every required field present. */
+  completeRows: number;
+  validRows: number;
+  /** Incremental runs: raw sales rows older than the watermark, loaded by an earlier run and not cleaned again. */
+  unchangedRows: number;
+  cleanRows: number;
+  cleanLeads: number;
+  duplicatesRemoved: number;
+  quarantined: number;
+  /** Quarantined rows per source name. */
+  quarantinedBySource: Record<string, number>;
+  reasons: Record<string, number>;
+  newestSaleDate: string | null;
+  durationMs: number;
+}
+
+const values = (pairs: [string, string | number][]) =>
+  pairs.length ? `VALUES ${pairs.map(([k, v]) => `(${quoteLiteral(k)}, ${typeof v === 'number' ? v : quoteLiteral(v)})`).join(', ')}` : null;
+
+const REFUND = ['refunded', 'refund', 'reembolsado', 'devolvido', 'estornado', 'cancelado por devolucao'];
+const COMPLETED = ['completed', 'complete', 'concluido', 'concluida', 'pago', 'paid', 'faturado', 'aprovado', 'entregue', 'delivered'];
+
+export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions, run: RunRef, extracts: SourceExtract[], asOf: string): Promise<CleanStats> {
+  const started = Date.now();
+  const t = salesStaging(run.runId);
+  const sales = extracts.map((e, src) => ({ ...e, src })).filter((e) => e.dataset === 'sales');
+  const leads = extracts.map((e, src) => ({ ...e, src })).filter((e) => e.dataset === 'leads');
+  const categories = values(Object.entries(options.categories).map(([k, v]) => [k.toLowerCase(), v])) ?? "VALUES ('', '')";
+  const channels = values(Object.entries(options.channels).map(([k, v]) => [k.toLowerCase(), v])) ?? "VALUES ('', '')";
+  const fx = values(Object.entries(options.fxRatesToBrl)) ?? "VALUES ('BRL', 1)";
+  const list = (xs: string[]) => xs.map((x) => quoteLiteral(x)).join(', ');
+  // An incremental run types only the rows the load can take (changed at or after the watermark) and the rows whose
+  // date cannot be read (to quarantine them); older rows were loaded before and are not cleaned or quarantined again.
+  const since = options.loadStrategy === 'incremental' ? await currentWatermark(deps) : null;
+  const changedOnly = since ? ` WHERE (coalesce(sales_etl.parse_timestamp(btrim(updated_at)), sales_etl.parse_date(btrim(sale_date))::timestamp)
+    >= ${quoteLiteral(since)}::timestamp) IS NOT FALSE` : '';
+
+  // Safe to run twice: every table is rebuilt and the run's quarantine rows replaced.
+  await deps.target.query(`DROP TABLE IF EXISTS ${t.typed}, ${t.typed}_dict, ${t.clean}, ${t.leads}`);
+  await deps.target.query('DELETE FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2', [run.workflowId, run.runId]);
+  const rawSales = sales.length
+    ? sales.map((e) => `SELECT ${e.src} AS src, * FROM ${e.table}`).join(' UNION ALL ')
+    : `SELECT 0 AS src, ${SALES_FIELDS.map((f) => `NULL::text AS ${f}`).join(', ')}, ''::text AS source, 0::bigint AS line WHERE false`;
+  // Free-text columns have few distinct values: each distinct value is looked up once (accents, case, aliases), and
+  // the rows join the result, instead of normalising the same "sao paulo" a million times.
+  await deps.target.query(`CREATE UNLOGGED TABLE ${t.typed}_dict AS
+    WITH categories(key, name) AS (${categories}), channels(key, name) AS (${channels}),
+    raw AS (SELECT state, channel, category, status, city, customer_name, product_name FROM (${rawSales}) r),
+    d AS (SELECT 'state' AS kind, state AS raw FROM raw GROUP BY 2 UNION ALL SELECT 'channel', channel FROM raw GROUP BY 2
+      UNION ALL SELECT 'category', category FROM raw GROUP BY 2 UNION ALL SELECT 'status', status FROM raw GROUP BY 2
+      UNION ALL SELECT 'city', city FROM raw GROUP BY 2 UNION ALL SELECT 'customer_name', customer_name FROM raw GROUP BY 2
+      UNION ALL SELECT 'product_name', product_name FROM raw GROUP BY 2)
+    SELECT kind, raw, CASE kind
+      WHEN 'state' THEN (SELECT uf::text FROM sales_etl.state_aliases WHERE alias = sales_etl.match_key(raw))
+      WHEN 'channel' THEN (SELECT name FROM channels WHERE key = sales_etl.match_key(raw))
+      WHEN 'category' THEN coalesce((SELECT name FROM categories WHERE key = sales_etl.match_key(raw)), nullif(initcap(lower(btrim(raw)) COLLATE pg_c_utf8), ''))
+      WHEN 'customer_name' THEN nullif(initcap(lower(regexp_replace(btrim(raw), '\\s+', ' ', 'g')) COLLATE pg_c_utf8), '')
+      WHEN 'product_name' THEN nullif(regexp_replace(btrim(raw), '\\s+', ' ', 'g'), '')
+      WHEN 'status' THEN CASE WHEN sales_etl.match_key(raw) IN ('', ${list(COMPLETED)}) THEN 'false' WHEN sales_etl.match_key(raw) IN (${list(REFUND)}) THEN 'true' END
+      ELSE nullif(btrim(replace(replace(replace(replace(replace(' ' || initcap(lower(regexp_replace(btrim(raw), '\\s+', ' ', 'g')) COLLATE pg_c_utf8) || ' ',
+        ' De ', ' de '), ' Do ', ' do '), ' Da ', ' da '), ' Dos ', ' dos '), ' Das ', ' das ')), '')
+    END AS value FROM d WHERE raw IS NOT NULL`);
+  await deps.target.query(`CREATE UNIQUE INDEX ON ${t.typed}_dict (kind, raw)`);
+  const typedSelect = (raw: string) => `
+      WITH fx(code, rate) AS (${fx})
+      SELECT src, line, sale_id, d_sale AS sale_date, d_updated AS updated_at, customer_id, customer_name, product_id, product_name, category,
+             city, uf, channel, quantity, round(gross - disc, 2) AS sales_amount, round(disc, 2) AS discount_amount,
+             CASE WHEN cost IS NOT NULL AND gross - disc > 0 THEN round((gross - disc - cost * quantity) / (gross - disc), 4) END AS profit_margin,
+             refunded, promotion, complete,
+             CASE
+               WHEN sale_id IS NULL THEN 'missing sale_id'
+               WHEN d_sale IS NULL THEN 'invalid sale_date'
+               WHEN d_sale > '${asOf}'::date THEN 'sale_date in the future'
+               WHEN d_sale < date '2000-01-01' THEN 'sale_date before 2000'
+               WHEN customer_id IS NULL THEN 'missing customer_id'
+               WHEN product_id IS NULL THEN 'missing product_id'
+               WHEN quantity IS NULL OR quantity <= 0 OR quantity <> trunc(quantity) THEN 'invalid quantity'
+               WHEN price IS NULL OR price < 0 THEN 'invalid unit_price'
+               WHEN rate IS NULL THEN 'unknown currency'
+               WHEN disc IS NULL OR disc < 0 OR disc > gross THEN 'invalid discount'
+               WHEN raw_cost IS NOT NULL AND (cost IS NULL OR cost < 0) THEN 'invalid unit_cost'
+               WHEN refunded IS NULL THEN 'unknown status'
+               WHEN uf IS NULL THEN 'unknown state'
+               WHEN channel IS NULL THEN 'unknown channel'
+             END AS reason
+      FROM (
+        SELECT src, line, sale_id, d_sale, d_updated, customer_id, customer_name, product_id, product_name, category, city, uf, channel, rate,
+               quantity, price, price * quantity * rate AS gross,
+               CASE WHEN raw_disc IS NULL THEN 0 WHEN raw_disc LIKE '%\\%' THEN sales_etl.parse_decimal(btrim(rtrim(raw_disc, '%'))) / 100 * price * quantity * rate
+                    ELSE sales_etl.parse_money(raw_disc) * rate END AS disc,
+               raw_cost, sales_etl.parse_money(raw_cost) * rate AS cost, refunded, promotion, complete
+        FROM (
+          SELECT r.src, r.line, nullif(btrim(r.sale_id), '') AS sale_id,
+                 sales_etl.parse_date(btrim(r.sale_date)) AS d_sale, sales_etl.parse_timestamp(btrim(r.updated_at)) AS d_updated,
+                 nullif(btrim(r.customer_id), '') AS customer_id,
+                 dcn.value AS customer_name, upper(nullif(btrim(r.product_id), '')) AS product_id, dpn.value AS product_name,
+                 dca.value AS category, coalesce(dci.value, '(não informada)') AS city, dst.value AS uf, dch.value AS channel, fx.rate,
+                 sales_etl.parse_decimal(btrim(r.quantity)) AS quantity, sales_etl.parse_money(btrim(r.unit_price)) AS price,
+                 nullif(btrim(r.discount), '') AS raw_disc, nullif(btrim(r.unit_cost), '') AS raw_cost,
+                 CASE WHEN r.status IS NULL THEN false ELSE dss.value::boolean END AS refunded,
+                 nullif(btrim(r.promotion), '') AS promotion,
+                 (nullif(btrim(r.sale_id), '') IS NOT NULL AND nullif(btrim(r.sale_date), '') IS NOT NULL AND nullif(btrim(r.customer_id), '') IS NOT NULL
+                  AND nullif(btrim(r.product_id), '') IS NOT NULL AND nullif(btrim(r.quantity), '') IS NOT NULL AND nullif(btrim(r.unit_price), '') IS NOT NULL
+                  AND nullif(btrim(r.state), '') IS NOT NULL AND nullif(btrim(r.channel), '') IS NOT NULL) AS complete
+          FROM (${raw}) r
+          LEFT JOIN ${t.typed}_dict dst ON dst.kind = 'state' AND dst.raw = r.state
+          LEFT JOIN ${t.typed}_dict dch ON dch.kind = 'channel' AND dch.raw = r.channel
+          LEFT JOIN ${t.typed}_dict dca ON dca.kind = 'category' AND dca.raw = r.category
+          LEFT JOIN ${t.typed}_dict dss ON dss.kind = 'status' AND dss.raw = r.status
+          LEFT JOIN ${t.typed}_dict dci ON dci.kind = 'city' AND dci.raw = r.city
+          LEFT JOIN ${t.typed}_dict dcn ON dcn.kind = 'customer_name' AND dcn.raw = r.customer_name
+          LEFT JOIN ${t.typed}_dict dpn ON dpn.kind = 'product_name' AND dpn.raw = r.product_name
+          LEFT JOIN fx ON fx.code = coalesce(upper(nullif(btrim(r.currency), '')),
+            CASE WHEN position('US$' IN r.unit_price) > 0 THEN 'USD' WHEN position('€' IN r.unit_price) > 0 THEN 'EUR' ELSE 'BRL' END)
+          -- OFFSET 0 keeps these subqueries apart: each parsed value is computed once, not again wherever the outer query uses it.
+          OFFSET 0) y
+        OFFSET 0) x`;
+  await deps.target.query(`CREATE UNLOGGED TABLE ${t.typed} AS ${typedSelect(rawSales)} WITH NO DATA`);
+  // One statement per source, each on its own connection: the sources are typed in parallel, one core each.
+  await Promise.all(sales.map((e) => deps.target.query(`INSERT INTO ${t.typed} ${typedSelect(`SELECT ${e.src} AS src, * FROM ${e.table}${changedOnly}`)}`)));
+
+  return withTransaction(deps.target, async (db) => {
+    await db.query("SET LOCAL work_mem = '512MB'");
+    // Rows that cannot be fixed: kept whole, with their source and reason.
+    for (const e of sales) {
+      await db.query(`INSERT INTO etl_quarantine (pipeline, workflow_id, run_id, source_table, row_data, reason)
+        SELECT 'salesWarehouse', $1, $2, $3, to_jsonb(r) - 'source', t.reason FROM ${t.typed} t JOIN ${e.table} r USING (line)
+        WHERE t.src = ${e.src} AND t.reason IS NOT NULL`, [run.workflowId, run.runId, e.source]);
+    }
+    const order = 'sale_id, updated_at DESC NULLS LAST, src, line DESC';
+    await db.query(`CREATE UNLOGGED TABLE ${t.clean} AS
+      SELECT DISTINCT ON (sale_id) t.*, s.source FROM ${t.typed} t JOIN (VALUES ${extracts.map((e, i) => `(${i}, ${quoteLiteral(e.source)})`).join(', ')}) s(src, source) USING (src)
+      WHERE reason IS NULL ORDER BY ${order}`);
+
+    // Leads: same rules, fewer fields.
+    const rawLeads = leads.length ? leads.map((e) => `SELECT ${e.src} AS src, * FROM ${e.table}`).join(' UNION ALL ')
+      : "SELECT 0 AS src, NULL::text AS lead_id, NULL::text AS lead_date, NULL::text AS customer_id, NULL::text AS channel, ''::text AS source, 0::bigint AS line WHERE false";
+    await db.query(`CREATE UNLOGGED TABLE ${t.leads} AS
+      WITH channels(key, name) AS (${channels})
+      SELECT r.src, r.source, r.line, nullif(btrim(r.lead_id), '') AS lead_id, sales_etl.parse_date(btrim(r.lead_date)) AS lead_date,
+             nullif(btrim(r.customer_id), '') AS customer_id, ch.name AS channel,
+             CASE WHEN nullif(btrim(r.lead_id), '') IS NULL THEN 'missing lead_id'
+                  WHEN sales_etl.parse_date(btrim(r.lead_date)) IS NULL THEN 'invalid lead_date'
+                  WHEN ch.name IS NULL THEN 'unknown channel' END AS reason
+      FROM (${rawLeads}) r LEFT JOIN channels ch ON ch.key = sales_etl.match_key(r.channel)`);
+    for (const e of leads) {
+      await db.query(`INSERT INTO etl_quarantine (pipeline, workflow_id, run_id, source_table, row_data, reason)
+        SELECT 'salesWarehouse', $1, $2, $3, to_jsonb(r) - 'source', t.reason FROM ${t.leads} t JOIN ${e.table} r USING (line)
+        WHERE t.src = ${e.src} AND t.reason IS NOT NULL`, [run.workflowId, run.runId, e.source]);
+    }
+    await db.query(`DELETE FROM ${t.leads} WHERE reason IS NOT NULL`);
+    await db.query(`DELETE FROM ${t.leads} l USING ${t.leads} o WHERE l.lead_id = o.lead_id AND (o.src, o.line) > (l.src, l.line)`);
+
+    const counts = await db.query<{ raw: string; complete: string; valid: string; newest: string | null }>(`SELECT count(*) AS raw,
+      count(*) FILTER (WHERE complete) AS complete, count(*) FILTER (WHERE reason IS NULL) AS valid,
+      to_char(max(sale_date) FILTER (WHERE reason IS NULL), 'YYYY-MM-DD') AS newest FROM ${t.typed}`);
+    const clean = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.clean}`);
+    const cleanLeads = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.leads}`);
+    const leadRows = leads.reduce((s, e) => s + e.rows, 0);
+    const reasons = await db.query<{ reason: string; source: string; n: string }>(`SELECT reason, source_table AS source, count(*) AS n
+      FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2 GROUP BY 1, 2`, [run.workflowId, run.runId]);
+    const byReason: Record<string, number> = {};
+    const bySource: Record<string, number> = Object.fromEntries(extracts.map((e) => [e.source, 0]));
+    for (const r of reasons.rows) {
+      byReason[r.reason] = (byReason[r.reason] ?? 0) + Number(r.n);
+      bySource[r.source] = (bySource[r.source] ?? 0) + Number(r.n);
+    }
+    const c = counts.rows[0];
+    const extractedSales = sales.reduce((sum, e) => sum + e.rows, 0);
+    return {
+      rawRows: Number(c.raw), leadRows, completeRows: Number(c.complete), validRows: Number(c.valid), cleanRows: Number(clean.rows[0].n),
+      unchangedRows: extractedSales - Number(c.raw),
+      cleanLeads: Number(cleanLeads.rows[0].n), duplicatesRemoved: Number(c.valid) - Number(clean.rows[0].n),
+      quarantined: Object.values(byReason).reduce((a, b) => a + b, 0), quarantinedBySource: bySource, reasons: byReason,
+      // Nothing changed since the watermark: the newest sale is the one the warehouse already holds.
+      newestSaleDate: c.newest ?? since?.slice(0, 10) ?? null, durationMs: Date.now() - started,
+    };
+  });
+}
+
+/** The warehouse's watermark (`YYYY-MM-DD HH:MM:SS`), or null before the first load. */
+async function currentWatermark(deps: SalesDeps): Promise<string | null> {
+  const { rows } = await deps.target.query<{ w: string | null }>('SELECT watermark::text AS w FROM sales_etl.load_state');
+  return rows[0]?.w ?? null;
+}

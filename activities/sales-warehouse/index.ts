@@ -1,0 +1,24 @@
+import { beating } from '../../lib/activity/heartbeat';
+import type { RunRef, SalesThresholds, SalesWarehouseOptions, SourceConfig, SourceExtract } from '../../lib/contracts/sales-warehouse';
+import { type CleanStats, cleanSales } from './clean';
+import { extractSource, type Landing, type SalesDeps } from './extract';
+import { dropSalesStaging, type LoadRequest, loadWarehouse, refreshKpis } from './load';
+import { validateSales } from './quality';
+
+export type { SalesDeps, Landing } from './extract';
+export type { CleanStats } from './clean';
+export type { Loaded, LoadRequest } from './load';
+
+/** The salesWarehouse activities, bound to the warehouse (target), the default source database and the lake's S3. */
+export function createSalesActivities(deps: SalesDeps) {
+  return {
+    salesExtractSource: beating((source: SourceConfig, index: number, run: RunRef, landing: Landing) => extractSource(deps, source, index, run, landing)),
+    salesClean: beating((options: SalesWarehouseOptions, run: RunRef, extracts: SourceExtract[], asOf: string) => cleanSales(deps, options, run, extracts, asOf)),
+    salesValidate: (run: RunRef, stats: CleanStats, thresholds: SalesThresholds, asOf: string) => validateSales(deps, run, stats, thresholds, asOf),
+    salesLoad: beating((run: RunRef, request: LoadRequest) => loadWarehouse(deps, run, request)),
+    salesRefreshKpis: beating(() => refreshKpis(deps)),
+    salesDropStaging: (run: RunRef) => dropSalesStaging(deps, run),
+  };
+}
+
+export type SalesActivities = ReturnType<typeof createSalesActivities>;

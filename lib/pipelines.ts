@@ -1,10 +1,43 @@
-// The pipelines this product runs: how the CLI names them and where their workers listen.
+// The registry: every pipeline this product runs, in one place. Workers, schedules, the CLI, the demo and the
+// replay loop over it; adding a pipeline is one name in each folder (workflows/, activities/, schedules/, sql/,
+// docs/pipelines/, test/) and one entry here. Its workflow is also re-exported by workflows/index.ts, which the
+// bundler reads (the sandbox cannot import this file: it imports the activities).
+import { createCrmActivities } from '../activities/crm-features';
+import { createSyncActivities } from '../activities/incremental-sync';
+import { createMailingActivities } from '../activities/mailing-campaigns';
+import { createMarketingActivities } from '../activities/marketing-enrichment';
+import { createSalesActivities } from '../activities/sales-warehouse';
+import { crmFeaturesSchedule } from '../schedules/crm-features';
+import { incrementalSyncSchedule } from '../schedules/incremental-sync';
+import { mailingCampaignsSchedule } from '../schedules/mailing-campaigns';
+import { marketingEnrichmentSchedule } from '../schedules/marketing-enrichment';
+import type { PipelineScheduleSpec } from '../schedules/pipeline-schedule';
+import { salesWarehouseSchedule } from '../schedules/sales-warehouse';
+import type { EtlConfig } from './config/env';
+import type { Settings } from './config/settings';
+import { geminiTaskQueue } from './contracts/marketing-enrichment';
+import type { WorkerResources } from './io/resources';
+
 export interface PipelineInfo {
-  /** The kebab-case name the CLI takes. */
+  /** The kebab-case name the CLI takes, and the name of the pipeline's file or folder in every top-level folder. */
   name: string;
   workflowType: string;
+  /** Other workflows of the pipeline, served on the same task queue (crmFeatures' streaming mode). */
+  otherWorkflowTypes?: string[];
   taskQueue: string;
   description: string;
+  /** Its activities, bound to the worker's resources. */
+  activities(resources: WorkerResources): object;
+  /** How many of its activities one worker runs at once. */
+  maxConcurrentActivities: number;
+  /** A queue of its own for some activities, throttled across every worker (marketing's Gemini requests). */
+  throttledQueue?: {
+    taskQueue(pipelineQueue: string): string;
+    activities: string[];
+    maxConcurrentActivities: number;
+    maxActivitiesPerSecond(settings: Settings): number;
+  };
+  schedule(config: EtlConfig): PipelineScheduleSpec;
 }
 
 export const pipelines: PipelineInfo[] = [
@@ -13,35 +46,72 @@ export const pipelines: PipelineInfo[] = [
     workflowType: 'incrementalSync',
     taskQueue: 'etl-incremental-sync',
     description: 'remote Postgres table -> local Postgres by updated_at watermark, batch UPSERT, etl_control',
+    activities: (r) => createSyncActivities({ source: r.postgres('source', 4), target: r.postgres('target', 4),
+      sourceUrl: r.settings.postgres.sourceDatabaseUrl }),
+    // Each sync holds two connections while it copies; a few at once is plenty on one machine.
+    maxConcurrentActivities: 4,
+    schedule: incrementalSyncSchedule,
   },
   {
     name: 'mailing-campaigns',
     workflowType: 'mailingCampaigns',
     taskQueue: 'etl-mailing-campaigns',
     description: 'hourly, per campaign: SQL on Postgres -> CSV in the dialer\'s layout -> the campaign\'s SFTP folder, atomically, once',
+    // A delivery holds one source connection (its COPY) and one target connection (its lock and journal) throughout.
+    activities: (r) => createMailingActivities({ source: r.postgres('source', 8), target: r.postgres('target', 8), sftp: r.settings.sftp,
+      campaignsDir: r.settings.mailing.campaignsDir, timeZone: r.settings.timezone }),
+    // Each delivery holds a source connection, a target connection and an SFTP session; a run's `parallelism`
+    // (default 4) decides how many it asks for, up to 8 here.
+    maxConcurrentActivities: 8,
+    schedule: mailingCampaignsSchedule,
   },
   {
     name: 'marketing-enrichment',
     workflowType: 'marketingEnrichment',
     taskQueue: 'etl-marketing-enrichment',
     description: 'customers file -> Gemini writes a short pt-BR message per customer -> marketing_messages in Postgres -> XLSX and ; CSV',
+    activities: (r) => createMarketingActivities({ target: r.postgres('target', 6), settings: r.settings }),
+    maxConcurrentActivities: 4,
+    // Gemini requests have a queue of their own: Temporal holds it to GEMINI_RPM across every worker.
+    throttledQueue: {
+      taskQueue: geminiTaskQueue,
+      activities: ['enrichBatch'],
+      maxConcurrentActivities: 16,
+      maxActivitiesPerSecond: (settings) => settings.gemini.requestsPerMinute / 60,
+    },
+    schedule: marketingEnrichmentSchedule,
   },
   {
     name: 'crm-features',
     workflowType: 'crmFeatures',
+    otherWorkflowTypes: ['crmFeaturesStream'],
     taskQueue: 'etl-crm-features',
     description: 'S3 lake (Parquet, CSV, JSON) + tbl_transactions -> clean -> per-user ML features -> 11 quality checks, A-F -> ml_features.user_features with backup',
+    activities: (r) => createCrmActivities({ target: r.postgres('target', 4), source: r.postgres('source', 2), s3: r.s3,
+      bucket: r.settings.s3.bucket }),
+    // Each step is one big set-based statement or a COPY; two runs at once keep a small machine responsive.
+    maxConcurrentActivities: 2,
+    schedule: crmFeaturesSchedule,
   },
   {
     name: 'sales-warehouse',
     workflowType: 'salesWarehouse',
     taskQueue: 'etl-sales-warehouse',
     description: 'REST APIs + CSV/XLSX files + databases -> raw copy in S3 -> clean, quality gate -> sales_dw star schema (monthly partitions) -> KPI views',
+    // Sources extract in parallel, each holding a target connection for its COPY (plus the database source's own).
+    activities: (r) => createSalesActivities({ target: r.postgres('target', 6), source: r.postgres('source', 2), s3: r.s3,
+      bucket: r.settings.s3.bucket }),
+    // A run's sources extract at once (one activity each); the later steps are one big statement each.
+    maxConcurrentActivities: 4,
+    schedule: salesWarehouseSchedule,
   },
 ];
 
 export function findPipeline(name: string): PipelineInfo {
-  const found = pipelines.find((p) => p.name === name || p.workflowType === name);
+  const found = pipelines.find((p) => p.name === name || p.workflowType === name || p.otherWorkflowTypes?.includes(name));
   if (!found) throw new Error(`unknown pipeline "${name}"; known pipelines: ${pipelines.map((p) => p.name).join(', ')}`);
   return found;
 }
+
+/** Every workflow type the pipelines run, the streaming mode included. */
+export const allWorkflowTypes = (): string[] => pipelines.flatMap((p) => [p.workflowType, ...(p.otherWorkflowTypes ?? [])]);

@@ -1,10 +1,10 @@
 import type { EtlConfig } from '../lib/config/env';
-import { pipelineSchedule } from './pipeline-schedule';
+import type { PipelineScheduleSpec } from './pipeline-schedule';
 
 /**
  * Every day at 04:00 São Paulo, before the CRM's models score the users: the default input (tbl_transactions +
  * the lake, merge). A run still going at the next 04:00 is not doubled; a server down at 04:00 still runs it within the hour.
  */
-export const crmFeaturesSchedule = (config: EtlConfig) => pipelineSchedule(config, {
-  pipeline: 'crm-features', scheduleId: 'crm-features-daily', cron: '0 4 * * *', catchupWindow: '1 hour',
+export const crmFeaturesSchedule = (_config: EtlConfig): PipelineScheduleSpec => ({
+  scheduleId: 'crm-features-daily', cron: '0 4 * * *', catchupWindow: '1 hour',
 });

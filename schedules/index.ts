@@ -1,15 +1,11 @@
 import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
 import type { EtlConfig } from '../lib/config/env';
-import { crmFeaturesSchedule } from './crm-features';
-import { incrementalSyncSchedule } from './incremental-sync';
-import { mailingCampaignsSchedule } from './mailing-campaigns';
-import { marketingEnrichmentSchedule } from './marketing-enrichment';
-import { salesWarehouseSchedule } from './sales-warehouse';
+import { pipelines } from '../lib/pipelines';
+import { pipelineSchedule } from './pipeline-schedule';
 import { diffViews, viewOfDefinition, viewOfServer, type FieldChange } from './schedule-view';
 
 export function scheduleDefinitions(config: EtlConfig): ScheduleOptions[] {
-  return [incrementalSyncSchedule(config), mailingCampaignsSchedule(config), marketingEnrichmentSchedule(config), crmFeaturesSchedule(config),
-    salesWarehouseSchedule(config)];
+  return pipelines.map((pipeline) => pipelineSchedule(config, pipeline));
 }
 
 export interface AppliedSchedule {

@@ -1,9 +1,8 @@
 import { ScheduleOverlapPolicy, type ScheduleOptions } from '@temporalio/client';
 import type { EtlConfig } from '../lib/config/env';
-import { findPipeline } from '../lib/pipelines';
+import type { PipelineInfo } from '../lib/pipelines';
 
 export interface PipelineScheduleSpec {
-  pipeline: string;
   scheduleId: string;
   /** 5-field cron, in ETL_TIMEZONE. */
   cron: string;
@@ -14,8 +13,8 @@ export interface PipelineScheduleSpec {
 }
 
 /** A pipeline's schedule: its workflow on its task queue with input `{}`, a run that would overlap skipped. */
-export function pipelineSchedule(config: EtlConfig, spec: PipelineScheduleSpec): ScheduleOptions {
-  const pipeline = findPipeline(spec.pipeline);
+export function pipelineSchedule(config: EtlConfig, pipeline: PipelineInfo): ScheduleOptions {
+  const spec = pipeline.schedule(config);
   return {
     scheduleId: spec.scheduleId,
     spec: { cronExpressions: [spec.cron], timezone: config.ETL_TIMEZONE },
@@ -23,7 +22,7 @@ export function pipelineSchedule(config: EtlConfig, spec: PipelineScheduleSpec):
       type: 'startWorkflow',
       workflowType: pipeline.workflowType,
       taskQueue: pipeline.taskQueue,
-      workflowId: `${spec.pipeline}-scheduled`,
+      workflowId: `${pipeline.name}-scheduled`,
       args: [{}],
     },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: spec.catchupWindow },

@@ -1,14 +1,7 @@
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createCrmActivities } from '../activities/crm-features';
-import { createMailingActivities } from '../activities/mailing-campaigns';
-import { createMarketingActivities } from '../activities/marketing-enrichment';
-import { createSyncActivities } from '../activities/incremental-sync';
-import { createSalesActivities } from '../activities/sales-warehouse';
-import { createPool } from '../lib/io/postgres';
+import { createWorkerResources } from '../lib/io/resources';
 import { migrate } from '../lib/io/migrate';
-import { createS3Client } from '../lib/io/s3';
-import { geminiTaskQueue } from '../lib/contracts/marketing-enrichment';
-import { findPipeline } from '../lib/pipelines';
+import { pipelines } from '../lib/pipelines';
 import type { Settings } from '../lib/config/settings';
 import { dataConverter, temporalConnectionOptions } from '../lib/temporal/connection';
 
@@ -28,75 +21,28 @@ export interface WorkerStartOptions {
   tuning?: Partial<WorkerOptions>;
 }
 
-/** What each pipeline's worker runs: its activities and how many at once. */
-interface PipelineWorker {
-  pipeline: string;
-  activities: object;
-  maxConcurrentActivityTaskExecutions: number;
-}
-
 /**
- * One worker per pipeline task queue, with the activities bound to the configured databases. With a `taskQueue`
- * override (tests) every pipeline shares that queue, served by one worker holding all the activities. Plus the
- * Gemini request queue next to marketing-enrichment's, rate limited by GEMINI_RPM.
+ * One worker per pipeline task queue (from the registry), with the activities bound to resources built once for all
+ * of them. With a `taskQueue` override (tests) every pipeline shares that queue, served by one worker holding all the
+ * activities. Plus each throttled queue (marketing's Gemini requests) beside its pipeline's.
  */
 export async function startWorkers(settings: Settings, options: WorkerStartOptions = {}): Promise<RunningWorkers> {
-  const target = createPool(settings.postgres.databaseUrl, 6);
-  const source = createPool(settings.postgres.sourceDatabaseUrl, 4);
-  // A delivery holds one source connection (its COPY) and one target connection (its lock and journal) throughout.
-  const mailingSource = createPool(settings.postgres.sourceDatabaseUrl, 8);
-  const mailingTarget = createPool(settings.postgres.databaseUrl, 8);
-  await migrate(target);
+  const resources = createWorkerResources(settings);
+  const migrations = resources.postgres('target', 1);
+  await migrate(migrations);
+  await migrations.end();
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const converter = { dataConverter: dataConverter(settings) };
   // One bundle for every task queue: bundling per worker cost one webpack build per queue at every start.
   const code = { workflowBundle: options.workflowBundle ?? await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'), failureConverterPath: converter.dataConverter?.failureConverterPath,
+    logger: quietBundlerLogger,
   }) };
-  const crmSource = createPool(settings.postgres.sourceDatabaseUrl, 2);
-  const crmS3 = createS3Client(settings.s3);
-  const marketing = createMarketingActivities({ target, settings });
-  // Sources extract in parallel, each holding a target connection for its COPY (plus the database source's own).
-  const salesTarget = createPool(settings.postgres.databaseUrl, 6);
-  const salesSource = createPool(settings.postgres.sourceDatabaseUrl, 2);
-  const pipelineWorkers: PipelineWorker[] = [
-    {
-      // crmFeatures and its streaming mode crmFeaturesStream (same queue, same activities).
-      pipeline: 'crm-features',
-      activities: createCrmActivities({ target, source: crmSource, s3: crmS3, bucket: settings.s3.bucket }),
-      // Each step is one big set-based statement or a COPY; two runs at once keep a small machine responsive.
-      maxConcurrentActivityTaskExecutions: 2,
-    },
-    {
-      pipeline: 'sales-warehouse',
-      activities: createSalesActivities({ target: salesTarget, source: salesSource, s3: crmS3, bucket: settings.s3.bucket }),
-      // A run's sources extract at once (one activity each); the later steps are one big statement each.
-      maxConcurrentActivityTaskExecutions: 4,
-    },
-    {
-      pipeline: 'incremental-sync',
-      activities: createSyncActivities({ source, target, sourceUrl: settings.postgres.sourceDatabaseUrl }),
-      // Each sync holds two connections while it copies; a few at once is plenty on one machine.
-      maxConcurrentActivityTaskExecutions: 4,
-    },
-    {
-      pipeline: 'mailing-campaigns',
-      activities: createMailingActivities({ source: mailingSource, target: mailingTarget, sftp: settings.sftp,
-        campaignsDir: settings.mailing.campaignsDir, timeZone: settings.timezone }),
-      // Each delivery holds a source connection, a target connection and an SFTP session; a run's `parallelism`
-      // (default 4) decides how many it asks for, up to 8 here.
-      maxConcurrentActivityTaskExecutions: 8,
-    },
-    {
-      pipeline: 'marketing-enrichment',
-      activities: marketing,
-      maxConcurrentActivityTaskExecutions: 4,
-    },
-  ];
-  const byQueue = new Map<string, PipelineWorker[]>();
-  for (const w of pipelineWorkers) {
-    const queue = options.taskQueue ?? findPipeline(w.pipeline).taskQueue;
-    byQueue.set(queue, [...(byQueue.get(queue) ?? []), w]);
+  const bound = pipelines.map((pipeline) => ({ pipeline, activities: pipeline.activities(resources) as Record<string, unknown> }));
+  const byQueue = new Map<string, typeof bound>();
+  for (const entry of bound) {
+    const queue = options.taskQueue ?? entry.pipeline.taskQueue;
+    byQueue.set(queue, [...(byQueue.get(queue) ?? []), entry]);
   }
   const workers = await Promise.all([...byQueue].map(([taskQueue, group]) => Worker.create({
     connection,
@@ -104,27 +50,28 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     taskQueue,
     ...code,
     ...converter,
-    activities: Object.assign({}, ...group.map((w) => w.activities)),
-    maxConcurrentActivityTaskExecutions: group.reduce((sum, w) => sum + w.maxConcurrentActivityTaskExecutions, 0),
+    activities: Object.assign({}, ...group.map((entry) => entry.activities)),
+    maxConcurrentActivityTaskExecutions: group.reduce((sum, entry) => sum + entry.pipeline.maxConcurrentActivities, 0),
     ...options.tuning,
   })));
-  // Gemini requests have a queue of their own: Temporal holds it to GEMINI_RPM across every worker.
-  const marketingQueue = options.taskQueue ?? findPipeline('marketing-enrichment').taskQueue;
-  workers.push(await Worker.create({
-    connection,
-    namespace: settings.temporal.namespace,
-    taskQueue: geminiTaskQueue(marketingQueue),
-    ...converter,
-    // Only the model requests are scheduled there.
-    activities: { enrichBatch: marketing.enrichBatch },
-    maxConcurrentActivityTaskExecutions: 16,
-    maxTaskQueueActivitiesPerSecond: settings.gemini.requestsPerMinute / 60,
-    ...options.tuning,
-  }));
+  for (const { pipeline, activities } of bound) {
+    const throttled = pipeline.throttledQueue;
+    if (!throttled) continue;
+    workers.push(await Worker.create({
+      connection,
+      namespace: settings.temporal.namespace,
+      taskQueue: throttled.taskQueue(options.taskQueue ?? pipeline.taskQueue),
+      ...converter,
+      // Only these activities are scheduled there.
+      activities: Object.fromEntries(throttled.activities.map((name) => [name, activities[name]])),
+      maxConcurrentActivityTaskExecutions: throttled.maxConcurrentActivities,
+      maxTaskQueueActivitiesPerSecond: throttled.maxActivitiesPerSecond(settings),
+      ...options.tuning,
+    }));
+  }
   const done = Promise.all(workers.map((w) => w.run())).then(async () => {
     await connection.close();
-    crmS3.destroy();
-    await Promise.all([target.end(), source.end(), mailingSource.end(), mailingTarget.end(), crmSource.end(), salesTarget.end(), salesSource.end()]);
+    await resources.close();
   });
   return {
     workers,
@@ -135,3 +82,9 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     },
   };
 }
+
+/** The workflow bundler's webpack log is not the user's to act on: only its warnings and errors are printed. */
+const quietBundlerLogger = {
+  log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
+  warn: (message: string) => console.warn(message), error: (message: string) => console.error(message),
+};

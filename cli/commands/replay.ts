@@ -4,7 +4,7 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import { Worker, type ReplayWorkerOptions } from '@temporalio/worker';
 import { ConfigError, type EtlConfig } from '../../lib/config/env';
 import { installWorkerLogging } from '../../lib/temporal/logging';
-import { pipelines } from '../../lib/pipelines';
+import { allWorkflowTypes } from '../../lib/pipelines';
 import { resolveSettings, type Settings } from '../../lib/config/settings';
 import { connectClient, dataConverter } from '../../lib/temporal/connection';
 import { printJson, say } from '../output';
@@ -55,7 +55,7 @@ async function replayOne(settings: Settings, history: unknown, label: string): P
 
 /** Every run of our workflow types (or one type) that closed in the last `since`, replayed one after another. */
 async function replayClosedRuns(settings: Settings, client: Client, options: ReplayOptions, sinceMs: number): Promise<number> {
-  const types = options.type ? [options.type] : pipelines.map((p) => p.workflowType);
+  const types = options.type ? [options.type] : allWorkflowTypes();
   const since = new Date(Date.now() - sinceMs).toISOString();
   const query = `ExecutionStatus != 'Running' AND CloseTime > '${since}' AND WorkflowType IN (${types.map((t) => `'${t}'`).join(', ')})`;
   const results: { workflowId: string; runId: string; ok: boolean; error?: string }[] = [];

@@ -7,7 +7,8 @@ import { msToTs, tsToDate } from '@temporalio/common/lib/time';
 import { loadConfig } from '../../lib/config/env';
 import { zonedTime } from '../../lib/workflow/mailing-slot';
 import type { MailingResult } from '../../lib/contracts/mailing-campaigns';
-import { mailingCampaignsSchedule } from '../../schedules/mailing-campaigns';
+import { findPipeline } from '../../lib/pipelines';
+import { pipelineSchedule } from '../../schedules/pipeline-schedule';
 import type { RunningWorkers } from '../../workers';
 import { openTestContext, type TestContext } from '../helpers/env';
 import { listFolder, makeFolders, seedPartners, startMailingWorkers, withCampaigns, writeCampaigns } from '../helpers/mailing';
@@ -38,7 +39,7 @@ describe('the mailing-campaigns schedule', () => {
 
   /** The real definition, on this test's task queue and under an id of its own, paused so that it never fires here. */
   const createSchedule = async (args: unknown[] = [{}]) => {
-    const definition = mailingCampaignsSchedule(loadConfig());
+    const definition = pipelineSchedule(loadConfig(), findPipeline('mailing-campaigns'));
     const scheduleId = `${definition.scheduleId}-${randomUUID().slice(0, 8)}`;
     schedules.push(scheduleId);
     return ctx.client.schedule.create({

@@ -9,14 +9,15 @@ import {
 } from '../lib/contracts/crm-features-stream';
 import { PIPELINE } from '../lib/workflow/search-attributes';
 import { describeIssues } from '../lib/workflow/validation';
-
-const permanent = ['InvalidInput', 'ConfigurationError'];
+import { ErrorType } from '../lib/workflow/errors';
+import { retryPolicies } from '../lib/workflow/retry-policies';
+import { localDateTime } from '../lib/workflow/zoned-time';
 
 // Same policy as crmFeatures: 3 attempts, 1 s then 2 s; a dead worker is noticed after 20 s without a heartbeat.
 const { crmExtract, crmClean, crmStoreCleanTransactions, crmDropStaging, crmApplyBatch } = proxyActivities<CrmActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '20 seconds',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3, nonRetryableErrorTypes: permanent },
+  retry: retryPolicies.bigStatement,
 });
 
 /** A new batch of transactions: `{ batchId, key }`, the key of one Parquet/CSV/JSON-lines file in S3 (never rows). */
@@ -25,8 +26,8 @@ export const addBatchSignal = defineSignal<[BatchRef]>('addBatch');
 export const stopStreamSignal = defineSignal('stop');
 export const crmStreamProgressQuery = defineQuery<CrmStreamProgress>('progress');
 
-/** Brazil has kept UTC-3 all year since 2019; the data's timestamps are São Paulo local time. */
-const saoPauloNow = () => new Date(Date.now() - 3 * 3600_000).toISOString().slice(0, 19);
+/** "Now" on the data's local clock. */
+const localNow = (timeZone: string) => localDateTime(new Date(), timeZone);
 
 /**
  * Streaming mode of crmFeatures: runs until stopped, receives transaction batches by signal and updates only the
@@ -35,7 +36,7 @@ const saoPauloNow = () => new Date(Date.now() - 3 * 3600_000).toISOString().slic
  */
 export async function crmFeaturesStream(input: CrmStreamInput = {}): Promise<CrmStreamResult> {
   const parsed = crmStreamInputSchema.safeParse(input ?? {});
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(describeIssues('input', parsed.error), 'InvalidInput');
+  if (!parsed.success) throw ApplicationFailure.nonRetryable(describeIssues('input', parsed.error), ErrorType.InvalidInput);
   const options = parsed.data;
   const { workflowId, runId } = workflowInfo();
   const carried: StreamState = options.state ?? {
@@ -67,7 +68,7 @@ export async function crmFeaturesStream(input: CrmStreamInput = {}): Promise<Crm
     const seedOptions = crmFeaturesInputSchema.parse({ sourceTable: options.sourceTable, lakePrefix: options.lakePrefix, ticketCutoffs: options.ticketCutoffs });
     try {
       await crmExtract(seedOptions, run);
-      await crmClean(seedOptions, run, options.asOf ?? saoPauloNow());
+      await crmClean(seedOptions, run, options.asOf ?? localNow(options.timeZone));
       await crmStoreCleanTransactions(run);
     } finally {
       await crmDropStaging(run);
@@ -82,7 +83,7 @@ export async function crmFeaturesStream(input: CrmStreamInput = {}): Promise<Crm
     await condition(() => pending.length > 0 || stopping);
     while (pending.length > 0) {
       progress.step = 'applying';
-      const applied = await summarized(crmApplyBatch, `batch ${pending[0].batchId}: ${pending[0].key}`)({ streamId: workflowId, batch: pending[0], asOf: options.asOf ?? saoPauloNow(), ticketCutoffs: options.ticketCutoffs });
+      const applied = await summarized(crmApplyBatch, `batch ${pending[0].batchId}: ${pending[0].key}`)({ streamId: workflowId, batch: pending[0], asOf: options.asOf ?? localNow(options.timeZone), ticketCutoffs: options.ticketCutoffs });
       pending.shift();
       appliedThisRun++;
       progress.lastBatch = applied;

@@ -1,42 +1,39 @@
-import { ApplicationFailure, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { CrmActivities } from '../activities/crm-features';
 import {
   crmFeaturesInputSchema, type CrmFeaturesInput, type CrmFeaturesProgress, type CrmFeaturesResult, type StepMetric,
 } from '../lib/contracts/crm-features';
 import { summarized } from '../lib/workflow/activity-summary';
-import { OUTCOME, PIPELINE, QUALITY_GRADE, ROWS_LOADED } from '../lib/workflow/search-attributes';
-import { describeIssues } from '../lib/workflow/validation';
-
-const permanent = ['InvalidInput', 'ConfigurationError', 'InjectedLoadFailure'];
+import { ErrorType } from '../lib/workflow/errors';
+import { runPipeline } from '../lib/workflow/pipeline-run';
+import { retryPolicies } from '../lib/workflow/retry-policies';
+import { QUALITY_GRADE } from '../lib/workflow/search-attributes';
+import { localDateTime } from '../lib/workflow/zoned-time';
 
 // Every step: up to 3 attempts, exponential backoff (1 s, 2 s); a dead worker is noticed after 20 s without a heartbeat.
 const { crmExtract, crmClean, crmComputeFeatures, crmValidate, crmLoad, crmDropStaging } = proxyActivities<CrmActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '20 seconds',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3, nonRetryableErrorTypes: permanent },
+  retry: retryPolicies.bigStatement,
 });
 
 export const crmFeaturesProgressQuery = defineQuery<CrmFeaturesProgress>('progress');
 
-/** Brazil has kept UTC-3 all year since 2019; the data's timestamps are São Paulo local time. */
-const saoPauloNow = (utc: Date) => new Date(utc.getTime() - 3 * 3600_000).toISOString().slice(0, 19);
-
 /** S3 lake + tbl_transactions -> clean -> per-user ML features -> 11 quality checks, A-F -> ml_features.user_features with backup. */
 export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeaturesResult> {
   const progress: CrmFeaturesProgress = { step: 'validating input', steps: [] };
-  setHandler(crmFeaturesProgressQuery, () => progress);
-  upsertSearchAttributes([{ key: PIPELINE, value: 'crmFeatures' }]);
-  const parsed = crmFeaturesInputSchema.safeParse(input ?? {});
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(describeIssues('input', parsed.error), 'InvalidInput');
-  const options = parsed.data;
-  const { workflowId, runId, startTime } = workflowInfo();
-  const run = { workflowId, runId };
-  const asOf = options.asOf ?? saoPauloNow(startTime);
-  const done = (metric: StepMetric) => progress.steps.push({ step: metric.step, rows: metric.rows, durationMs: metric.durationMs });
-  // The grade goes with the run's final search attributes, so the Web UI's list can filter on it.
-  let grade: { key: typeof QUALITY_GRADE; value: string }[] = [];
+  return runPipeline({
+    workflowType: 'crmFeatures', inputSchema: crmFeaturesInputSchema, progressQuery: crmFeaturesProgressQuery, progress,
+    succeeded: (result: CrmFeaturesResult) => ({ outcome: result.validateOnly ? 'validated' : 'success', rowsLoaded: result.recordsLoaded }),
+    failureOutcomeBeforePatch: ({ step }) => step !== 'validating input',
+  }, input, async (options, pipelineRun) => {
+    const { workflowId, runId, startTime } = workflowInfo();
+    const run = { workflowId, runId };
+    // The data's timestamps are the business's local time (São Paulo by default).
+    const asOf = options.asOf ?? localDateTime(startTime, options.timeZone);
+    const done = (metric: StepMetric) => progress.steps.push({ step: metric.step, rows: metric.rows, durationMs: metric.durationMs });
+    pipelineRun.onExit(() => crmDropStaging(run));
 
-  try {
     // 1. Extract: tbl_transactions (COPY from the read-only source) and every Parquet, CSV and JSON-lines file under
     //    the lake prefix, into one staging table of this run, each row tagged with where it came from.
     progress.step = 'extracting';
@@ -49,17 +46,18 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     const cleaned = await crmClean(options, run, asOf);
     done(cleaned);
 
-    // 3. Features per user, set-based in Postgres (formulas in the README).
+    // 3. Features per user, set-based in Postgres (formulas in docs/pipelines/crm-features.md).
     progress.step = 'computing features';
     const features = await crmComputeFeatures(options, run, asOf);
     done(features);
 
     // 4. Quality gate: 11 checks on the raw data and the features, score and grade, report stored.
-    //    A critical failure stops here, before anything is loaded.
+    //    A critical failure stops here, before anything is loaded. The grade goes with the run's outcome, so the
+    //    Web UI's list can filter on it.
     progress.step = 'validating quality';
     const { durationMs: validateMs, ...quality } = await crmValidate(options, run, asOf);
     done({ step: 'validate', rows: features.rows, durationMs: validateMs });
-    grade = [{ key: QUALITY_GRADE, value: quality.grade }];
+    pipelineRun.outcomeAttributes.push({ key: QUALITY_GRADE, value: quality.grade });
     const result: CrmFeaturesResult = {
       pipeline: 'crmFeatures', validateOnly: options.validateOnly, loadStrategy: options.loadStrategy,
       recordsExtracted: extracted.rows, bySource: extracted.bySource, recordsQuarantined: cleaned.quarantined,
@@ -70,7 +68,7 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     if (!quality.passed) {
       throw ApplicationFailure.nonRetryable(
         `quality gate failed (grade ${quality.grade}, score ${quality.score}): critical check(s) ${quality.criticalFailures.join(', ')}; nothing was loaded`,
-        'QualityGateFailed', quality);
+        ErrorType.QualityGateFailed, quality);
     }
 
     // 5. Load (unless validateOnly): backup of user_features and merge/replace/append in one transaction;
@@ -81,14 +79,6 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
       done(loaded);
       Object.assign(result, { recordsLoaded: loaded.rows, backupTable: loaded.backupTable, backupsDropped: loaded.backupsDropped });
     }
-    upsertSearchAttributes([{ key: OUTCOME, value: options.validateOnly ? 'validated' : 'success' }, { key: ROWS_LOADED, value: result.recordsLoaded }, ...grade]);
-    progress.step = 'done';
     return result;
-  } catch (error) {
-    upsertSearchAttributes([{ key: OUTCOME, value: 'failed' }, ...grade]);
-    progress.step = 'failed';
-    throw error;
-  } finally {
-    await crmDropStaging(run);
-  }
+  });
 }

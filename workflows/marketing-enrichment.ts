@@ -1,17 +1,17 @@
-import { ApplicationFailure, defineQuery, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { defineQuery, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { BatchOutcome, MarketingActivities } from '../activities/marketing-enrichment';
 import { enrichmentInputSchema, geminiTaskQueue, type EnrichmentInput, type EnrichmentProgress, type EnrichmentResult } from '../lib/contracts/marketing-enrichment';
 import { summarized } from '../lib/workflow/activity-summary';
-import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/workflow/search-attributes';
-import { describeIssues } from '../lib/workflow/validation';
+import { forEachBounded } from '../lib/workflow/bounded';
+import { runPipeline } from '../lib/workflow/pipeline-run';
+import { retryPolicies } from '../lib/workflow/retry-policies';
 
 // Problems no retry can fix: a missing or unreadable file, a rejected API key, a request Gemini refuses.
-const permanent = ['InvalidInput', 'AuthenticationError', 'BadRequest', 'ConfigurationError'];
 
 const { stageCustomers, planBatches, exportResults } = proxyActivities<MarketingActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8, nonRetryableErrorTypes: permanent },
+  retry: retryPolicies.shortStep,
 });
 
 // One model request per attempt. A 429 waits as long as Gemini's RetryInfo says (the failure's nextRetryDelay),
@@ -20,7 +20,7 @@ const { stageCustomers, planBatches, exportResults } = proxyActivities<Marketing
 const requestRetry = {
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '20 seconds',
-  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 12, nonRetryableErrorTypes: permanent },
+  retry: retryPolicies.modelRequest,
 } as const;
 
 export const enrichmentProgressQuery = defineQuery<EnrichmentProgress>('progress');
@@ -28,15 +28,14 @@ export const enrichmentProgressQuery = defineQuery<EnrichmentProgress>('progress
 /** Customers -> a short personalised pt-BR message each, kept in Postgres as batches return -> XLSX and CSV. */
 export async function marketingEnrichment(input: EnrichmentInput = {}): Promise<EnrichmentResult> {
   const progress: EnrichmentProgress = { step: 'validating input', total: 0, done: 0, failed: 0 };
-  setHandler(enrichmentProgressQuery, () => progress);
-  upsertSearchAttributes([{ key: PIPELINE, value: 'marketingEnrichment' }]);
-  const parsed = enrichmentInputSchema.safeParse(input ?? {});
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(describeIssues('input', parsed.error), 'InvalidInput');
-  const options = parsed.data;
-  const { workflowId, runId, taskQueue, startTime } = workflowInfo();
-  const run = { workflowId, runId };
+  return runPipeline({
+    workflowType: 'marketingEnrichment', inputSchema: enrichmentInputSchema, progressQuery: enrichmentProgressQuery, progress,
+    succeeded: (result: EnrichmentResult) => ({ rowsLoaded: result.enriched }),
+    failureOutcomeBeforePatch: ({ step }) => step !== 'validating input',
+  }, input, async (options) => {
+    const { workflowId, runId, taskQueue, startTime } = workflowInfo();
+    const run = { workflowId, runId };
 
-  try {
     // 1. Read the customers file; rows with no id, no name or an unknown interest go to quarantine.
     progress.step = 'reading customers';
     const staged = await summarized(stageCustomers, `customers ${options.customers ?? '(sample)'}`)(options, run);
@@ -93,23 +92,8 @@ export async function marketingEnrichment(input: EnrichmentInput = {}): Promise<
       outputs: options.outputs, summary: summaryRows(result, staged.file, workflowId),
     });
     result.files = exported.files;
-    upsertSearchAttributes([{ key: OUTCOME, value: 'success' }, { key: ROWS_LOADED, value: totals.enriched }]);
-    progress.step = 'done';
     return result;
-  } catch (error) {
-    upsertSearchAttributes([{ key: OUTCOME, value: 'failed' }]);
-    progress.step = 'failed';
-    throw error;
-  }
-}
-
-/** Runs `work` over the items with at most `limit` running at once (deterministic: workflow code). */
-async function forEachBounded<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await work(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  });
 }
 
 function add(totals: { enriched: number; failed: number; requests: number; tokens: EnrichmentResult['tokens'] }, outcome: BatchOutcome) {

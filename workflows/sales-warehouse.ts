@@ -1,41 +1,37 @@
-import { ApplicationFailure, defineQuery, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { SalesActivities } from '../activities/sales-warehouse';
 import {
   salesWarehouseInputSchema, type SalesWarehouseInput, type SalesWarehouseProgress, type SalesWarehouseResult, type SourceSummary, type StepMetric,
 } from '../lib/contracts/sales-warehouse';
 import { summarized } from '../lib/workflow/activity-summary';
-import { OUTCOME, PIPELINE, ROWS_LOADED } from '../lib/workflow/search-attributes';
-import { describeIssues } from '../lib/workflow/validation';
+import { ErrorType } from '../lib/workflow/errors';
+import { runPipeline } from '../lib/workflow/pipeline-run';
+import { retryPolicies } from '../lib/workflow/retry-policies';
+import { localDateTime } from '../lib/workflow/zoned-time';
 
-const permanent = ['InvalidInput', 'ConfigurationError'];
-
-// Every step: up to 3 attempts, exponential backoff (1 s, 2 s); a dead worker is noticed after 20 s without a heartbeat.
 const { salesExtractSource, salesClean, salesValidate, salesLoad, salesRefreshKpis, salesDropStaging } = proxyActivities<SalesActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '20 seconds',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3, nonRetryableErrorTypes: permanent },
+  retry: retryPolicies.bigStatement,
 });
 
 export const salesProgressQuery = defineQuery<SalesWarehouseProgress>('progress');
 
-/** Brazil has kept UTC-3 all year since 2019: the run's São Paulo date. */
-const saoPauloDate = (utc: Date) => new Date(utc.getTime() - 3 * 3600_000).toISOString().slice(0, 10);
-
 /** REST APIs + CSV/XLSX files + databases -> raw copy in S3 -> clean, standardize, quality gate -> star schema -> KPI views. */
 export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<SalesWarehouseResult> {
   const progress: SalesWarehouseProgress = { step: 'validating input', steps: [] };
-  setHandler(salesProgressQuery, () => progress);
-  upsertSearchAttributes([{ key: PIPELINE, value: 'salesWarehouse' }]);
-  const parsed = salesWarehouseInputSchema.safeParse(input ?? {});
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(describeIssues('input', parsed.error), 'InvalidInput');
-  const options = parsed.data;
-  const { workflowId, runId, startTime } = workflowInfo();
-  const run = { workflowId, runId };
-  const today = saoPauloDate(startTime);
-  const asOf = options.asOf ?? today;
-  const done = (metric: StepMetric) => progress.steps.push(metric);
+  return runPipeline({
+    workflowType: 'salesWarehouse', inputSchema: salesWarehouseInputSchema, progressQuery: salesProgressQuery, progress,
+    succeeded: (result: SalesWarehouseResult) => ({ rowsLoaded: result.rowsLoaded }),
+    failureOutcomeBeforePatch: ({ step }) => step !== 'validating input',
+  }, input, async (options, pipelineRun) => {
+    const { workflowId, runId, startTime } = workflowInfo();
+    const run = { workflowId, runId };
+    const today = localDateTime(startTime, options.timeZone).slice(0, 10);
+    const asOf = options.asOf ?? today;
+    const done = (metric: StepMetric) => progress.steps.push(metric);
+    pipelineRun.onExit(() => salesDropStaging(run));
 
-  try {
     // 1. Extract every source in its own activity, in parallel: streamed into a staging table of the run, and landed
     //    unchanged in the lake's raw zone (raw/<source>/<yyyy>/<mm>/<dd>/<run-id>.<ext>).
     progress.step = 'extracting';
@@ -59,7 +55,7 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
       throw ApplicationFailure.nonRetryable(`quality gate failed: ${quality.failed.map((name) => {
         const check = quality.checks.find((c) => c.name === name)!;
         return `${name} ${check.value} (threshold ${check.threshold})`;
-      }).join('; ')}; nothing was loaded`, 'QualityGateFailed', quality);
+      }).join('; ')}; nothing was loaded`, ErrorType.QualityGateFailed, quality);
     }
 
     // 4. Load the star schema (incremental by watermark, merge of a window, or full rebuild swapped in atomically).
@@ -77,8 +73,6 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
     for (const e of extracts) {
       sources[e.source] = { extracted: e.rows, quarantined: stats.quarantinedBySource[e.source] ?? 0, loaded: loaded.bySource[e.source] ?? 0, rawKeys: e.rawKeys };
     }
-    upsertSearchAttributes([{ key: OUTCOME, value: 'success' }, { key: ROWS_LOADED, value: loaded.rows }]);
-    progress.step = 'done';
     return {
       pipeline: 'salesWarehouse', loadStrategy: options.loadStrategy, sources,
       // `?? 0`: a clean step finished by a worker older than rowsUnchanged returns none.
@@ -87,11 +81,5 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
       rowsLoaded: loaded.rows, leadsLoaded: loaded.leads, partitionsCreated: loaded.partitionsCreated, watermark: loaded.watermark,
       quality, steps: progress.steps,
     };
-  } catch (error) {
-    upsertSearchAttributes([{ key: OUTCOME, value: 'failed' }]);
-    progress.step = 'failed';
-    throw error;
-  } finally {
-    await salesDropStaging(run);
-  }
+  });
 }

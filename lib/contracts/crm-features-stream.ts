@@ -52,6 +52,7 @@ export const crmStreamInputSchema = z.object({
   ticketCutoffs: crmFeaturesInputSchema.shape.ticketCutoffs,
   /** "Now" for recency (ISO, local time of the data); default: the workflow's time when the batch is applied. */
   asOf: crmFeaturesInputSchema.shape.asOf,
+  timeZone: crmFeaturesInputSchema.shape.timeZone,
   /** The run continues as new after this many batches (or sooner when Temporal suggests it), keeping its history short. */
   batchesPerRun: z.number().int().min(1).max(1000).default(100),
   /** Carried across continue-as-new; not for people to set. */

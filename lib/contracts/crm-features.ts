@@ -1,5 +1,6 @@
 // crmFeatures: its input (with defaults and thresholds), result and progress. Shared by the workflow and the activities.
 import { z } from 'zod';
+import { timeZoneSchema } from '../workflow/zoned-time';
 
 export const LOAD_STRATEGIES = ['merge', 'replace', 'append'] as const;
 
@@ -37,6 +38,8 @@ export const crmFeaturesInputSchema = z.object({
   backupRetentionDays: z.number().int().min(0).default(30),
   /** "Now" for recency and freshness (ISO timestamp, local time of the data); default: the workflow's start time. */
   asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?/).optional(),
+  /** The data's local time zone: "now" (asOf's default) is read on its clock. */
+  timeZone: timeZoneSchema,
   /** Tests only: the load fails after this many rows are written, inside the load's transaction. */
   failAfterRows: z.number().int().positive().optional(),
 }).strict();

@@ -1,6 +1,7 @@
 // salesWarehouse: its input (sources, strategy, thresholds, mappings), result and progress. Shared by the workflow,
 // the activities, the CLI and the tests. Credentials never appear here: sources name the environment variable.
 import { z } from 'zod';
+import { timeZoneSchema } from '../workflow/zoned-time';
 
 /** The fields a sales source is mapped onto (every one optional in a source; missing ones are null). */
 export const SALES_FIELDS = ['sale_id', 'sale_date', 'updated_at', 'customer_id', 'customer_name', 'product_id', 'product_name', 'category',
@@ -104,8 +105,10 @@ export const salesWarehouseInputSchema = z.object({
   channels: z.record(z.string(), z.string()).default(DEFAULT_CHANNELS),
   /** BRL per unit of each currency (the run's fixed rates); a currency not listed goes to quarantine. */
   fxRatesToBrl: z.record(z.string().regex(/^[A-Z]{3}$/), z.number().positive()).default({ BRL: 1, USD: 5, EUR: 5.5 }),
-  /** "Today" for freshness and future-date checks (YYYY-MM-DD, São Paulo); default the run's start date. */
+  /** "Today" for freshness and future-date checks (YYYY-MM-DD, in timeZone); default the run's start date. */
   asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
+  /** The business's time zone: the run's date (asOf's default, the raw zone's folder) is read on its clock. */
+  timeZone: timeZoneSchema,
 }).strict();
 
 export type SalesWarehouseInput = z.input<typeof salesWarehouseInputSchema>;

@@ -1,4 +1,5 @@
 // Wall-clock parts of an instant in a time zone, with Intl only: usable in workflows, activities and tests.
+import { z } from 'zod';
 
 export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
@@ -59,3 +60,21 @@ function checked(date: Date, text: string): Date {
   if (Number.isNaN(date.getTime())) throw new RangeError(`"${text}" is not a date or time (e.g. 2026-11-20 or 2026-11-20T08:00)`);
   return date;
 }
+
+/** The wall-clock time in a time zone, as ISO text without an offset: `2026-11-20T08:00:00`. */
+export function localDateTime(instant: Date, timeZone: string): string {
+  const t = zonedTime(instant, timeZone);
+  return `${t.year}-${t.month}-${t.day}T${t.hour}:${t.minute}:${t.second}`;
+}
+
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A run's time zone: an IANA name Intl knows; Brazil's business hours by default. */
+export const timeZoneSchema = z.string().refine(isTimeZone, 'must be a time zone name such as America/Sao_Paulo').default('America/Sao_Paulo');

@@ -1,0 +1,46 @@
+// Every ApplicationFailure type the pipelines raise, in one list. A type named in `PERMANENT_ERRORS` is never
+// retried: the person has to change an input, a table, a grant, a credential or a file first.
+
+export const ErrorType = {
+  /** The workflow's input, a batch signal or a source file's content is not what the pipeline accepts. */
+  InvalidInput: 'InvalidInput',
+  /** A setting (environment, campaign file, source config) is missing or wrong. */
+  ConfigurationError: 'ConfigurationError',
+  /** A table, column, schema or index the run needs is missing or has the wrong type. */
+  SchemaError: 'SchemaError',
+  /** The database user lacks a grant, or the connection is read-only. */
+  PermissionError: 'PermissionError',
+  /** A password, key or token was refused (Postgres, SFTP, Gemini). */
+  AuthenticationError: 'AuthenticationError',
+  /** Rows that cannot be stored as they are (duplicate keys in one batch, a NOT NULL column without a value). */
+  DataError: 'DataError',
+  /** The SFTP server's host key is not the pinned one. */
+  HostKeyMismatch: 'HostKeyMismatch',
+  /** A campaign's destination folder does not exist on the SFTP server. */
+  FolderMissing: 'FolderMissing',
+  /** A campaign's query is wrong (syntax, missing column). */
+  CampaignQueryError: 'CampaignQueryError',
+  /** A campaign's query ran past its statement timeout. */
+  QueryTimeout: 'QueryTimeout',
+  /** Gemini refused the request itself (400): retrying sends the same request. */
+  BadRequest: 'BadRequest',
+  /** Gemini answered 429: retried after the delay it asks for. */
+  RateLimited: 'RateLimited',
+  /** Gemini answered 5xx or timed out: retried by the policy. */
+  GeminiUnavailable: 'GeminiUnavailable',
+  /** A quality gate stopped the run before anything was loaded. */
+  QualityGateFailed: 'QualityGateFailed',
+  /** Some campaigns of a mailing slot failed (the others were delivered). */
+  CampaignsFailed: 'CampaignsFailed',
+  /** A campaign file that cannot be used (reported in the run's outcome, not raised). */
+  InvalidCampaign: 'InvalidCampaign',
+} as const;
+
+export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
+
+/** What no retry can fix: every activity's retry policy stops at once on these. */
+export const PERMANENT_ERRORS: ErrorTypeName[] = [
+  ErrorType.InvalidInput, ErrorType.ConfigurationError, ErrorType.SchemaError, ErrorType.PermissionError,
+  ErrorType.AuthenticationError, ErrorType.DataError, ErrorType.HostKeyMismatch, ErrorType.FolderMissing,
+  ErrorType.CampaignQueryError, ErrorType.QueryTimeout, ErrorType.BadRequest,
+];

@@ -1,6 +1,7 @@
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createWorkerResources } from '../lib/io/resources';
 import { migrate } from '../lib/io/migrate';
+import { createPool } from '../lib/io/postgres';
 import { pipelines } from '../lib/pipelines';
 import type { Settings } from '../lib/config/settings';
 import { dataConverter, temporalConnectionOptions } from '../lib/temporal/connection';
@@ -27,10 +28,9 @@ export interface WorkerStartOptions {
  * activities. Plus each throttled queue (marketing's Gemini requests) beside its pipeline's.
  */
 export async function startWorkers(settings: Settings, options: WorkerStartOptions = {}): Promise<RunningWorkers> {
+  const migrations = createPool(settings.postgres.databaseUrl, 1);
+  await migrate(migrations).finally(() => migrations.end());
   const resources = createWorkerResources(settings);
-  const migrations = resources.postgres('target', 1);
-  await migrate(migrations);
-  await migrations.end();
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const converter = { dataConverter: dataConverter(settings) };
   // One bundle for every task queue: bundling per worker cost one webpack build per queue at every start.

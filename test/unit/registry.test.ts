@@ -17,7 +17,7 @@ describe('the pipeline registry', () => {
   it('finds each pipeline under its own name in every folder', () => {
     for (const { name } of pipelines) {
       for (const place of [`workflows/${name}.ts`, `activities/${name}/index.ts`, `schedules/${name}.ts`, `lib/contracts/${name}.ts`,
-        `lib/sample-data/${name}.ts`]) {
+        `lib/sample-data/${name}.ts`, `docs/pipelines/${name}.md`]) {
         assert.ok(existsSync(path.join(projectRoot, place)), `${name}: ${place} is missing`);
       }
     }

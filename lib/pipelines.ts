@@ -100,7 +100,7 @@ export const pipelines: PipelineInfo[] = [
     description: 'REST APIs + CSV/XLSX files + databases -> raw copy in S3 -> clean, quality gate -> sales_dw star schema (monthly partitions) -> KPI views',
     // Sources extract in parallel, each holding a target connection for its COPY (plus the database source's own).
     activities: (r) => createSalesActivities({ target: r.postgres('target', 6), source: r.postgres('source', 2), s3: r.s3,
-      bucket: r.settings.s3.bucket }),
+      bucket: r.settings.s3.bucket, secret: r.secret }),
     // A run's sources extract at once (one activity each); the later steps are one big statement each.
     maxConcurrentActivities: 4,
     schedule: salesWarehouseSchedule,

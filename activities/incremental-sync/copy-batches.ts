@@ -4,7 +4,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type pg from 'pg';
 import type { SyncCounts } from '../../lib/contracts/incremental-sync';
-import { classifyDbError } from '../../lib/activity/pg-errors';
+import { classifyDbError } from '../../lib/activity/errors';
 import {
   batchSummarySql, checkSql, createStagingSql, markProblemsSql, mergeSql, quarantineSql, sourceCopySql, stagingCopySql, stagingTables,
 } from './batch-sql';

@@ -1,5 +1,7 @@
 import type { SyncMode, SyncOptions } from '../../lib/contracts/incremental-sync';
 import type { ColumnPlan } from './columns';
+import type { RunRef } from '../../lib/contracts/run';
+export type { RunRef };
 
 /** Everything the later steps of one run need, decided once by `prepareSync` (small: names, types, a watermark). */
 export interface SyncPlan {
@@ -27,7 +29,3 @@ export interface SyncPlan {
   options: Pick<SyncOptions, 'batchSize' | 'overlapSeconds' | 'deleteMissing'>;
 }
 
-export interface RunIdentity {
-  workflowId: string;
-  runId: string;
-}

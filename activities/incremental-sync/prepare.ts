@@ -3,10 +3,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { parseTableName, qualified, quoteIdent, redactUrl } from '../../lib/io/postgres';
 import type { SyncOptions } from '../../lib/contracts/incremental-sync';
-import { classifyDbError, permanentFailure } from '../../lib/activity/pg-errors';
+import { classifyDbError, permanentFailure } from '../../lib/activity/errors';
 import { planColumn } from './columns';
 import { describeTable, sameColumnSet, type TableInfo } from './introspect';
-import type { RunIdentity, SyncPlan } from './plan';
+import type { RunRef, SyncPlan } from './plan';
 
 export interface SyncDatabases {
   source: pg.Pool;
@@ -15,7 +15,7 @@ export interface SyncDatabases {
 }
 
 /** Staging tables are named after the run, so a retried step finds its own and two runs never share one. */
-export function stagingTableName(run: RunIdentity): string {
+export function stagingTableName(run: RunRef): string {
   const readable = run.workflowId.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30);
   const digest = createHash('sha1').update(`${run.workflowId}/${run.runId}`).digest('hex').slice(0, 12);
   return `etl_staging.${quoteIdent(`sync_${readable}_${digest}`)}`;
@@ -71,7 +71,7 @@ async function ensureTarget(target: pg.Pool, source: TableInfo, options: SyncOpt
   return info;
 }
 
-export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: RunIdentity): Promise<SyncPlan> {
+export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: RunRef): Promise<SyncPlan> {
   try {
     const source = await inspectSource(db, options);
     const target = await ensureTarget(db.target, source, options);
@@ -124,7 +124,7 @@ export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: 
 }
 
 /** A run that cannot even start (no such table, no grant) is still a run: etl_control records it, failed. */
-async function recordFailedStart(target: pg.Pool, options: SyncOptions, run: RunIdentity, message: string): Promise<void> {
+async function recordFailedStart(target: pg.Pool, options: SyncOptions, run: RunRef, message: string): Promise<void> {
   await target.query(
     `INSERT INTO etl_control (pipeline, workflow_id, run_id, source_table, target_table, mode, status, finished_at, error_message)
      VALUES ('incrementalSync', $1, $2, $3, $4, $5, 'failed', now(), $6)

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { parseTableName, qualified, quoteIdent, withTransaction } from '../../lib/io/postgres';
-import { classifyDbError } from '../../lib/activity/pg-errors';
+import { classifyDbError } from '../../lib/activity/errors';
 import type { SyncPlan } from './plan';
 import type { SyncDatabases } from './prepare';
 

@@ -3,7 +3,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Campaign } from '../../lib/contracts/mailing-campaign-file';
-import { isTransient } from '../../lib/activity/transient-errors';
+import { isTransient } from '../../lib/activity/errors';
+import { ErrorType } from '../../lib/workflow/errors';
 import { campaignCopySql } from './campaign-sql';
 
 interface PgError extends Error {
@@ -18,9 +19,9 @@ interface PgError extends Error {
 export function classifyQueryError(error: unknown, campaign: Campaign): unknown {
   const pgError = error as PgError;
   if (error instanceof ApplicationFailure || !pgError?.code || isTransient(error)) return error;
-  const type = pgError.code.startsWith('28') ? 'AuthenticationError'
-    : pgError.code === '57014' ? 'QueryTimeout'
-      : 'CampaignQueryError';
+  const type = pgError.code.startsWith('28') ? ErrorType.AuthenticationError
+    : pgError.code === '57014' ? ErrorType.QueryTimeout
+      : ErrorType.CampaignQueryError;
   const detail = pgError.code === '57014' ? ` (statementTimeoutSeconds is ${campaign.statementTimeoutSeconds})` : '';
   return ApplicationFailure.create({
     type,

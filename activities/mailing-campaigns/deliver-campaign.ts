@@ -7,7 +7,7 @@ import type pg from 'pg';
 import type SftpClient from 'ssh2-sftp-client';
 import type { DeliveryReceipt, PlannedDelivery } from '../../lib/contracts/mailing-campaigns';
 import { exportCampaign } from './campaign-export';
-import { readJournal, tryLockDelivery, unlockDelivery, writeJournal, type RunIdentity } from './deliveries-journal';
+import { readJournal, tryLockDelivery, unlockDelivery, writeJournal, type RunRef } from './deliveries-journal';
 import { connectSftp, remoteMd5, type SftpSettings } from '../../lib/io/sftp';
 
 export interface DeliveryDeps {
@@ -82,7 +82,7 @@ async function removeStaleTemps(sftp: SftpClient, folder: string, fileName: stri
  * Run it again for the same slot, after success or after a crash at any point, and it delivers nothing twice.
  */
 export async function deliverCampaign(
-  deps: DeliveryDeps, delivery: PlannedDelivery, run: RunIdentity, hooks: DeliveryHooks = {},
+  deps: DeliveryDeps, delivery: PlannedDelivery, run: RunRef, hooks: DeliveryHooks = {},
 ): Promise<DeliveryReceipt> {
   const { campaign, remotePath, fileName } = delivery;
   const folder = path.posix.dirname(remotePath);
@@ -107,7 +107,7 @@ export async function deliverCampaign(
 }
 
 async function deliverLocked(
-  deps: DeliveryDeps, delivery: PlannedDelivery, run: RunIdentity, hooks: DeliveryHooks,
+  deps: DeliveryDeps, delivery: PlannedDelivery, run: RunRef, hooks: DeliveryHooks,
   { journalClient, sftp, folder, fileName }: { journalClient: pg.PoolClient; sftp: SftpClient; folder: string; fileName: string },
 ): Promise<DeliveryReceipt> {
   const { campaign, remotePath } = delivery;

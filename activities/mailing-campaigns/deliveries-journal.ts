@@ -1,11 +1,9 @@
 // mailing_deliveries: the record operations query, and the journal that makes a delivery exactly-once.
 import type pg from 'pg';
 import type { PlannedDelivery } from '../../lib/contracts/mailing-campaigns';
+import type { RunRef } from '../../lib/contracts/run';
+export type { RunRef };
 
-export interface RunIdentity {
-  workflowId: string;
-  runId: string;
-}
 
 export type JournalStatus = 'renaming' | 'delivered' | 'already-present' | 'empty-not-sent' | 'failed';
 
@@ -26,7 +24,7 @@ export async function readJournal(db: Queryable, delivery: PlannedDelivery): Pro
 }
 
 export async function writeJournal(
-  db: Queryable, delivery: PlannedDelivery, run: RunIdentity,
+  db: Queryable, delivery: PlannedDelivery, run: RunRef,
   entry: { status: JournalStatus; rows?: number | null; bytes?: number | null; sha256?: string | null; error?: string },
 ): Promise<void> {
   const finished = entry.status === 'renaming' ? null : 'now()';
@@ -46,7 +44,7 @@ export async function writeJournal(
 }
 
 /** A failure is recorded only where nothing was delivered for the slot: it never hides a delivery. */
-export async function recordFailure(db: Queryable, delivery: PlannedDelivery, run: RunIdentity, error: string): Promise<void> {
+export async function recordFailure(db: Queryable, delivery: PlannedDelivery, run: RunRef, error: string): Promise<void> {
   const current = await readJournal(db, delivery);
   if (current && current.status !== 'failed') return;
   await writeJournal(db, delivery, run, { status: 'failed', error });

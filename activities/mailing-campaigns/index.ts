@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { MailingPlan, PlannedDelivery, PlanRequest } from '../../lib/contracts/mailing-campaigns';
 import { planMailingRun } from './plan-mailing-run';
 import { deliverCampaign, type DeliveryDeps } from './deliver-campaign';
-import { recordFailure, type RunIdentity } from './deliveries-journal';
+import { recordFailure, type RunRef } from './deliveries-journal';
 import type { SftpSettings } from '../../lib/io/sftp';
 
 export interface MailingDeps {
@@ -21,14 +21,14 @@ export function createMailingActivities(deps: MailingDeps) {
   const delivery: DeliveryDeps = { source: deps.source, target: deps.target, sftp: deps.sftp, timeZone: deps.timeZone };
   return {
     planMailingRun: async (request: PlanRequest): Promise<MailingPlan> => planMailingRun(deps, request),
-    deliverCampaign: (planned: PlannedDelivery, run: RunIdentity) => {
+    deliverCampaign: (planned: PlannedDelivery, run: RunRef) => {
       const context = Context.current();
       return deliverCampaign(delivery, planned, run, {
         attempt: context.info.attempt,
         heartbeat: (details) => context.heartbeat(details),
       });
     },
-    recordCampaignFailure: (planned: PlannedDelivery, run: RunIdentity, error: string) => recordFailure(deps.target, planned, run, error),
+    recordCampaignFailure: (planned: PlannedDelivery, run: RunRef, error: string) => recordFailure(deps.target, planned, run, error),
   };
 }
 

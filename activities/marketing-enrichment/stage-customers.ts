@@ -16,16 +16,14 @@ import { DEMO_CUSTOMER_COUNT, demoCustomersFile, generateCustomers, writeCustome
 import type { Settings } from '../../lib/config/settings';
 import { checkCustomerRow, mapColumns, type ColumnMap, type Customer } from './customer-rows';
 import { FileFormatError, readSheetRows } from '../../lib/io/spreadsheet-rows';
+import type { RunRef } from '../../lib/contracts/run';
+export type { RunRef };
 
 export interface MarketingDeps {
   target: pg.Pool;
   settings: Settings;
 }
 
-export interface RunRef {
-  workflowId: string;
-  runId: string;
-}
 
 export interface StagedCustomers {
   file: string;

@@ -12,9 +12,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { readSheetRows } from '../../lib/io/spreadsheet-rows';
-import { copyTextLine, quoteIdent, quoteLiteral } from '../../lib/io/postgres';
+import { copyTextLine, createPool, quoteIdent, quoteLiteral } from '../../lib/io/postgres';
 import { parseS3Location } from '../../lib/io/s3';
-import { isTransient } from '../../lib/activity/transient-errors';
+import { isTransient } from '../../lib/activity/errors';
 import { fieldsOf, salesStaging, type RunRef, type SourceConfig, type SourceExtract } from '../../lib/contracts/sales-warehouse';
 
 export interface SalesDeps {
@@ -22,6 +22,8 @@ export interface SalesDeps {
   source: pg.Pool;
   s3: S3Client;
   bucket: string;
+  /** A secret the source config names by its environment variable (an auth token, a database URL). */
+  secret(name: string): string | undefined;
 }
 
 type RestSource = Extract<SourceConfig, { kind: 'rest' }>;
@@ -81,7 +83,7 @@ const at = (item: unknown, dotted: string): unknown => dotted.split('.').reduce<
 async function extractRest(ctx: ExtractContext, source: RestSource): Promise<{ rows: number; rawKeys: string[] }> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (source.auth) {
-    const secret = process.env[source.auth.env];
+    const secret = ctx.deps.secret(source.auth.env);
     if (!secret) throw ApplicationFailure.nonRetryable(`source ${source.name}: environment variable ${source.auth.env} (its auth header) is not set on the worker`, 'ConfigurationError');
     headers[source.auth.header] = `${source.auth.prefix}${secret}`;
   }
@@ -284,9 +286,9 @@ const cellText = (v: unknown) => (v instanceof Date ? v.toISOString().slice(0, 1
 async function extractDatabase(ctx: ExtractContext, source: DatabaseSource): Promise<{ rows: number; rawKeys: string[] }> {
   let pool = ctx.deps.source;
   if (source.urlEnv) {
-    const url = process.env[source.urlEnv];
+    const url = ctx.deps.secret(source.urlEnv);
     if (!url) throw ApplicationFailure.nonRetryable(`source ${source.name}: environment variable ${source.urlEnv} (its database URL) is not set on the worker`, 'ConfigurationError');
-    pool = new pg.Pool({ connectionString: url, max: 1 });
+    pool = createPool(url, 1);
   }
   const from = await pool.connect();
   try {

@@ -1,6 +1,7 @@
 // crmFeatures: its input (with defaults and thresholds), result and progress. Shared by the workflow and the activities.
 import { z } from 'zod';
 import { timeZoneSchema } from '../workflow/zoned-time';
+export type { RunRef } from './run';
 
 export const LOAD_STRATEGIES = ['merge', 'replace', 'append'] as const;
 
@@ -48,10 +49,6 @@ export type CrmFeaturesInput = z.input<typeof crmFeaturesInputSchema>;
 export type CrmFeaturesOptions = z.output<typeof crmFeaturesInputSchema>;
 export type LoadStrategy = (typeof LOAD_STRATEGIES)[number];
 
-export interface RunRef {
-  workflowId: string;
-  runId: string;
-}
 
 /** Staging tables of one run (schema etl_staging), named after the run. */
 export function stagingTables(runId: string) {

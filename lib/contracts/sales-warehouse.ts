@@ -2,6 +2,7 @@
 // the activities, the CLI and the tests. Credentials never appear here: sources name the environment variable.
 import { z } from 'zod';
 import { timeZoneSchema } from '../workflow/zoned-time';
+export type { RunRef } from './run';
 
 /** The fields a sales source is mapped onto (every one optional in a source; missing ones are null). */
 export const SALES_FIELDS = ['sale_id', 'sale_date', 'updated_at', 'customer_id', 'customer_name', 'product_id', 'product_name', 'category',
@@ -114,10 +115,6 @@ export const salesWarehouseInputSchema = z.object({
 export type SalesWarehouseInput = z.input<typeof salesWarehouseInputSchema>;
 export type SalesWarehouseOptions = z.output<typeof salesWarehouseInputSchema>;
 
-export interface RunRef {
-  workflowId: string;
-  runId: string;
-}
 
 /** Staging tables of one run (schema etl_staging), named after the run. */
 export function salesStaging(runId: string) {

@@ -1,5 +1,5 @@
 // What a worker's activities talk to, built once per worker and handed to each pipeline's activity factory
-// (dagster's resources): database pools, the S3 client and the settings. Nothing below reads process.env.
+// (dagster's resources): database pools, the S3 client, the settings and the secrets that configurations name.
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { Settings } from '../config/settings';
@@ -14,6 +14,11 @@ export interface WorkerResources {
    */
   postgres(database: 'target' | 'source', maxConnections: number): pg.Pool;
   s3: S3Client;
+  /**
+   * A secret that a pipeline's configuration names by its environment variable (a REST token, a database URL), read
+   * from the worker's environment: the one place activities get one, so none reads process.env itself.
+   */
+  secret(name: string): string | undefined;
   /** Closes every pool and client handed out. */
   close(): Promise<void>;
 }
@@ -24,6 +29,7 @@ export function createWorkerResources(settings: Settings): WorkerResources {
   return {
     settings,
     s3,
+    secret: (name) => process.env[name],
     postgres(database, maxConnections) {
       const url = database === 'target' ? settings.postgres.databaseUrl : settings.postgres.sourceDatabaseUrl;
       const pool = createPool(url, maxConnections);

@@ -11,7 +11,7 @@ import { readSheetRows } from '../../lib/io/spreadsheet-rows';
 import { createPool } from '../../lib/io/postgres';
 import { createS3Client } from '../../lib/io/s3';
 import { freePort } from '../../lib/stack/processes';
-import { isTransient } from '../../lib/activity/transient-errors';
+import { isTransient } from '../../lib/activity/errors';
 import { settings } from '../helpers/env';
 
 const failure = (promise: Promise<unknown>) => promise.then(() => assert.fail('expected an error'), (error: unknown) => error);

@@ -1,0 +1,88 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType, type ErrorTypeName } from '../workflow/errors';
+
+// How activities sort what went wrong: worth retrying (a connection dropped, a server restarting) or not (a person
+// must fix a table, a grant, a URL, a file or the data). The types they raise are listed in lib/workflow/errors.ts.
+
+// Whether a failure is worth retrying: a connection dropped, a server restarting or overloaded. The retry policy
+// handles those; anything else that goes wrong while reading a source (a bad file, a bad query, a missing object) is
+// the input's fault and fails the run at once with a message naming it.
+
+// SQLSTATE classes: connection, transaction rollback (deadlock, serialization), insufficient resources, operator
+// intervention (a server shutting down; not 57014, a statement timeout, which the same query would hit again),
+// system and internal errors.
+const TRANSIENT_SQLSTATE = /^(08|40|53|57P|58|XX)/;
+const MISSING_FILE_ERRNO = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM']);
+const PERMANENT_S3 = new Set(['NoSuchKey', 'NoSuchBucket', 'NotFound', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch']);
+// node-postgres and undici report a lost connection without a code.
+const LOST_CONNECTION = /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|socket hang up|other side closed|fetch failed/i;
+
+interface ErrorShape {
+  name?: string;
+  code?: unknown;
+  message?: string;
+  cause?: unknown;
+  $metadata?: { httpStatusCode?: number };
+}
+
+export function isTransient(error: unknown): boolean {
+  const e = (error ?? {}) as ErrorShape;
+  if (typeof e.code === 'string') {
+    if (/^E[A-Z_]{3,}$/.test(e.code)) return !MISSING_FILE_ERRNO.has(e.code); // ECONNRESET, ETIMEDOUT, EPIPE, ...
+    if (/^[0-9A-Z]{5}$/.test(e.code)) return TRANSIENT_SQLSTATE.test(e.code); // a Postgres error
+  }
+  if (e.$metadata) { // the AWS SDK (it has already retried what it could)
+    if (e.name && PERMANENT_S3.has(e.name)) return false;
+    const status = e.$metadata.httpStatusCode;
+    return status === undefined || status >= 500 || status === 429 || status === 408;
+  }
+  if (LOST_CONNECTION.test(String(e.message ?? ''))) return true;
+  return e.cause !== undefined && e.cause !== error && isTransient(e.cause);
+}
+
+
+// SQLSTATE classes that no retry can fix: the person has to change a table, a grant, a URL or the data.
+const PERMANENT: Record<string, ErrorTypeName> = {
+  '42P01': ErrorType.SchemaError, // undefined_table
+  '42703': ErrorType.SchemaError, // undefined_column
+  '42804': ErrorType.SchemaError, // datatype_mismatch
+  '42846': ErrorType.SchemaError, // cannot_coerce
+  '42P10': ErrorType.SchemaError, // invalid_column_reference (no unique index for ON CONFLICT)
+  '3F000': ErrorType.SchemaError, // invalid_schema_name
+  '42501': ErrorType.PermissionError, // insufficient_privilege
+  '25006': ErrorType.PermissionError, // read_only_sql_transaction
+  '28000': ErrorType.AuthenticationError, // invalid_authorization_specification
+  '28P01': ErrorType.AuthenticationError, // invalid_password
+  '3D000': ErrorType.ConfigurationError, // invalid_catalog_name (no such database)
+  '21000': ErrorType.DataError, // cardinality_violation (duplicate keys in one batch)
+  '23505': ErrorType.DataError, // unique_violation
+  '23502': ErrorType.DataError, // not_null_violation
+};
+
+interface PgError extends Error {
+  code?: string;
+  table?: string;
+  column?: string;
+}
+
+/**
+ * Turns a database error into the failure Temporal records: permanent problems fail at once with a
+ * message naming what is wrong and where; everything else (connections, deadlocks) is left to the retry policy.
+ */
+export function classifyDbError(error: unknown, where: string): unknown {
+  const pgError = error as PgError;
+  if (error instanceof ApplicationFailure || !pgError?.code) return error;
+  const sqlState = pgError.code;
+  const type = PERMANENT[sqlState] ?? (sqlState.startsWith('22') ? ErrorType.DataError : undefined);
+  if (!type) return error;
+  return ApplicationFailure.create({
+    type,
+    nonRetryable: true,
+    message: `${where}: ${pgError.message} (SQLSTATE ${sqlState})`,
+    cause: pgError,
+  });
+}
+
+export function permanentFailure(type: ErrorTypeName, message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true });
+}

@@ -4,7 +4,6 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { parse } from 'csv-parse';
 import type pg from 'pg';
@@ -12,6 +11,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
 import { copyTextLine, quoteIdent, quoteLiteral } from '../../lib/io/postgres';
 import { parseS3Location } from '../../lib/io/s3';
+import { reportProgress } from '../../lib/activity/heartbeat';
 
 export interface CrmDeps {
   target: pg.Pool;
@@ -49,7 +49,7 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
     while (next < copies.length) {
       const { name, copy } = copies[next++];
       counts.set(name, await copy());
-      heartbeat({ done: name });
+      reportProgress({ done: name });
     }
   };
   await Promise.all(Array.from({ length: EXTRACT_CONCURRENCY }, copyNext));

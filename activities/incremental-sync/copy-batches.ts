@@ -1,5 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
+import { reportProgress, withHeartbeat } from '../../lib/activity/heartbeat';
+import { withTransaction } from '../../lib/io/postgres';
 import { CancelledFailure } from '@temporalio/common';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type pg from 'pg';
@@ -29,7 +31,6 @@ interface StagedBatch {
   invalid: InvalidUtf8Value[];
 }
 
-const HEARTBEAT_EVERY_MS = 2_000;
 
 /** What this run has committed so far: a retried attempt resumes after it instead of redoing it. */
 async function committedProgress(db: SyncDatabases, plan: SyncPlan): Promise<SyncProgress> {
@@ -55,27 +56,26 @@ async function committedProgress(db: SyncDatabases, plan: SyncPlan): Promise<Syn
 export async function copyChangedRows(db: SyncDatabases, plan: SyncPlan): Promise<SyncProgress> {
   const context = Context.current();
   let progress = await committedProgress(db, plan);
-  const beat = () => context.heartbeat({ rowsDone: progress.rowsExtracted, lastKey: progress.lastKey, batches: progress.batches });
-  beat();
-  const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
+  const report = () => reportProgress({ rowsDone: progress.rowsExtracted, lastKey: progress.lastKey, batches: progress.batches });
+  report();
   const [tableA, tableB] = stagingTables(plan);
   try {
-    await db.target.query(`${createStagingSql(plan, tableA)}; ${createStagingSql(plan, tableB)}`);
-    let staged = await stageBatch(db, plan, tableA, progress.lastKey);
-    while (staged) {
-      if (context.cancellationSignal.aborted) throw new CancelledFailure('incrementalSync copy cancelled');
-      const nextTable = staged.table === tableA ? tableB : tableA;
-      const [next, merged] = await bothSettled(stageBatch(db, plan, nextTable, staged.cursor), mergeBatch(db, plan, staged, progress));
-      progress = merged;
-      staged = next;
-      context.log.info('batch merged', { batch: progress.batches, rowsDone: progress.rowsExtracted, lastKey: progress.lastKey });
-      beat();
-    }
-    return progress;
+    return await withHeartbeat(async () => {
+      await db.target.query(`${createStagingSql(plan, tableA)}; ${createStagingSql(plan, tableB)}`);
+      let staged = await stageBatch(db, plan, tableA, progress.lastKey);
+      while (staged) {
+        if (context.cancellationSignal.aborted) throw new CancelledFailure('incrementalSync copy cancelled');
+        const nextTable = staged.table === tableA ? tableB : tableA;
+        const [next, merged] = await bothSettled(stageBatch(db, plan, nextTable, staged.cursor), mergeBatch(db, plan, staged, progress));
+        progress = merged;
+        staged = next;
+        context.log.info('batch merged', { batch: progress.batches, rowsDone: progress.rowsExtracted, lastKey: progress.lastKey });
+        report();
+      }
+      return progress;
+    });
   } catch (error) {
     throw classifyDbError(error, `copying ${plan.sourceTable} -> ${plan.targetTable}`);
-  } finally {
-    clearInterval(timer);
   }
 }
 
@@ -111,9 +111,7 @@ async function stageBatch(db: SyncDatabases, plan: SyncPlan, table: string, afte
 
 /** Checks, quarantines, merges and records one staged batch in a single target transaction. */
 async function mergeBatch(db: SyncDatabases, plan: SyncPlan, batch: StagedBatch, before: SyncProgress): Promise<SyncProgress> {
-  const client = await db.target.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(db.target, async (client) => {
     const { merged, nulled, quarantined } = await checkAndMerge(client, plan, batch);
     const after: SyncProgress = {
       rowsExtracted: before.rowsExtracted + batch.rows,
@@ -134,14 +132,8 @@ async function mergeBatch(db: SyncDatabases, plan: SyncPlan, batch: StagedBatch,
       [plan.controlId, after.rowsExtracted, after.rowsInserted, after.rowsUpdated, after.rowsUnchanged,
         after.rowsQuarantined, after.valuesNulled, after.batches, JSON.stringify(after.lastKey), batch.newest],
     );
-    await client.query('COMMIT');
     return { ...after, watermark: control.watermark };
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 interface Merged {

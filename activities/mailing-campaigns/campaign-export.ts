@@ -5,6 +5,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import type { Campaign } from '../../lib/contracts/mailing-campaign-file';
 import { isTransient } from '../../lib/activity/errors';
 import { ErrorType } from '../../lib/workflow/errors';
+import { inTransaction } from '../../lib/io/postgres';
 import { campaignCopySql } from './campaign-sql';
 
 interface PgError extends Error {
@@ -40,16 +41,15 @@ export async function exportCampaign<T>(
   const client = await source.connect();
   let broken: Error | undefined;
   try {
-    await client.query('BEGIN READ ONLY');
-    await client.query(`SET LOCAL statement_timeout = ${campaign.statementTimeoutSeconds * 1000}`);
-    await client.query(`SELECT set_config('TimeZone', $1, true)`, [timeZone]);
-    const csv = client.query(copyTo(campaignCopySql(campaign)));
-    const consumed = await consume(csv);
-    await client.query('COMMIT');
-    return { rows: csv.rowCount, consumed };
+    return await inTransaction(client, async () => {
+      await client.query(`SET LOCAL statement_timeout = ${campaign.statementTimeoutSeconds * 1000}`);
+      await client.query(`SELECT set_config('TimeZone', $1, true)`, [timeZone]);
+      const csv = client.query(copyTo(campaignCopySql(campaign)));
+      const consumed = await consume(csv);
+      return { rows: csv.rowCount, consumed };
+    }, { readOnly: true });
   } catch (error) {
     broken = error as Error;
-    await client.query('ROLLBACK').catch(() => undefined);
     throw classifyQueryError(error, campaign);
   } finally {
     // A COPY stopped half-way leaves the connection mid-protocol: it is closed, not reused.

@@ -5,6 +5,7 @@ import { planMailingRun } from './plan-mailing-run';
 import { deliverCampaign, type DeliveryDeps } from './deliver-campaign';
 import { recordFailure, type RunRef } from './deliveries-journal';
 import type { SftpSettings } from '../../lib/io/sftp';
+import { reportProgress } from '../../lib/activity/heartbeat';
 
 export interface MailingDeps {
   /** The source database as the read-only user: the campaigns' queries run there. */
@@ -25,7 +26,7 @@ export function createMailingActivities(deps: MailingDeps) {
       const context = Context.current();
       return deliverCampaign(delivery, planned, run, {
         attempt: context.info.attempt,
-        heartbeat: (details) => context.heartbeat(details),
+        heartbeat: reportProgress,
       });
     },
     recordCampaignFailure: (planned: PlannedDelivery, run: RunRef, error: string) => recordFailure(deps.target, planned, run, error),

@@ -1,11 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { projectRoot } from '../../lib/config/env';
 import { describeIssues } from '../../lib/workflow/validation';
 import { campaignSchema, type Campaign } from '../../lib/contracts/mailing-campaign-file';
 
-/** The campaigns shipped with the repository; MAILING_CAMPAIGNS_DIR points elsewhere. */
-export const DEFAULT_CAMPAIGNS_DIR = path.join(projectRoot, 'campaigns');
+export { DEFAULT_CAMPAIGNS_DIR } from '../../lib/config/settings';
 
 export interface LoadedCampaigns {
   campaigns: Campaign[];

@@ -1,11 +1,11 @@
 // Step 3 of marketingEnrichment: one request for one batch of customers, and its messages stored at once.
 // The activity asks only for the batch's customers that still have no message, so a retried attempt (a
 // crash, a 429, a bad answer) never asks twice for a customer whose message was already kept.
-import { Context } from '@temporalio/activity';
 import type { EnrichmentOptions, Interest, Provider } from '../../lib/contracts/marketing-enrichment';
 import { askGemini, createGeminiClient, type ModelAnswer } from './gemini';
 import { checkAnswer, countWords, offlineMessage, renderPrompt, type CustomerForPrompt } from './messages';
 import type { MarketingDeps, RunRef } from './stage-customers';
+import { withHeartbeat } from '../../lib/activity/heartbeat';
 
 export interface BatchRequest extends RunRef {
   batch: number;
@@ -36,7 +36,6 @@ interface StoredRow {
   failure_reason: string | null;
 }
 
-const HEARTBEAT_MS = 3000;
 
 export async function enrichBatch(deps: MarketingDeps, request: BatchRequest): Promise<BatchOutcome> {
   const customers = await customersStillWithoutMessage(deps, request);
@@ -79,17 +78,6 @@ function geminiClient({ settings }: MarketingDeps) {
   return cachedClient.client;
 }
 
-/** The Web UI sees the activity alive while the model writes; a dead worker is noticed within the heartbeat timeout. */
-async function withHeartbeat<T>(work: () => Promise<T>): Promise<T> {
-  const context = Context.current();
-  context.heartbeat();
-  const timer = setInterval(() => context.heartbeat(), HEARTBEAT_MS);
-  try {
-    return await work();
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 const firstWords = (text: string, max: number) => text.split(/\s+/).slice(0, max).join(' ');
 

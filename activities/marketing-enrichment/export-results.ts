@@ -2,12 +2,12 @@
 // destination asked for. File names come from the run's start time, so a retried export rewrites the same files.
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
 import type { EnrichmentOptions } from '../../lib/contracts/marketing-enrichment';
 import { zonedTime } from '../../lib/workflow/zoned-time';
 import { writeCsv, writeXlsx, type MessageRow, type QuarantinedRow, type RunSummary } from './marketing-files';
 import { publishToFolder, publishToS3, publishToSftp } from '../shared/publish-file';
 import type { MarketingDeps, RunRef } from './stage-customers';
+import { reportProgress } from '../../lib/activity/heartbeat';
 
 export interface ExportRequest extends RunRef {
   campaign: string;
@@ -35,7 +35,7 @@ export async function exportResults(deps: MarketingDeps, request: ExportRequest)
     const csv = path.join(workDir, `${base}.csv`);
     await writeXlsx(xlsx, rows, quarantined, request.summary);
     await writeCsv(csv, rows);
-    Context.current().heartbeat({ written: [xlsx, csv] });
+    reportProgress({ written: [xlsx, csv] });
     const files: string[] = [];
     const folder = request.outputs.folder ?? path.join(settings.dataDir, 'exports', 'marketing');
     for (const file of [xlsx, csv]) files.push(publishToFolder(file, path.resolve(folder)));

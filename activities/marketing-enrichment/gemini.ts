@@ -3,6 +3,8 @@
 // policy, and a bad request or a bad key fails at once with a message that names the cause.
 import type * as GenAI from '@google/genai' with { 'resolution-mode': 'import' };
 import { ApplicationFailure } from '@temporalio/common';
+import { httpStatusKind } from '../../lib/activity/errors';
+import { ErrorType } from '../../lib/workflow/errors';
 
 // The SDK ships a CommonJS build, but its typings are declared as ES module only; this project is CommonJS.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -83,25 +85,26 @@ export function toFailure(error: ApiError, model: string): Error {
   const body = parseBody(error);
   const said = body.error?.message ?? error.message;
   const status = error.status;
-  if (status === 429) {
+  const kind = httpStatusKind(status);
+  if (kind === 'rate-limited') {
     const delay = retryDelayMs(body);
     return ApplicationFailure.create({
-      type: 'RateLimited',
+      type: ErrorType.RateLimited,
       message: `Gemini rate limit (429 ${body.error?.status ?? 'RESOURCE_EXHAUSTED'}): ${said}${delay === undefined ? '' : ` (retrying in ${delay / 1000} s, as Gemini asked)`}`,
       nextRetryDelay: delay,
     });
   }
   const keyRejected = body.error?.details?.some((d) => d.reason === 'API_KEY_INVALID');
-  if (keyRejected || status === 401 || status === 403) {
+  if (keyRejected || kind === 'credentials') {
     return ApplicationFailure.nonRetryable(
       `Gemini refused the API key (${status} ${body.error?.status ?? ''}): ${said} Check GEMINI_API_KEY on the workers (https://aistudio.google.com/apikey).`,
-      'AuthenticationError');
+      ErrorType.AuthenticationError);
   }
   if (status === 404) {
-    return ApplicationFailure.nonRetryable(`Gemini has no model "${model}" (404): ${said} Use a model name such as gemini-2.5-flash-lite.`, 'BadRequest');
+    return ApplicationFailure.nonRetryable(`Gemini has no model "${model}" (404): ${said} Use a model name such as gemini-2.5-flash-lite.`, ErrorType.BadRequest);
   }
-  if (status >= 400 && status < 500) {
-    return ApplicationFailure.nonRetryable(`Gemini rejected the request (${status} ${body.error?.status ?? ''}): ${said}`, 'BadRequest');
+  if (kind === 'rejected') {
+    return ApplicationFailure.nonRetryable(`Gemini rejected the request (${status} ${body.error?.status ?? ''}): ${said}`, ErrorType.BadRequest);
   }
-  return ApplicationFailure.retryable(`Gemini answered ${status} ${body.error?.status ?? ''}: ${said}`, 'GeminiUnavailable');
+  return ApplicationFailure.retryable(`Gemini answered ${status} ${body.error?.status ?? ''}: ${said}`, ErrorType.GeminiUnavailable);
 }

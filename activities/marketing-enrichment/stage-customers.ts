@@ -6,7 +6,6 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { withTransaction } from '../../lib/io/postgres';
@@ -17,6 +16,7 @@ import type { Settings } from '../../lib/config/settings';
 import { checkCustomerRow, mapColumns, type ColumnMap, type Customer } from './customer-rows';
 import { FileFormatError, readSheetRows } from '../../lib/io/spreadsheet-rows';
 import type { RunRef } from '../../lib/contracts/run';
+import { reportProgress } from '../../lib/activity/heartbeat';
 export type { RunRef };
 
 export interface MarketingDeps {
@@ -107,7 +107,7 @@ async function readIntoPostgres(client: pg.PoolClient, file: string, location: s
     quarantined += rejected.length;
     customers = [];
     rejected = [];
-    Context.current().heartbeat({ rowsRead: read });
+    reportProgress({ rowsRead: read });
   };
   try {
     for await (const { line, record } of readSheetRows(file)) {

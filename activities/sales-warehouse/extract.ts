@@ -7,15 +7,16 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { readSheetRows } from '../../lib/io/spreadsheet-rows';
 import { copyTextLine, createPool, quoteIdent, quoteLiteral } from '../../lib/io/postgres';
 import { parseS3Location } from '../../lib/io/s3';
-import { isTransient } from '../../lib/activity/errors';
+import { httpStatusKind, isTransient } from '../../lib/activity/errors';
+import { ErrorType } from '../../lib/workflow/errors';
 import { fieldsOf, salesStaging, type RunRef, type SourceConfig, type SourceExtract } from '../../lib/contracts/sales-warehouse';
+import { reportProgress } from '../../lib/activity/heartbeat';
 
 export interface SalesDeps {
   target: pg.Pool;
@@ -119,7 +120,7 @@ async function extractRest(ctx: ExtractContext, source: RestSource): Promise<{ r
       let chunk = '';
       for (const item of items) chunk += copyTextLine([...paths.map((p) => at(item, p)), source.name, ++line]);
       if (chunk) yield chunk;
-      heartbeat({ source: source.name, rows: line });
+      reportProgress({ source: source.name, rows: line });
       if (source.pagination === 'cursor') {
         const next = at(body, source.cursorPath);
         if (next === null || next === undefined || next === '' || items.length === 0) return;
@@ -149,16 +150,17 @@ async function fetchPage(url: URL, headers: Record<string, string>, name: string
     }
     if (response.ok) return response.text();
     await response.body?.cancel();
-    if (response.status === 401 || response.status === 403) {
-      throw ApplicationFailure.nonRetryable(`source ${name}: ${url.href} refused the credentials (HTTP ${response.status})`, 'ConfigurationError');
+    const kind = httpStatusKind(response.status);
+    if (kind === 'credentials') {
+      throw ApplicationFailure.nonRetryable(`source ${name}: ${url.href} refused the credentials (HTTP ${response.status})`, ErrorType.AuthenticationError);
     }
-    if ((response.status === 429 || response.status >= 500) && attempt < 6) {
+    if ((kind === 'rate-limited' || kind === 'unavailable') && attempt < 6) {
       const retryAfter = Number(response.headers.get('retry-after'));
       await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 250 * 2 ** attempt);
       continue;
     }
     const error = `source ${name}: ${url.href} answered HTTP ${response.status}`;
-    if (response.status >= 400 && response.status < 500 && response.status !== 429) throw ApplicationFailure.nonRetryable(error, 'InvalidInput');
+    if (kind === 'rejected') throw ApplicationFailure.nonRetryable(error, ErrorType.InvalidInput);
     throw new Error(error);
   }
 }
@@ -212,7 +214,7 @@ async function extractFiles(ctx: ExtractContext, source: FileSource): Promise<{ 
     const label = files.length === 1 ? '' : `-${i + 1}`;
     rawKeys.push(await land(ctx.deps, rawKey(source.name, ctx.landing, `${ext}`).replace(/\.(\w+)$/, `${label}.$1`), bytes));
     rows += ext === 'csv' ? await copyCsv(ctx, source, file.name, bytes) : await copyXlsx(ctx, source, file.name, bytes);
-    heartbeat({ source: source.name, file: file.name, rows });
+    reportProgress({ source: source.name, file: file.name, rows });
   }
   return { rows, rawKeys };
 }

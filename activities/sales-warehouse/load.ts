@@ -5,7 +5,7 @@
 //    views created, then swapped in with two schema renames in one short transaction: a reader sees the old
 //    warehouse or the new one, never a half-built one.
 import type pg from 'pg';
-import { withTransaction } from '../../lib/io/postgres';
+import { inTransaction, withTransaction } from '../../lib/io/postgres';
 import { type RunRef, type SalesLoadStrategy, salesStaging } from '../../lib/contracts/sales-warehouse';
 import type { SalesDeps } from './extract';
 
@@ -138,20 +138,14 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
     await db.query(`ANALYZE ${NEXT}.sales_fact, ${NEXT}.dim_customer, ${NEXT}.dim_product, ${NEXT}.dim_geography, ${NEXT}.leads`);
     await db.query('RESET default_statistics_target');
     await db.query(`SELECT sales_etl.create_kpi_views('${NEXT}')`);
-    let watermark: string | null = null;
-    await db.query('BEGIN');
-    try {
+    const watermark = await inTransaction(db, async () => {
       await db.query('SELECT pg_advisory_xact_lock(7233005)');
       await db.query(`ALTER SCHEMA ${WAREHOUSE} RENAME TO ${OLD}`);
       await db.query(`ALTER SCHEMA ${NEXT} RENAME TO ${WAREHOUSE}`);
       // A full load replaces the warehouse: the watermark restarts from this run's data.
       await db.query('DELETE FROM sales_etl.load_state');
-      watermark = await saveWatermark(db, clean, run, 'full');
-      await db.query('COMMIT');
-    } catch (error) {
-      await db.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+      return saveWatermark(db, clean, run, 'full');
+    });
     // Outside the swap: waits for readers still on the old tables, without holding up the new ones.
     await db.query(`DROP SCHEMA ${OLD} CASCADE`);
     return { ...loaded, watermark };

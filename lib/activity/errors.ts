@@ -86,3 +86,16 @@ export function classifyDbError(error: unknown, where: string): unknown {
 export function permanentFailure(type: ErrorTypeName, message: string): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true });
 }
+
+/**
+ * What an HTTP error status means for the step that got it: credentials a person must fix, a rate limit to wait
+ * out (as long as the server asks), a server that may answer later, or a request the server will always refuse.
+ */
+export type HttpStatusKind = 'credentials' | 'rate-limited' | 'unavailable' | 'rejected';
+
+export function httpStatusKind(status: number): HttpStatusKind {
+  if (status === 401 || status === 403) return 'credentials';
+  if (status === 429) return 'rate-limited';
+  if (status >= 400 && status < 500 && status !== 408) return 'rejected';
+  return 'unavailable';
+}

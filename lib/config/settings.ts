@@ -2,10 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/envconfig';
 import type { CodecKeys } from '../temporal/codec';
-import { CODEC_KEY_ID, ConfigError, codecKeysProblem, parseCodecKeys, type EtlConfig } from './env';
-import { DEFAULT_CAMPAIGNS_DIR } from '../../activities/mailing-campaigns/load-campaigns';
+import { CODEC_KEY_ID, ConfigError, codecKeysProblem, parseCodecKeys, projectRoot, type EtlConfig } from './env';
 import { EMBEDDED_PASSWORD, EMBEDDED_USER, READER_PASSWORD, READER_USER, SOURCE_DATABASE, TARGET_DATABASE, embeddedUrl } from '../stack/postgres';
 import { EMBEDDED_S3_KEY, EMBEDDED_S3_SECRET, EMBEDDED_SFTP_USER } from '../stack/storage';
+
+/** The campaigns shipped with the repository; MAILING_CAMPAIGNS_DIR points elsewhere. */
+export const DEFAULT_CAMPAIGNS_DIR = path.join(projectRoot, 'campaigns');
 
 /** The variables that point at servers; without them every part runs embedded. */
 export const SERVER_VARIABLES = ['TEMPORAL_PROFILE', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_WEB_UI', 'TEMPORAL_API_KEY', 'DATABASE_URL',

@@ -8,18 +8,26 @@ export function createPool(connectionString: string, max = 4): pg.Pool {
   return pool;
 }
 
+/** `work` in one transaction on a connection of the pool: committed when it returns, rolled back when it throws. */
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
-    const result = await work(client);
+    return await inTransaction(client, () => work(client));
+  } finally {
+    client.release();
+  }
+}
+
+/** `work` in one transaction on a connection the caller holds (and releases); `readOnly` for a source's snapshot. */
+export async function inTransaction<T>(client: pg.ClientBase, work: () => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
+  await client.query(options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+  try {
+    const result = await work();
     await client.query('COMMIT');
     return result;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
-  } finally {
-    client.release();
   }
 }
 

@@ -1,4 +1,4 @@
-import { ApplicationFailure, defineQuery, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { CrmActivities } from '../activities/crm-features';
 import {
   crmFeaturesInputSchema, type CrmFeaturesInput, type CrmFeaturesProgress, type CrmFeaturesResult, type StepMetric,
@@ -27,6 +27,9 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     succeeded: (result: CrmFeaturesResult) => ({ outcome: result.validateOnly ? 'validated' : 'success', rowsLoaded: result.recordsLoaded }),
     failureOutcomeBeforePatch: ({ step }) => step !== 'validating input',
   }, input, async (options, pipelineRun) => {
+    if (options.failAfterRows !== undefined && patched('crm-no-test-hook-input')) {
+      throw ApplicationFailure.nonRetryable('input.failAfterRows: not an input (it was a test hook)', ErrorType.InvalidInput);
+    }
     const { workflowId, runId, startTime } = workflowInfo();
     const run = { workflowId, runId };
     // The data's timestamps are the business's local time (São Paulo by default).
@@ -75,7 +78,7 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     //    backups older than backupRetentionDays are dropped.
     if (!options.validateOnly) {
       progress.step = 'loading';
-      const loaded = await summarized(crmLoad, `ml_features.user_features (${options.loadStrategy}, with backup)`)(run, { strategy: options.loadStrategy, backupRetentionDays: options.backupRetentionDays, failAfterRows: options.failAfterRows });
+      const loaded = await summarized(crmLoad, `ml_features.user_features (${options.loadStrategy}, with backup)`)(run, { strategy: options.loadStrategy, backupRetentionDays: options.backupRetentionDays });
       done(loaded);
       Object.assign(result, { recordsLoaded: loaded.rows, backupTable: loaded.backupTable, backupsDropped: loaded.backupsDropped });
     }

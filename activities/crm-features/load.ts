@@ -13,7 +13,6 @@ const BACKUP_PREFIX = 'user_features_backup_';
 export interface LoadRequest {
   strategy: LoadStrategy;
   backupRetentionDays: number;
-  failAfterRows?: number;
 }
 
 export interface Loaded extends StepMetric {
@@ -43,12 +42,7 @@ export async function loadFeatures(deps: CrmDeps, run: RunRef, request: LoadRequ
       ? `ON CONFLICT (user_id) DO UPDATE SET ${FEATURE_COLUMNS.slice(1).map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`
       // append: new users are added, users already there keep their row.
       : request.strategy === 'append' ? 'ON CONFLICT (user_id) DO NOTHING' : '';
-    const limit = request.failAfterRows ? `ORDER BY user_id LIMIT ${request.failAfterRows}` : '';
-    const loaded = await client.query(`INSERT INTO ${FEATURES_TABLE} (${cols}, updated_at) SELECT ${cols}, now() FROM ${features} ${limit} ${conflict}`);
-    if (request.failAfterRows) {
-      // Fault injection for the tests: the first rows are written, then the load dies; the transaction undoes all.
-      throw ApplicationFailure.nonRetryable(`injected failure after ${loaded.rowCount} rows (failAfterRows)`, 'InjectedLoadFailure');
-    }
+    const loaded = await client.query(`INSERT INTO ${FEATURES_TABLE} (${cols}, updated_at) SELECT ${cols}, now() FROM ${features} ${conflict}`);
     const { rows } = await client.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables
       WHERE schemaname = 'ml_features' AND tablename ~ '^${BACKUP_PREFIX}${BACKUP_DIGITS}$' AND tablename <> $1
         AND to_timestamp(substr(tablename, ${BACKUP_PREFIX.length + 1}, 14), 'YYYYMMDDHH24MISS') AT TIME ZONE 'UTC'

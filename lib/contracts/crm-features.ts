@@ -41,7 +41,10 @@ export const crmFeaturesInputSchema = z.object({
   asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?/).optional(),
   /** The data's local time zone: "now" (asOf's default) is read on its clock. */
   timeZone: timeZoneSchema,
-  /** Tests only: the load fails after this many rows are written, inside the load's transaction. */
+  /**
+   * Was a test hook; a new run that sets it is rejected. Still parsed so that runs recorded with it replay
+   * (tests inject faults through the database now).
+   */
   failAfterRows: z.number().int().positive().optional(),
 }).strict();
 

@@ -67,10 +67,17 @@ describe('crmFeatures load: merge, append, replace, rollback, retention', () => 
     await seedStale();
     const before = await snapshot();
     const backupsBefore = await backups();
-    const failed = await run({ loadStrategy: 'replace', failAfterRows: 2 }).then(() => undefined, (e: unknown) => e);
+    // The fault comes from the database, as a real one would: the third row written makes the INSERT raise, on every
+    // attempt (a sequence is not rolled back).
+    const fault = `crm_ld_fault_${p.slice(3, 11)}`;
+    await ctx.target.query(`CREATE SEQUENCE ${fault};
+      CREATE FUNCTION ${fault}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        IF nextval('${fault}') % 3 = 0 THEN RAISE EXCEPTION 'injected failure after 2 rows'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER ${fault} AFTER INSERT ON ml_features.user_features FOR EACH ROW EXECUTE FUNCTION ${fault}()`);
+    const failed = await run({ loadStrategy: 'replace' }).then(() => undefined, (e: unknown) => e)
+      .finally(() => ctx.target.query(`DROP TRIGGER ${fault} ON ml_features.user_features; DROP FUNCTION ${fault}(); DROP SEQUENCE ${fault}`));
     assert.ok(failed instanceof WorkflowFailedError);
     const cause = failed.cause?.cause as ApplicationFailure;
-    assert.equal(cause.type, 'InjectedLoadFailure');
     assert.match(cause.message, /after 2 rows/);
     assert.deepEqual(await snapshot(), before);
     assert.deepEqual(await backups(), backupsBefore, 'no backup of a load that did not happen');

@@ -38,6 +38,8 @@ export interface PipelineInfo {
     maxActivitiesPerSecond(settings: Settings): number;
   };
   schedule(config: EtlConfig): PipelineScheduleSpec;
+  /** Its dates are the business's local time: runs started by the CLI, the demo and the schedules get ETL_TIMEZONE. */
+  takesTimeZone?: boolean;
 }
 
 export const pipelines: PipelineInfo[] = [
@@ -92,6 +94,7 @@ export const pipelines: PipelineInfo[] = [
     // Each step is one big set-based statement or a COPY; two runs at once keep a small machine responsive.
     maxConcurrentActivities: 2,
     schedule: crmFeaturesSchedule,
+    takesTimeZone: true,
   },
   {
     name: 'sales-warehouse',
@@ -104,6 +107,7 @@ export const pipelines: PipelineInfo[] = [
     // A run's sources extract at once (one activity each); the later steps are one big statement each.
     maxConcurrentActivities: 4,
     schedule: salesWarehouseSchedule,
+    takesTimeZone: true,
   },
 ];
 
@@ -115,3 +119,13 @@ export function findPipeline(name: string): PipelineInfo {
 
 /** Every workflow type the pipelines run, the streaming mode included. */
 export const allWorkflowTypes = (): string[] => pipelines.flatMap((p) => [p.workflowType, ...(p.otherWorkflowTypes ?? [])]);
+
+/**
+ * A run's input as the CLI, the demo and the schedules start it: what the configuration supplies (ETL_TIMEZONE for
+ * pipelines that read the local clock) under what the person gave. Input that is not an object is left for the
+ * workflow to reject.
+ */
+export function inputWithConfiguration(pipeline: PipelineInfo, config: EtlConfig, input: unknown = {}): unknown {
+  if (!pipeline.takesTimeZone || typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  return { timeZone: config.ETL_TIMEZONE, ...input };
+}

@@ -1,6 +1,6 @@
 import { ScheduleOverlapPolicy, type ScheduleOptions } from '@temporalio/client';
 import type { EtlConfig } from '../lib/config/env';
-import type { PipelineInfo } from '../lib/pipelines';
+import { inputWithConfiguration, type PipelineInfo } from '../lib/pipelines';
 
 export interface PipelineScheduleSpec {
   scheduleId: string;
@@ -23,7 +23,7 @@ export function pipelineSchedule(config: EtlConfig, pipeline: PipelineInfo): Sch
       workflowType: pipeline.workflowType,
       taskQueue: pipeline.taskQueue,
       workflowId: `${pipeline.name}-scheduled`,
-      args: [{}],
+      args: [inputWithConfiguration(pipeline, config)],
     },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: spec.catchupWindow },
     ...(spec.pausedNote ? { state: { paused: true, note: spec.pausedNote } } : {}),

@@ -7,16 +7,17 @@ import { createCampaignFolders } from '../../activities/mailing-campaigns/sftp-f
 import { DEMO_TABLE, seedConversations, touchConversations } from '../../lib/sample-data/incremental-sync';
 import type { CrmFeaturesResult } from '../../lib/contracts/crm-features';
 import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
-import { generateCrmTransactions, writeCrmSample } from '../../lib/sample-data/crm-features';
+import { crmSampleAsOf, generateCrmTransactions, writeCrmSample } from '../../lib/sample-data/crm-features';
 import { createS3Client } from '../../lib/io/s3';
 import { PARTNERS_TABLE, seedPartnerCustomers } from '../../lib/sample-data/mailing-campaigns';
-import { findPipeline } from '../../lib/pipelines';
+import { findPipeline, inputWithConfiguration } from '../../lib/pipelines';
 import { DEFAULT_SOURCES, type SalesWarehouseInput, type SalesWarehouseResult } from '../../lib/contracts/sales-warehouse';
 import { writeSalesSample } from '../../lib/sample-data/sales-warehouse';
 import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-warehouse-api';
 import { connectClient, webUiLink } from '../../lib/temporal/connection';
 import { printJson, say, table } from '../output';
 import { addresses, startEverything } from './dev';
+import { localDateTime } from '../../lib/workflow/zoned-time';
 
 interface DemoStep {
   label: string;
@@ -83,7 +84,7 @@ export async function demo(config: EtlConfig): Promise<number> {
         before: async () => {
           const s3 = createS3Client(settings.s3);
           try {
-            const asOf = new Date(Math.floor((Date.now() - 3 * 3600_000) / 3600_000) * 3600_000);
+            const asOf = crmSampleAsOf(config.ETL_TIMEZONE);
             const rows = generateCrmTransactions({ users: 2_000, transactions: 100_000, seed: 42, asOf });
             const written = await writeCrmSample({ source, s3, bucket: settings.s3.bucket }, rows);
             return `sample data: ${written.sourceRows} new transactions in tbl_transactions, ${written.lakeFiles.length} lake files (Parquet, CSV, JSON lines) under s3://${settings.s3.bucket}/lake/transactions/`;
@@ -100,7 +101,7 @@ export async function demo(config: EtlConfig): Promise<number> {
         before: async () => {
           const s3 = createS3Client(settings.s3);
           try {
-            const asOf = new Date(Date.now() - 3 * 3600_000).toISOString().slice(0, 10);
+            const asOf = localDateTime(new Date(), config.ETL_TIMEZONE).slice(0, 10);
             const sample = await writeSalesSample({ sourceAdmin: source, target, s3, bucket: settings.s3.bucket }, { rows: 300_000, asOf });
             // The CRM's REST API: a local sample server in this process, paginated by cursor.
             salesApi = await startSalesApi(sample.apiItems);
@@ -121,7 +122,7 @@ export async function demo(config: EtlConfig): Promise<number> {
       const pipeline = findPipeline(step.pipeline);
       const workflowId = `demo-${step.pipeline}-${Date.now()}`;
       const started = Date.now();
-      const handle = await client.workflow.start(pipeline.workflowType, { taskQueue: pipeline.taskQueue, workflowId, args: [step.input] });
+      const handle = await client.workflow.start(pipeline.workflowType, { taskQueue: pipeline.taskQueue, workflowId, args: [inputWithConfiguration(pipeline, config, step.input)] });
       const url = webUiLink(settings, workflowId, handle.firstExecutionRunId);
       say(`running ${step.label}: ${url ?? workflowId}`);
       const outcome = await handle.result().then(

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { WorkflowFailedError, type Client, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { ConfigError, type EtlConfig } from '../../lib/config/env';
-import { findPipeline } from '../../lib/pipelines';
+import { findPipeline, inputWithConfiguration } from '../../lib/pipelines';
 import { resolveSettings, type Settings } from '../../lib/config/settings';
 import { connectClient, webUiLink } from '../../lib/temporal/connection';
 import { printJson, say } from '../output';
@@ -34,7 +34,7 @@ function readText(file: string): string {
 
 export async function runPipeline(config: EtlConfig, name: string, options: RunOptions): Promise<number> {
   const pipeline = findPipeline(name);
-  const input = parseInput(options.input);
+  const input = inputWithConfiguration(pipeline, config, parseInput(options.input));
   const settings = resolveSettings(config);
   const client = await connectClient(settings);
   try {

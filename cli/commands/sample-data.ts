@@ -5,11 +5,12 @@ import { createCampaignFolders } from '../../activities/mailing-campaigns/sftp-f
 import { PARTNERS_TABLE, seedPartnerCustomers } from '../../lib/sample-data/mailing-campaigns';
 import { resolveSettings } from '../../lib/config/settings';
 import { generateCustomers, writeCustomersCsv } from '../../lib/sample-data/marketing-enrichment';
-import { generateCrmTransactions, writeCrmSample } from '../../lib/sample-data/crm-features';
+import { crmSampleAsOf, generateCrmTransactions, writeCrmSample } from '../../lib/sample-data/crm-features';
 import { createS3Client } from '../../lib/io/s3';
 import { writeSalesSample } from '../../lib/sample-data/sales-warehouse';
 import { migrate } from '../../lib/io/migrate';
 import { printJson, say } from '../output';
+import { localDateTime } from '../../lib/workflow/zoned-time';
 
 /** Fills the source database with synthetic conversations (and creates the demo's typed target table). */
 export async function sampleConversations(config: EtlConfig, options: { rows: number; table: string }): Promise<number> {
@@ -57,8 +58,7 @@ export async function sampleCrm(config: EtlConfig, options: { users: number; tra
   const source = createPool(settings.postgres.sourceAdminUrl);
   const s3 = createS3Client(settings.s3);
   try {
-    // São Paulo local time, to the hour: the data's timestamps are local.
-    const asOf = new Date(Math.floor((Date.now() - 3 * 3600_000) / 3600_000) * 3600_000);
+    const asOf = crmSampleAsOf(config.ETL_TIMEZONE);
     const rows = generateCrmTransactions({ users: options.users, transactions: options.transactions, seed: options.seed, asOf });
     const written = await writeCrmSample({ source, s3, bucket: settings.s3.bucket }, rows, { prefix: options.prefix });
     say(`tbl_transactions: ${written.sourceRows} new rows on the source; lake: ${written.lakeFiles.map((f) => `s3://${settings.s3.bucket}/${f.key} (${f.rows})`).join(', ')}`);
@@ -72,7 +72,7 @@ export async function sampleCrm(config: EtlConfig, options: { users: number; tra
 
 /**
  * Sales for sales-warehouse over the default sources: erp_sales on the source database, a `;` CSV export and an XLSX
- * under s3:sales/exports/, leads under s3:sales/leads/ (dates in the year before today, São Paulo).
+ * under s3:sales/exports/, leads under s3:sales/leads/ (dates in the year before today, in ETL_TIMEZONE).
  */
 export async function sampleSales(config: EtlConfig, options: { rows: number }): Promise<number> {
   const settings = resolveSettings(config);
@@ -81,7 +81,7 @@ export async function sampleSales(config: EtlConfig, options: { rows: number }):
   const s3 = createS3Client(settings.s3);
   try {
     await migrate(target);
-    const asOf = new Date(Date.now() - 3 * 3600_000).toISOString().slice(0, 10);
+    const asOf = localDateTime(new Date(), config.ETL_TIMEZONE).slice(0, 10);
     const sample = await writeSalesSample({ sourceAdmin, target, s3, bucket: settings.s3.bucket }, { rows: options.rows, asOf });
     say(`erp_sales: ${sample.erpRows} rows on the source; s3://${settings.s3.bucket}/sales/exports/ecommerce.csv (${sample.csvRows}), lojas.xlsx (${sample.xlsxRows}); `
       + `s3://${settings.s3.bucket}/sales/leads/leads.csv (${sample.leads}); the demo serves the other ${sample.apiItems.length} from its sample REST API`);

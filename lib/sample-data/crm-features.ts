@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { quoteIdent } from '../io/postgres';
 import { seededRandom } from './seeded-random';
+import { localDateTime } from '../workflow/zoned-time';
 
 export interface TransactionRow {
   transaction_id: string;
@@ -152,4 +153,9 @@ export async function writeCrmSample(target: { source: pg.Pool; s3: S3Client; bu
   ];
   for (const f of files) await putLakeFile(target.s3, target.bucket, f.key, f.body);
   return { sourceRows, lakeFiles: files.map((f) => ({ key: f.key, rows: f.rows })) };
+}
+
+/** "Now" for generated transactions: the local wall clock (their timestamps are local), to the hour. */
+export function crmSampleAsOf(timeZone: string): Date {
+  return new Date(`${localDateTime(new Date(), timeZone).slice(0, 13)}:00:00Z`);
 }

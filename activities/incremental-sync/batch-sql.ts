@@ -31,7 +31,9 @@ export function sourceCopySql(plan: SyncPlan, cursor: string[] | null): string {
 
 /** Two staging tables per run: one is merged while the next batch is copied into the other. */
 export function stagingTables(plan: SyncPlan): [string, string] {
-  return [plan.stagingTable, plan.stagingTable.replace(/"$/, '_b"')];
+  // Runs planned before the shared staging names carry a quoted name (`"sync_<workflow>_<digest>"`).
+  const name = plan.stagingTable;
+  return [name, name.endsWith('"') ? name.replace(/"$/, '_b"') : `${name}_b`];
 }
 
 export function createStagingSql(plan: SyncPlan, table: string): string {

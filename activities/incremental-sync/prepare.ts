@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { parseTableName, qualified, quoteIdent, redactUrl } from '../../lib/io/postgres';
@@ -7,6 +6,7 @@ import { classifyDbError, permanentFailure } from '../../lib/activity/errors';
 import { planColumn } from './columns';
 import { describeTable, sameColumnSet, type TableInfo } from './introspect';
 import type { RunRef, SyncPlan } from './plan';
+import { stagingTable } from '../../lib/contracts/run';
 
 export interface SyncDatabases {
   source: pg.Pool;
@@ -14,12 +14,8 @@ export interface SyncDatabases {
   sourceUrl: string;
 }
 
-/** Staging tables are named after the run, so a retried step finds its own and two runs never share one. */
-export function stagingTableName(run: RunRef): string {
-  const readable = run.workflowId.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30);
-  const digest = createHash('sha1').update(`${run.workflowId}/${run.runId}`).digest('hex').slice(0, 12);
-  return `etl_staging.${quoteIdent(`sync_${readable}_${digest}`)}`;
-}
+/** The run's staging table (and its twin, `_b`: one batch merges while the next is copied). */
+export const stagingTableName = (run: RunRef): string => stagingTable('sync', 'batch', run.runId);
 
 async function inspectSource(db: SyncDatabases, options: SyncOptions): Promise<TableInfo> {
   const where = `source database ${redactUrl(db.sourceUrl)}`;

@@ -1,6 +1,7 @@
 // crmFeatures: its input (with defaults and thresholds), result and progress. Shared by the workflow and the activities.
 import { z } from 'zod';
 import { timeZoneSchema } from '../workflow/zoned-time';
+import { stagingTable } from './run';
 export type { RunRef } from './run';
 
 export const LOAD_STRATEGIES = ['merge', 'replace', 'append'] as const;
@@ -55,8 +56,7 @@ export type LoadStrategy = (typeof LOAD_STRATEGIES)[number];
 
 /** Staging tables of one run (schema etl_staging), named after the run. */
 export function stagingTables(runId: string) {
-  const id = runId.replace(/-/g, '').slice(0, 12);
-  return { raw: `etl_staging.crm_raw_${id}`, clean: `etl_staging.crm_clean_${id}`, features: `etl_staging.crm_features_${id}` };
+  return { raw: stagingTable('crm', 'raw', runId), clean: stagingTable('crm', 'clean', runId), features: stagingTable('crm', 'features', runId) };
 }
 
 export interface StepMetric {

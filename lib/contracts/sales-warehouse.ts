@@ -2,6 +2,7 @@
 // the activities, the CLI and the tests. Credentials never appear here: sources name the environment variable.
 import { z } from 'zod';
 import { timeZoneSchema } from '../workflow/zoned-time';
+import { runStagingId, stagingTable } from './run';
 export type { RunRef } from './run';
 
 /** The fields a sales source is mapped onto (every one optional in a source; missing ones are null). */
@@ -118,13 +119,13 @@ export type SalesWarehouseOptions = z.output<typeof salesWarehouseInputSchema>;
 
 /** Staging tables of one run (schema etl_staging), named after the run. */
 export function salesStaging(runId: string) {
-  const id = runId.replace(/-/g, '').slice(0, 12);
   return {
-    raw: (index: number) => `etl_staging.sales_raw_${id}_${index}`,
-    typed: `etl_staging.sales_typed_${id}`,
-    clean: `etl_staging.sales_clean_${id}`,
-    leads: `etl_staging.sales_leads_${id}`,
-    prefix: `sales_%_${id}%`,
+    raw: (index: number) => `${stagingTable('sales', 'raw', runId)}_${index}`,
+    typed: stagingTable('sales', 'typed', runId),
+    clean: stagingTable('sales', 'clean', runId),
+    leads: stagingTable('sales', 'leads', runId),
+    /** Every table of the run, as a LIKE pattern on their names in STAGING_SCHEMA. */
+    prefix: `sales_%_${runStagingId(runId)}%`,
   };
 }
 

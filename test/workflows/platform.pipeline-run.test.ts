@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { runStagingId } from '../../lib/contracts/run';
 import { pipelines } from '../../lib/pipelines';
 import { seedConversations } from '../../lib/sample-data/incremental-sync';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
@@ -59,6 +60,10 @@ describe('a pipeline run, however it ends', () => {
       loaded = Number((await ctx.target.query(`SELECT count(*) FROM ${TABLE}`)).rows[0].count);
     }
     assert.ok(loaded > 0 && loaded < 200_000, `rows loaded before the cancel: ${loaded}`);
+    const { runId: running } = await handle.describe();
+    const { rows: [{ tables }] } = await ctx.target.query(
+      `SELECT count(*)::int AS tables FROM pg_tables WHERE schemaname = 'etl_staging' AND tablename LIKE $1`, [`sync_%_${runStagingId(running)}%`]);
+    assert.equal(tables, 2, 'the run copies through its two staging tables');
     await handle.cancel();
     const cause = await failureOf(handle.result());
     assert.ok(cause instanceof CancelledFailure, String(cause));
@@ -66,9 +71,9 @@ describe('a pipeline run, however it ends', () => {
     const { rows: [control] } = await ctx.target.query(
       'SELECT status, finished_at IS NOT NULL AS finished FROM etl_control WHERE workflow_id = $1', [handle.workflowId]);
     assert.deepEqual(control, { status: 'failed', finished: true });
+    const { runId } = await handle.describe();
     const { rows: staging } = await ctx.target.query(
-      `SELECT tablename FROM pg_tables WHERE schemaname = 'etl_staging' AND tablename LIKE $1`,
-      [`sync_${handle.workflowId.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30)}%`]);
+      `SELECT tablename FROM pg_tables WHERE schemaname = 'etl_staging' AND tablename LIKE $1`, [`sync_%_${runStagingId(runId)}%`]);
     assert.deepEqual(staging, []);
     assert.deepEqual(await outcomeOf(handle.workflowId), ['cancelled']);
   });

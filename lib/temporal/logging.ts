@@ -12,6 +12,12 @@ export const logger = pino({
 let installed = false;
 
 /**
+ * SDK warnings that describe our design, not a problem a person can act on: the throttled queues (Gemini requests)
+ * are served by activity-only workers on purpose.
+ */
+const expectedWarnings = [/^No workflows registered, not polling for workflow tasks/];
+
+/**
  * Sends the SDK's logs (workflow and activity logs carry workflowId, runId, activityType...) and the native
  * core's own through one JSON logger, and, given an address, serves the workers' metrics for Prometheus.
  */
@@ -23,6 +29,7 @@ export function installWorkerLogging(level: LogLevel = 'INFO', options: { metric
     // Our commands decide what Ctrl-C stops, and in which order.
     shutdownSignals: [],
     logger: new DefaultLogger(level, ({ level: entryLevel, message, meta }) => {
+      if (entryLevel === 'WARN' && expectedWarnings.some((pattern) => pattern.test(message))) return;
       const method = entryLevel === 'TRACE' ? 'trace' : entryLevel === 'DEBUG' ? 'debug' : entryLevel === 'WARN' ? 'warn' : entryLevel === 'ERROR' ? 'error' : 'info';
       logger[method](meta ?? {}, message);
     }),

@@ -140,6 +140,11 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
     await db.query(`SELECT sales_etl.create_kpi_views('${NEXT}')`);
     const watermark = await inTransaction(db, async () => {
       await db.query('SELECT pg_advisory_xact_lock(7233005)');
+      // A query names a table more than once (the facts, then a KPI view) and Postgres looks each name up as it
+      // meets it: a rename committed between two lookups would let one query read both warehouses. Locking every
+      // table of the old one first (the facts first, as queries usually start there) makes a query or a report's
+      // transaction that already reads it finish on it, and one that starts now wait and then read the new one.
+      await db.query(`SELECT sales_etl.lock_warehouse('${WAREHOUSE}')`);
       await db.query(`ALTER SCHEMA ${WAREHOUSE} RENAME TO ${OLD}`);
       await db.query(`ALTER SCHEMA ${NEXT} RENAME TO ${WAREHOUSE}`);
       // A full load replaces the warehouse: the watermark restarts from this run's data.

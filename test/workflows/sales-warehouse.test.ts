@@ -2,6 +2,7 @@
 // and dimensions, each messy format, quarantine, the quality gate, incremental after full, merge of a window, new
 // partitions, every KPI view against hand-computed values, and the full refresh's swap under a concurrent reader.
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
@@ -219,5 +220,33 @@ describe('salesWarehouse', () => {
     assert.deepEqual(errors, []);
     assert.deepEqual([...seen].sort(), [JSON.stringify(old), JSON.stringify(fresh)].sort());
     assert.deepEqual(fresh, { n: 7, total: 5054.56, kpi: 4904.56 });
+  });
+
+  it('full refresh: a report that has read the facts in its transaction reads the same warehouse to its end', async () => {
+    const kpi = async (db: { query: typeof ctx.target.query }) =>
+      Number((await db.query('SELECT sum(revenue)::float AS kpi FROM sales_dw.kpi_revenue')).rows[0].kpi);
+    const report = await ctx.target.connect();
+    try {
+      await report.query('BEGIN');
+      const { rows: [{ n }] } = await report.query('SELECT count(*)::int AS n FROM sales_dw.sales_fact');
+      const kpiBefore = await kpi(report);
+      await ctx.sourceAdmin.query(`DELETE FROM ${table} WHERE sale_id = 'S10'`);
+      const load = run({ loadStrategy: 'full', asOf: '2024-04-03' });
+      // The swap locks the old warehouse's tables, so it waits for the report that holds the facts.
+      let swapWaiting = false;
+      for (let i = 0; i < 600 && !swapWaiting; i++) {
+        await sleep(100);
+        swapWaiting = (await q<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'sales_dw.sales_fact'::regclass`))[0].n > 0;
+      }
+      assert.ok(swapWaiting, 'the swap waits for the open report');
+      assert.equal(await kpi(report), kpiBefore, 'the report still reads the warehouse it started on');
+      await report.query('COMMIT');
+      const result = await load;
+      assert.equal(result.rowsLoaded, n - 1);
+      assert.ok(await kpi(ctx.target) < kpiBefore, 'after the swap, the new warehouse (without S10)');
+    } finally {
+      report.release();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { CrmFeaturesResult } from '../../lib/crm-features';
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { etl } from '../helpers/cli';
@@ -9,11 +9,11 @@ describe('crm-features from the command line', () => {
   let ctx: TestContext;
   let workers: RunningWorkers;
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('crm-cli', { worker: false });
     workers = await startWorkers(settings, { workflowBundle, tuning: { shutdownGraceTime: '1s' } });
   });
-  after(async () => {
+  afterAll(async () => {
     await workers?.shutdown();
     await ctx?.close();
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { DEFAULT_CAMPAIGNS_DIR, loadCampaigns } from '../../lib/mailing/load-campaigns';
 import type { MailingResult } from '../../lib/mailing/run';
 import { generatePartnerCustomers } from '../../lib/sample-data/partners';
@@ -12,11 +12,11 @@ describe('the sample campaigns from the command line', () => {
   let ctx: TestContext;
   let workers: RunningWorkers;
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('mailing-cli', { worker: false });
     workers = await startWorkers(settings, { workflowBundle, tuning: { shutdownGraceTime: '1s' } });
   });
-  after(async () => {
+  afterAll(async () => {
     await workers?.shutdown();
     await ctx?.close();
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { SyncResult } from '../../lib/incremental-sync';
 import { seedConversations } from '../../lib/sample-data/conversations';
 import { startWorkers, type RunningWorkers } from '../../workers';
@@ -17,11 +17,11 @@ describe('the etl command', () => {
   let ctx: TestContext;
   let workers: RunningWorkers | undefined;
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('cli', { worker: false });
     await seedConversations(ctx.sourceAdmin, ctx.target, 2000, TABLE);
   });
-  after(async () => {
+  afterAll(async () => {
     await workers?.shutdown();
     await ctx?.close();
   });

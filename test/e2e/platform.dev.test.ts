@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import { projectRoot } from '../../lib/config';
 import { withoutServerVariables } from '../../lib/settings';
 import { freePortsEnv } from '../../lib/stack/ports';
@@ -11,7 +11,7 @@ import { isAlive, reapStale } from '../../lib/stack/processes';
 describe('npx etl dev', () => {
   const dataDir = mkdtempSync(path.join(projectRoot, '.data', 'dev-'));
   let running: ChildProcess | undefined;
-  after(async () => {
+  afterAll(async () => {
     // A failed assertion leaves `etl dev` running: stop it, or this file never ends.
     if (running && running.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
     // If the test failed half-way, the servers it left are ours: stop them by their PID files.

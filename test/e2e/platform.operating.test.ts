@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import { decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow';
 import { projectRoot } from '../../lib/config';
@@ -24,7 +24,7 @@ describe('operating a pipeline', () => {
   let workerOutput = '';
   const { taskQueue } = findPipeline('incremental-sync');
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('operating', { worker: false });
     const metricsAddress = `127.0.0.1:${await freePort()}`;
     metricsUrl = `http://${metricsAddress}/metrics`;
@@ -33,7 +33,7 @@ describe('operating a pipeline', () => {
     });
     worker.stdout!.on('data', (chunk: Buffer) => (workerOutput += chunk.toString()));
   });
-  after(async () => {
+  afterAll(async () => {
     worker?.kill('SIGKILL');
     await ctx?.close();
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { ENCRYPTED_ENCODING } from '../../lib/codec';
@@ -37,10 +37,10 @@ const toJson = (p: Payload): JsonPayload => ({
 
 describe('payload encryption: no personal data in plain text in a history', () => {
   let ctx: TestContext;
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('codec', { settings: geminiSettings(undefined) });
   });
-  after(async () => ctx?.close());
+  afterAll(async () => ctx?.close());
 
   it('stores the run encrypted on the server, and the codec server shows it decoded', async () => {
     assert.ok(settings.codec.keys && settings.codec.serverUrl, 'the test stack runs with a key and a codec server');

@@ -1,6 +1,6 @@
 // `etl schedules ...` as an operator uses it: a diff on apply, list, pause/unpause with a note, trigger, backfill, delete.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { loadConfig } from '../../lib/config';
 import { scheduleDefinitions } from '../../schedules';
 import { etl } from '../helpers/cli';
@@ -19,7 +19,7 @@ describe('etl schedules', () => {
   let ctx: TestContext;
   let scheduleId: string;
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('schedules-cli');
     // The daily sync's definition, on this test's worker, with a source table that does not exist: each run fails
     // at once (SchemaError), so buffered backfill runs follow each other quickly.
@@ -30,7 +30,7 @@ describe('etl schedules', () => {
       action: { ...sync.action, taskQueue: ctx.taskQueue, workflowId: `${scheduleId}-run`, args: [{ sourceTable: 'public.no_such_table' }] },
     });
   });
-  after(async () => {
+  afterAll(async () => {
     await ctx.client.schedule.getHandle(scheduleId).delete().catch(() => undefined);
     await ctx.close();
   });

@@ -1,15 +1,15 @@
 // A `.data/` kept from an older version has a dev-server database without the search attributes added since.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { registerMissingSearchAttributes } from '../../lib/stack/temporal';
 import { openTestContext, settings, type TestContext } from '../helpers/env';
 
 describe('search attributes on an older dev-server database', () => {
   let ctx: TestContext;
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('search-attributes', { worker: false });
   });
-  after(async () => ctx?.close());
+  afterAll(async () => ctx?.close());
 
   it('registers the ones that are missing, so workflows setting them do not fail their tasks', async () => {
     const { namespace, address } = settings.temporal;

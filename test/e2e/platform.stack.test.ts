@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import SftpClient from 'ssh2-sftp-client';
 import { ConfigError, loadConfig, projectRoot } from '../../lib/config';
@@ -44,7 +44,7 @@ describe('the embedded S3 and SFTP servers', () => {
 describe('starting the stack again after a crash', () => {
   const dataDir = mkdtempSync(path.join(projectRoot, '.data', 'crash-'));
   const stacks: Stack[] = [];
-  after(async () => {
+  afterAll(async () => {
     for (const stack of stacks) await stack.stop().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { utf8Guard, type InvalidUtf8Value } from '../../activities/load/sync/utf8-guard';
 
 const run = async (chunks: Buffer[]) => {

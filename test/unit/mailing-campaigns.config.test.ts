@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import { campaignCopySql, toCharPattern } from '../../activities/extract/campaign-sql';
 import { isActive, planMailingRun } from '../../activities/extract/plan-mailing-run';
 import { loadCampaigns } from '../../lib/mailing/load-campaigns';
@@ -19,7 +19,7 @@ describe('campaign files are checked at load', () => {
     dirs.push(dir);
     return loadCampaigns(dir);
   };
-  after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+  afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
   it('a valid campaign gets its defaults: ; UTF8 header, Mon-Sat 08-20, the standard file name', () => {
     const { campaigns, invalid } = load([{ name: 'ok', sftpFolder: '/dialer/ok', ...base }]);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { ApplicationFailure } from '@temporalio/common';
 import { checkCustomerRow, mapColumns, toIsoDate } from '../../activities/extract/customer-rows';
 import { detectDelimiter, readSheetRows } from '../../activities/extract/spreadsheet-rows';

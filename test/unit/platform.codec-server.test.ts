@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { EncryptionCodec, newCodecKey } from '../../lib/codec';
 import { startCodecServer, type JsonPayload, type RunningCodecServer } from '../../lib/codec-server';
@@ -24,10 +24,10 @@ describe('the codec server the Web UI calls', () => {
     body: JSON.stringify(body),
   });
 
-  before(async () => {
+  beforeAll(async () => {
     server = await startCodecServer({ codec: codecOf(current, '2026-11'), port: 0, allowedOrigins: [uiOrigin], authToken: 's3cret' });
   });
-  after(async () => server?.stop());
+  afterAll(async () => server?.stop());
 
   it('answers the browser preflight for the UI origin without a token', async () => {
     const response = await fetch(`${server.url}/decode`, { method: 'OPTIONS',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { CodecKeyError, ENCRYPTED_ENCODING, EncryptionCodec, KEY_ID_METADATA, newCodecKey } from '../../lib/codec';
 import { ConfigError, loadConfig } from '../../lib/config';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { describe, it } from '@jest/globals';
 import { ConfigError, loadConfig } from '../../lib/config';
 import { resolveSettings } from '../../lib/settings';
 import { syncInputSchema } from '../../lib/incremental-sync';

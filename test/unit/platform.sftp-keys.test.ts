@@ -1,5 +1,5 @@
-import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { describe, it } from '@jest/globals';
 import { utils } from 'ssh2';
 import { generateEd25519KeyPair } from '../../lib/stack/storage';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Worker } from '@temporalio/worker';
 import { dataConverter } from '../../lib/temporal';
 import { projectRoot } from '../../lib/config';
@@ -19,10 +19,10 @@ describe('a worker killed in the middle of a crmFeatures load', () => {
   let workerProcess: ChildProcess | undefined;
   const s3 = createS3Client(settings.s3);
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('crm-crash', { worker: false });
   });
-  after(async () => {
+  afterAll(async () => {
     workerProcess?.kill('SIGKILL');
     s3.destroy();
     await ctx?.close();

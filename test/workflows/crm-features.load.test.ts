@@ -1,7 +1,7 @@
 // Load strategies, the backup taken in the load's transaction, a failure mid-load leaving the table as it was, and
 // backup retention.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import type { CrmFeaturesInput, CrmFeaturesResult } from '../../lib/crm-features';
@@ -28,11 +28,11 @@ describe('crmFeatures load: merge, append, replace, rollback, retention', () => 
       ON CONFLICT (user_id) DO UPDATE SET total_transactions = EXCLUDED.total_transactions`, [`${p}A`, `${p}Z`]);
   };
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('crm-load');
     await writeDataset({ sourceAdmin: ctx.sourceAdmin, s3, bucket: settings.s3.bucket }, table, prefix, handChecked(p), ['csv']);
   });
-  after(async () => {
+  afterAll(async () => {
     s3.destroy();
     await ctx?.close();
   });

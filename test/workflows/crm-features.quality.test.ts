@@ -2,7 +2,7 @@
 // the gate stopping a run before load; validateOnly.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -47,7 +47,7 @@ describe('crmFeatures quality gate', () => {
   const runQualityChecksWith = (client: import('pg').PoolClient) =>
     runQualityChecks({ target: client as unknown as import('pg').Pool, source, s3, bucket: settings.s3.bucket }, options(), run, AS_OF);
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('crm-quality');
     activities = createCrmActivities({ target: ctx.target, source, s3, bucket: settings.s3.bucket });
     await writeDataset({ sourceAdmin: ctx.sourceAdmin, s3, bucket: settings.s3.bucket }, table, prefix, handChecked(p), ['csv']);
@@ -56,7 +56,7 @@ describe('crmFeatures quality gate', () => {
     await env.run(activities.crmClean, options(), run, AS_OF);
     await env.run(activities.crmComputeFeatures, options(), run, AS_OF);
   });
-  after(async () => {
+  afterAll(async () => {
     await activities?.crmDropStaging(run);
     s3.destroy();
     await source.end();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { CrmFeaturesResult } from '../../lib/crm-features';
 import { createS3Client } from '../../lib/s3';
 import { putLakeFile, toCsv, toJsonLines, TRANSACTION_COLUMNS } from '../../lib/sample-data/crm';
@@ -11,10 +11,10 @@ describe('crmFeatures on a hand-checked dataset', () => {
   const s3 = createS3Client(settings.s3);
   const deps = () => ({ sourceAdmin: ctx.sourceAdmin, s3, bucket: settings.s3.bucket });
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('crm-features');
   });
-  after(async () => {
+  afterAll(async () => {
     s3.destroy();
     await ctx?.close();
   });

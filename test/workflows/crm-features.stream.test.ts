@@ -2,7 +2,7 @@
 // the batch's users changed, counters carried across continue-as-new, a clean stop with the summary.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { CrmStreamProgress, CrmStreamResult } from '../../lib/crm-stream';
 import { createS3Client } from '../../lib/s3';
@@ -46,13 +46,13 @@ describe('crmFeaturesStream: batches by signal, once each, only their users', ()
     throw new Error(`progress never got there: ${JSON.stringify(await handle.query('progress'))}`);
   };
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('crm-stream');
     await writeDataset({ sourceAdmin: ctx.sourceAdmin, s3, bucket: settings.s3.bucket }, table, prefix, data, ['csv']);
     // The full pipeline loads everyone first; the stream then keeps the batch's users up to date.
     await ctx.client.workflow.execute('crmFeatures', { ...startOptions(ctx, 'crm-st-full'), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF }] });
   });
-  after(async () => {
+  afterAll(async () => {
     s3.destroy();
     await ctx?.close();
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { projectRoot } from '../../lib/config';
 import type { SyncResult } from '../../lib/incremental-sync';
 import { findPipeline } from '../../lib/pipelines';
@@ -19,11 +19,11 @@ describe('a worker killed in the middle of a load', () => {
   let ctx: TestContext;
   let workerProcess: ChildProcess | undefined;
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('crash', { worker: false });
     await seedConversations(ctx.sourceAdmin, ctx.target, ROWS, TABLE);
   });
-  after(async () => {
+  afterAll(async () => {
     workerProcess?.kill('SIGKILL');
     await ctx?.close();
   });

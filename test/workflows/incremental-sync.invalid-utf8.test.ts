@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import pg from 'pg';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createSyncActivities } from '../../activities/load/sync';
@@ -16,7 +16,7 @@ describe('a source with text that is not UTF-8', () => {
   let legacy: pg.Pool;
   const legacyUrl = settings.postgres.sourceAdminUrl.replace(/\/[^/]+$/, `/${LEGACY_DB}`);
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('utf8', { worker: false });
     const admin = new pg.Client(settings.postgres.sourceAdminUrl.replace(/\/[^/]+$/, '/postgres'));
     await admin.connect();
@@ -27,7 +27,7 @@ describe('a source with text that is not UTF-8', () => {
     await legacy.query(`CREATE TABLE clientes (id int PRIMARY KEY, nome text, cidade text, updated_at timestamptz NOT NULL DEFAULT now());
       INSERT INTO clientes (id, nome, cidade) VALUES (1, 'Ana', 'Recife'), (2, E'Jos\\xe9', E'S\\xe3o Paulo'), (3, 'Bia', 'Natal')`);
   });
-  after(async () => {
+  afterAll(async () => {
     await legacy?.end();
     await ctx?.close();
   });

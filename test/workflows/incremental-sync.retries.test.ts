@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createSyncActivities } from '../../activities/load/sync';
 import { createPool } from '../../lib/db';
@@ -12,10 +12,10 @@ import { openTestContext, settings, uniqueId, workflowBundle, type TestContext }
 
 describe('a source database that is down', () => {
   let ctx: TestContext;
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('retries', { worker: false });
   });
-  after(async () => ctx?.close());
+  afterAll(async () => ctx?.close());
 
   it('is retried with backoff, not failed: the run waits for the database to come back', async () => {
     // Nothing listens on this port: every connection is refused, as when the source is restarting.

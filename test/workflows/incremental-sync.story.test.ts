@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SyncInput, SyncResult } from '../../lib/incremental-sync';
@@ -17,11 +17,11 @@ describe('incrementalSync, one table through a day of changes', () => {
     }) as Promise<SyncResult>;
   const targetCount = async () => Number((await ctx.target.query(`SELECT count(*) FROM ${TABLE}`)).rows[0].count);
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('sync-story');
     await seedConversations(ctx.sourceAdmin, ctx.target, 5000, TABLE);
   });
-  after(async () => ctx?.close());
+  afterAll(async () => ctx?.close());
 
   it('first run with no watermark is a full load of every row, in batches', async () => {
     const result = await sync();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { utils } from 'ssh2';
@@ -36,7 +36,7 @@ describe('one delivery, exactly once, whatever happens to it', () => {
   const journal = async (delivery: PlannedDelivery) => (await ctx.target.query(
     'SELECT status, rows::int FROM mailing_deliveries WHERE campaign = $1 AND slot = $2', [delivery.campaign.name, delivery.slot])).rows;
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('mailing-delivery', { worker: false });
     await migrate(ctx.target);
     await seedPartners(ctx, TABLE, 1000);
@@ -46,7 +46,7 @@ describe('one delivery, exactly once, whatever happens to it', () => {
     reader = createPool(settings.postgres.sourceDatabaseUrl);
     deps = { source: reader, target: ctx.target, sftp: settings.sftp, timeZone: settings.timezone };
   });
-  after(async () => {
+  afterAll(async () => {
     await reader?.end();
     await ctx?.close();
   });
@@ -132,7 +132,7 @@ describe('an SFTP login the server refuses', () => {
   let ctx: TestContext;
   let workers: RunningWorkers;
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('mailing-auth', { worker: false });
     await seedPartners(ctx, TABLE, 100);
     const wrongKey = path.join(settings.dataDir, `wrong-key-${randomUUID().slice(0, 8)}`);
@@ -141,7 +141,7 @@ describe('an SFTP login the server refuses', () => {
       sql: `SELECT phone FROM ${TABLE}` }]);
     workers = await startMailingWorkers(ctx, withCampaigns(dir, { privateKeyFile: wrongKey }));
   });
-  after(async () => {
+  afterAll(async () => {
     await workers?.shutdown();
     await ctx?.close();
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { msToTs, tsToDate } from '@temporalio/common/lib/time';
 import { loadConfig } from '../../lib/config';
@@ -22,7 +22,7 @@ describe('the mailing-campaigns schedule', () => {
   let workers: RunningWorkers;
   const schedules: string[] = [];
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('mailing-schedule', { worker: false });
     await seedPartners(ctx, TABLE, 200);
     await makeFolders([FOLDER]);
@@ -30,7 +30,7 @@ describe('the mailing-campaigns schedule', () => {
       sql: `SELECT phone FROM ${TABLE} ORDER BY id` }]);
     workers = await startMailingWorkers(ctx, withCampaigns(dir));
   });
-  after(async () => {
+  afterAll(async () => {
     for (const id of schedules) await ctx.client.schedule.getHandle(id).delete().catch(() => undefined);
     await workers?.shutdown();
     await ctx?.close();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { MailingResult } from '../../lib/mailing/run';
@@ -46,13 +46,13 @@ describe('mailingCampaigns, campaigns to their dialers\' folders', () => {
   const count = async (partner: string) =>
     Number((await ctx.sourceAdmin.query(`SELECT count(*) FROM ${TABLE} WHERE partner = $1`, [partner])).rows[0].count);
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('mailing', { worker: false });
     await seedPartners(ctx, TABLE, 3000);
     await makeFolders([`${ROOT}/alpha`, `${ROOT}/beta/sub`, `${ROOT}/empty`]);
     workers = await startMailingWorkers(ctx, withCampaigns(writeCampaigns(testCampaigns)));
   });
-  after(async () => {
+  afterAll(async () => {
     await workers?.shutdown();
     await ctx?.close();
   });

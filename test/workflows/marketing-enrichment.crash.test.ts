@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Worker } from '@temporalio/worker';
 import { dataConverter } from '../../lib/temporal';
 import { projectRoot } from '../../lib/config';
@@ -24,11 +24,11 @@ describe('a worker killed in the middle of an enrichment', () => {
   const dir = tempDir('marketing-crash');
   const fake = new FakeGemini({ apiKey: 'test-key', latencyMs: 150 });
 
-  before(async () => {
+  beforeAll(async () => {
     await fake.start();
     ctx = await openTestContext('marketing-crash', { worker: false });
   });
-  after(async () => {
+  afterAll(async () => {
     workerProcess?.kill('SIGKILL');
     await ctx?.close();
     await fake.stop();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import ExcelJS from 'exceljs';
 import SftpClient from 'ssh2-sftp-client';
@@ -15,10 +15,10 @@ describe('marketingEnrichment without GEMINI_API_KEY, from an XLSX in S3 to S3 a
   const dir = tempDir('marketing-offline');
   const s3 = createS3Client(settings.s3);
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('marketing-offline', { settings: geminiSettings(undefined) });
   });
-  after(async () => {
+  afterAll(async () => {
     s3.destroy();
     await ctx?.close();
   });

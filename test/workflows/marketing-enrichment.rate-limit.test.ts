@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { EnrichmentResult } from '../../lib/marketing-enrichment';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
@@ -13,11 +13,11 @@ describe('GEMINI_RPM through the task queue rate limit', () => {
   // minute: one a second after a first burst of two. Unlimited, all 8 would arrive at once and 4 would get a 429.
   const fake = new FakeGemini({ apiKey: 'test-key', latencyMs: 20, rateLimit: { requests: 4, windowMs: 2000 } });
 
-  before(async () => {
+  beforeAll(async () => {
     await fake.start();
     ctx = await openTestContext('marketing-rpm', { settings: geminiSettings(fake, { requestsPerMinute: 60 }) });
   });
-  after(async () => {
+  afterAll(async () => {
     await ctx?.close();
     await fake.stop();
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import { parse } from 'csv-parse/sync';
 import ExcelJS from 'exceljs';
@@ -21,11 +21,11 @@ describe('marketingEnrichment against a Gemini that speaks the real wire format'
     `SELECT customer_id, status, message, word_count, failure_reason, provider, model FROM marketing_messages WHERE campaign = $1 ORDER BY customer_id`,
     [campaign])).rows;
 
-  before(async () => {
+  beforeAll(async () => {
     await fake.start();
     ctx = await openTestContext('marketing', { settings: geminiSettings(fake) });
   });
-  after(async () => {
+  afterAll(async () => {
     await ctx?.close();
     await fake.stop();
   });

@@ -1,7 +1,7 @@
 // The times the Temporal server itself computes for our schedule definitions: over a weekend (a week boundary),
 // and in a zone that still changes its clocks, to show what a schedule does on those two nights.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { ScheduleOptions } from '@temporalio/client';
 import { msNumberToTs, tsToDate } from '@temporalio/common/lib/time';
 import { loadConfig } from '../../lib/config';
@@ -13,10 +13,10 @@ describe('schedule times computed by the server', () => {
   const created: string[] = [];
   const definitions = new Map(scheduleDefinitions(loadConfig()).map((d) => [d.scheduleId, d]));
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('schedule-times', { worker: false });
   });
-  after(async () => {
+  afterAll(async () => {
     for (const id of created) await ctx.client.schedule.getHandle(id).delete().catch(() => undefined);
     await ctx.close();
   });

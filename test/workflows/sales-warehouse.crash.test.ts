@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { projectRoot } from '../../lib/config';
 import { findPipeline } from '../../lib/pipelines';
 import type { SalesWarehouseInput, SalesWarehouseProgress, SalesWarehouseResult } from '../../lib/sales-warehouse';
@@ -38,7 +38,7 @@ describe('a worker killed in the middle of a salesWarehouse load', () => {
     };
   };
 
-  before(async () => {
+  beforeAll(async () => {
     process.env.SALES_TEST_API_TOKEN = 'test-token';
     ctx = await openTestContext('sales-crash', { worker: false });
     api = await startSalesApi(apiSales, { token: 'test-token' });
@@ -47,7 +47,7 @@ describe('a worker killed in the middle of a salesWarehouse load', () => {
     const sources = await handCheckedSources({ s3, bucket: settings.s3.bucket, apiUrl: api.url, table, prefix: `sales-crash/${p}/` });
     input = { sources, asOf: AS_OF, thresholds: LOOSE, loadStrategy: 'full' };
   });
-  after(async () => {
+  afterAll(async () => {
     workerProcess?.kill('SIGKILL');
     await api?.close();
     s3.destroy();

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { readSheetRows } from '../../activities/extract/spreadsheet-rows';
 import { createPool } from '../../lib/db';
@@ -20,10 +20,10 @@ describe('errors while reading a source', () => {
   const s3 = createS3Client(settings.s3);
   const target = createPool(settings.postgres.databaseUrl);
   let closedPort: number;
-  before(async () => {
+  beforeAll(async () => {
     closedPort = await freePort();
   });
-  after(async () => {
+  afterAll(async () => {
     s3.destroy();
     await target.end();
   });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { SalesWarehouseInput, SalesWarehouseResult } from '../../lib/sales-warehouse';
 import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-api';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
@@ -25,7 +25,7 @@ describe('salesWarehouse sources: REST offset and cursor pages, a comma-separate
   let byCursor: SalesApi;
   let result: SalesWarehouseResult;
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('sales-sources');
     byOffset = await startSalesApi(renumbered(11));
     byCursor = await startSalesApi(renumbered(21));
@@ -40,7 +40,7 @@ describe('salesWarehouse sources: REST offset and cursor pages, a comma-separate
       ...startOptions(ctx, 'sales-sources'), args: [{ sources, asOf: AS_OF, thresholds: LOOSE, loadStrategy: 'full' }],
     }) as SalesWarehouseResult;
   });
-  after(async () => {
+  afterAll(async () => {
     await Promise.all([byOffset?.close(), byCursor?.close()]);
     await ctx?.close();
   });

@@ -2,7 +2,7 @@
 // and dimensions, each messy format, quarantine, the quality gate, incremental after full, merge of a window, new
 // partitions, every KPI view against hand-computed values, and the full refresh's swap under a concurrent reader.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -32,14 +32,14 @@ describe('salesWarehouse', () => {
     FROM sales_dw.sales_fact f JOIN sales_dw.dim_customer c USING (customer_key) JOIN sales_dw.dim_product p USING (product_key)
     JOIN sales_dw.dim_geography g USING (geography_key) JOIN sales_dw.dim_sales_channel ch USING (channel_key) ORDER BY f.sale_id`);
 
-  before(async () => {
+  beforeAll(async () => {
     process.env.SALES_TEST_API_TOKEN = 'test-token';
     ctx = await openTestContext('sales');
     api = await startSalesApi(apiSales, { token: 'test-token', rateLimitFirst: 1 });
     await writeErpTables(ctx.sourceAdmin, table);
     sources = await handCheckedSources({ s3, bucket: settings.s3.bucket, apiUrl: api.url, table, prefix: `sales-test/${p}/` });
   });
-  after(async () => {
+  afterAll(async () => {
     await api?.close();
     s3.destroy();
     await ctx?.close();

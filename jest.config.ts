@@ -1,0 +1,32 @@
+/** @jest-config-loader esbuild-register */
+// jest reads this TypeScript file through esbuild-register (the docblock above); the tests themselves are
+// compiled by @swc/jest. `npm test -- <part of a path>` runs some files only: the file names start with their
+// pipeline (test/workflows/sales-warehouse.crash.test.ts), so `npm test -- sales-warehouse` runs one pipeline.
+import type { Config } from 'jest';
+
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', {
+      jsc: { parser: { syntax: 'typescript' }, target: 'es2022', transform: { useDefineForClassFields: true } },
+      module: { type: 'commonjs' },
+    }],
+  },
+  // One stack for the whole run (Temporal, Postgres, S3, SFTP) and one workflow bundle, made before the first file.
+  globalSetup: '<rootDir>/test/global-setup.ts',
+  globalTeardown: '<rootDir>/test/global-teardown.ts',
+  // One file at a time, in jest's own process: the tests start workers and servers on a 2-core machine, and
+  // globalSetup's environment reaches them as it is.
+  maxWorkers: 1,
+  // The pipelines run for real against real servers (a worker killed, a heartbeat timeout): up to minutes.
+  testTimeout: 600_000,
+  // `npm test -- --coverage`: V8's own coverage, mapped back to the TypeScript through swc's source maps.
+  coverageProvider: 'v8',
+  collectCoverageFrom: ['{lib,workflows,activities,workers,schedules,cli}/**/*.ts'],
+  coverageDirectory: '<rootDir>/.data/coverage',
+  coverageReporters: ['text-summary', 'html', 'lcov'],
+};
+
+export default config;

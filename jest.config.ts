@@ -11,7 +11,9 @@ const config: Config = {
   transform: {
     '^.+\\.ts$': ['@swc/jest', {
       jsc: { parser: { syntax: 'typescript' }, target: 'es2022', transform: { useDefineForClassFields: true } },
-      module: { type: 'commonjs' },
+      // import() stays import(), as tsc leaves it (module node16): the ESM-only packages (hyparquet, Postgres's
+      // binaries) are loaded as ES modules, which jest can do with Node's --experimental-vm-modules (package.json).
+      module: { type: 'commonjs', ignoreDynamic: true },
     }],
   },
   // One stack for the whole run (Temporal, Postgres, S3, SFTP) and one workflow bundle, made before the first file.

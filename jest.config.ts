@@ -5,7 +5,8 @@
 import type { Config } from 'jest';
 
 const config: Config = {
-  testEnvironment: 'node',
+  // jest's node environment, with Node's fetch dispatcher shared (see the file).
+  testEnvironment: '<rootDir>/test/jest-environment.ts',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {

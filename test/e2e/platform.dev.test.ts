@@ -61,7 +61,8 @@ describe('npx etl dev', () => {
     assert.equal(await exited, 'code 0, signal null', stderr);
     assert.match(stderr, /stopped\n$/);
     for (const pid of pids) assert.equal(isAlive(pid), false, `server ${pid} was stopped`);
-    assert.deepEqual(readdirSync(runDir).filter((f) => f.endsWith('.pid')), []);
+    // Array.from: an array of this file's own context for deepEqual, not the one Node made (test/jest-environment.ts).
+    assert.deepEqual(Array.from(readdirSync(runDir)).filter((f) => f.endsWith('.pid')), []);
     assert.equal(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid')), false);
   });
 });

@@ -159,7 +159,8 @@ describe('salesWarehouse', () => {
   it('the read-only KPI endpoint serves the views as JSON', async () => {
     const server = await startKpiServer(ctx.target);
     try {
-      const churn = await (await fetch(`${server.url}/kpi/kpi_churn_rate`)).json();
+      // Parsed in this file's own context for deepEqual, not by response.json() (test/jest-environment.ts).
+      const churn: unknown = JSON.parse(await (await fetch(`${server.url}/kpi/kpi_churn_rate`)).text());
       assert.deepEqual(churn, { view: 'kpi_churn_rate', rows: [
         { month: '2024-02-01', customers_previous_month: 2, churned: 1, churn_rate: 0.5 },
         { month: '2024-03-01', customers_previous_month: 2, churned: 2, churn_rate: 1 },

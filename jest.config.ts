@@ -20,6 +20,8 @@ const config: Config = {
   // One stack for the whole run (Temporal, Postgres, S3, SFTP) and one workflow bundle, made before the first file.
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',
+  // Each file ends by shutting down its own Temporal native runtime (see the file).
+  setupFilesAfterEnv: ['<rootDir>/test/setup-after-env.ts'],
   // One file at a time, in jest's own process: the tests start workers and servers on a 2-core machine, and
   // globalSetup's environment reaches them as it is.
   maxWorkers: 1,

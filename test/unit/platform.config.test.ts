@@ -5,8 +5,6 @@ import path from 'node:path';
 import { describe, it } from '@jest/globals';
 import { ConfigError, loadConfig } from '../../lib/config';
 import { resolveSettings } from '../../lib/settings';
-import { syncInputSchema } from '../../lib/incremental-sync';
-import { describeIssues } from '../../lib/validation';
 
 describe('configuration from the environment', () => {
   it('names every malformed variable in one line', () => {
@@ -54,28 +52,5 @@ describe('Temporal settings as Temporal users keep them', () => {
   it('with neither, the embedded dev server on loopback', () => {
     const settings = resolveSettings(loadConfig({ TEMPORAL_CONFIG_FILE: `${profileFile}.missing` }));
     assert.deepEqual([settings.temporal.address, settings.temporal.embedded], ['127.0.0.1:7233', true]);
-  });
-});
-
-describe('incrementalSync input', () => {
-  it('{} is the demo table with sensible defaults', () => {
-    assert.deepEqual(syncInputSchema.parse({}), {
-      sourceTable: 'public.conversations', keyColumns: ['id'], updatedAtColumn: 'updated_at', full: false,
-      deleteMissing: false, batchSize: 50_000, overlapSeconds: 300,
-    });
-  });
-
-  it('explains each problem with its field', () => {
-    const parsed = syncInputSchema.safeParse({ sourceTable: 'drop table x;', batchSize: 0, colour: 'blue' });
-    assert.equal(parsed.success, false);
-    const message = describeIssues('input', parsed.error!);
-    assert.match(message, /input\.sourceTable: must be table or schema\.table/);
-    assert.match(message, /input\.batchSize: /);
-    assert.match(message, /input: unknown field "colour"/);
-  });
-
-  it('deleteMissing only with full', () => {
-    const parsed = syncInputSchema.safeParse({ deleteMissing: true });
-    assert.match(describeIssues('input', parsed.error!), /input\.deleteMissing: deleteMissing needs full: true/);
   });
 });

@@ -1,4 +1,4 @@
-// What every test file shares: the stack that test/run.ts started (read from the environment, like a user's
+// What every test file shares: the stack that test/global-setup.ts started (read from the environment, like a user's
 // configuration), real database pools, and a worker on a task queue of the file's own.
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowStartOptions } from '@temporalio/client';
@@ -11,7 +11,7 @@ import { connectClient } from '../../lib/temporal/connection';
 import { startWorkers, type RunningWorkers } from '../../workers';
 
 if (!process.env.ETL_TEST_WORKFLOW_BUNDLE) {
-  throw new Error('run the tests with `npm test` (test/run.ts starts the servers they need)');
+  throw new Error('run the tests with `npm test` (jest\'s globalSetup, test/global-setup.ts, starts the servers they need)');
 }
 
 // Expected failures (429s, bad keys, broken campaigns) would fill the output with stacks; assertions check them.

@@ -1,6 +1,6 @@
 // A run's local clock: ETL_TIMEZONE reaches the pipelines that read it, and a bad zone is refused naming the field.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { loadConfig } from '../../lib/config/env';
 import { crmFeaturesInputSchema } from '../../lib/contracts/crm-features';
 import { salesWarehouseInputSchema } from '../../lib/contracts/sales-warehouse';

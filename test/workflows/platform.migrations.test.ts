@@ -1,7 +1,7 @@
 // Migrations: each file applied once, and a database migrated before the sql/ folders took their pipelines' names
 // (common/, crm/, mailing/, marketing/, sales/) is not migrated again.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { migrate } from '../../lib/io/migrate';
 import { createPool } from '../../lib/io/postgres';
 import { openTestContext, settings, uniqueId, type TestContext } from '../helpers/env';
@@ -13,11 +13,11 @@ describe('migrations', () => {
   url.pathname = `/${database}`;
   const pool = createPool(url.toString(), 2);
 
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('migrations', { worker: false });
     await ctx.target.query(`CREATE DATABASE ${database}`);
   });
-  after(async () => {
+  afterAll(async () => {
     await pool.end();
     await ctx?.target.query(`DROP DATABASE IF EXISTS ${database}`);
     await ctx?.close();

@@ -2,7 +2,7 @@
 // Web UI filter on failed runs finds them all, and a cancelled run cleans up after itself.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { runStagingId } from '../../lib/contracts/run';
@@ -14,10 +14,10 @@ const TABLE = 'public.conv_cancel';
 
 describe('a pipeline run, however it ends', () => {
   let ctx: TestContext;
-  before(async () => {
+  beforeAll(async () => {
     ctx = await openTestContext('pipeline-run');
   });
-  after(async () => ctx?.close());
+  afterAll(async () => ctx?.close());
 
   const failureOf = async (promise: Promise<unknown>) => {
     const error = await promise.then(() => assert.fail('the run should have failed'), (e: unknown) => e);

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, describe, it } from '@jest/globals';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import SftpClient from 'ssh2-sftp-client';
+import { ConfigError, loadConfig, projectRoot } from '../../lib/config/env';
+import { withoutServerVariables } from '../../lib/config/settings';
+import { startStack, type Stack } from '../../lib/stack';
+import { freePortsEnv } from '../../lib/stack/ports';
+import { isAlive } from '../../lib/stack/processes';
+import { settings } from '../helpers/env';
+
+describe('the embedded S3 and SFTP servers', () => {
+  it('S3 stores and returns an object in the configured bucket', async () => {
+    const s3 = new S3Client({ endpoint: settings.s3.endpoint, region: settings.s3.region, forcePathStyle: true,
+      credentials: { accessKeyId: settings.s3.accessKeyId, secretAccessKey: settings.s3.secretAccessKey } });
+    try {
+      await s3.send(new PutObjectCommand({ Bucket: settings.s3.bucket, Key: 'raw/test/hello.csv', Body: 'id;nome\n1;Ana\n' }));
+      const got = await s3.send(new GetObjectCommand({ Bucket: settings.s3.bucket, Key: 'raw/test/hello.csv' }));
+      assert.equal(await got.Body?.transformToString(), 'id;nome\n1;Ana\n');
+    } finally {
+      s3.destroy();
+    }
+  });
+
+  it('SFTP takes the generated key, and a file put there can be listed and read back', async () => {
+    const sftp = new SftpClient();
+    await sftp.connect({ host: settings.sftp.host, port: settings.sftp.port, username: settings.sftp.user,
+      privateKey: readFileSync(settings.sftp.privateKeyFile!) });
+    try {
+      await sftp.mkdir('campanhas', true);
+      await sftp.put(Buffer.from('telefone;nome\n11999990000;Ana\n'), 'campanhas/mailing_teste.csv');
+      const names = (await sftp.list('campanhas')).map((f) => f.name);
+      assert.ok(names.includes('mailing_teste.csv'));
+      assert.equal(String(await sftp.get('campanhas/mailing_teste.csv')), 'telefone;nome\n11999990000;Ana\n');
+    } finally {
+      await sftp.end();
+    }
+  });
+});
+
+describe('starting the stack again after a crash', () => {
+  const dataDir = mkdtempSync(path.join(projectRoot, '.data', 'crash-'));
+  const stacks: Stack[] = [];
+  afterAll(async () => {
+    for (const stack of stacks) await stack.stop().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const configWith = async (extra: Record<string, string> = {}) => loadConfig({
+    ...withoutServerVariables(process.env),
+    ETL_DATA_DIR: dataDir,
+    ...(await freePortsEnv()),
+    ...extra,
+  });
+  const pids = () => ['postgres', 'temporal', 's3', 'sftp'].map((name) =>
+    JSON.parse(readFileSync(path.join(dataDir, 'run', `${name}.pid`), 'utf8')).pid as number);
+
+  it('reaps the servers a killed run left behind and a stale Postgres lock, then starts cleanly', async () => {
+    const config = await configWith();
+    // The process that starts them dies without stopping them (kill -9, a closed terminal).
+    const crashed = await startStack(config, { unsafeFast: true });
+    // The codec server lives in that process and would have died with it.
+    await crashed.codecServer?.stop();
+    const leftovers = pids();
+    const second = await startStack(config, { unsafeFast: true });
+    stacks.push(second);
+    for (const pid of leftovers) assert.equal(isAlive(pid), false, `leftover server ${pid} was stopped`);
+    await second.stop();
+    stacks.pop();
+    // A Postgres lock file naming a process that is gone, as after a power cut.
+    writeFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), '999999\n/tmp\n');
+    const third = await startStack(config, { unsafeFast: true });
+    stacks.push(third);
+    assert.ok(pids().every(isAlive));
+  });
+
+  it('a port taken by another program is a clear error, and what was started is stopped again', async () => {
+    await stacks.pop()?.stop();
+    const stranger = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => stranger.once('listening', resolve));
+    const port = (stranger.address() as net.AddressInfo).port;
+    try {
+      const error = await startStack(await configWith({ ETL_S3_PORT: String(port) }), { unsafeFast: true }).catch((e: unknown) => e);
+      assert.ok(error instanceof ConfigError);
+      assert.equal(error.message, `port ${port} for S3 is taken by another program: stop it, or set ETL_S3_PORT to a free port`);
+      for (const name of ['postgres', 'temporal']) {
+        assert.equal(existsSync(path.join(dataDir, 'run', `${name}.pid`)), false, `${name}, started before the clash, was stopped`);
+      }
+    } finally {
+      stranger.close();
+    }
+  });
+});

@@ -1,0 +1,32 @@
+// The registry is the one list of pipelines: every workflow it names must be exported to the bundler, and every
+// pipeline must have its file or folder under the same name in each top-level folder.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from '@jest/globals';
+import { projectRoot } from '../../lib/config/env';
+import { allWorkflowTypes, pipelines } from '../../lib/pipelines';
+import * as workflows from '../../workflows';
+
+describe('the pipeline registry', () => {
+  it('names only workflows that workflows/index.ts exports to the bundler, and all of them', () => {
+    const exported = Object.entries(workflows).filter(([, value]) => typeof value === 'function').map(([name]) => name).sort();
+    assert.deepEqual(exported, [...allWorkflowTypes()].sort());
+  });
+
+  it('finds each pipeline under its own name in every folder', () => {
+    for (const { name } of pipelines) {
+      for (const place of [`workflows/${name}.ts`, `activities/${name}/index.ts`, `schedules/${name}.ts`, `lib/contracts/${name}.ts`,
+        `lib/sample-data/${name}.ts`, `docs/pipelines/${name}.md`]) {
+        assert.ok(existsSync(path.join(projectRoot, place)), `${name}: ${place} is missing`);
+      }
+    }
+  });
+
+  it('has a pipeline for every sql/ folder but the shared one (a pipeline without tables of its own has none)', () => {
+    const names = new Set(pipelines.map((p) => p.name));
+    for (const folder of readdirSync(path.join(projectRoot, 'sql'))) {
+      assert.ok(folder === 'shared' || names.has(folder), `sql/${folder} names no pipeline`);
+    }
+  });
+});

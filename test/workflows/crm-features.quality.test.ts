@@ -1,0 +1,141 @@
+// The quality gate's 11 checks, each passing on the hand-checked data and failing on purpose-built data; the grade;
+// the gate stopping a run before load; validateOnly.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { createCrmActivities } from '../../activities/crm-features';
+import { runQualityChecks, scoreChecks } from '../../activities/crm-features/quality';
+import { crmFeaturesInputSchema, gradeFor, stagingTables, type CrmFeaturesInput, type CrmFeaturesResult, type QualityReport } from '../../lib/contracts/crm-features';
+import { createPool } from '../../lib/io/postgres';
+import { createS3Client } from '../../lib/io/s3';
+import { AS_OF, handChecked, loadedFeatures, writeDataset } from '../helpers/crm';
+import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
+
+describe('crmFeatures quality gate', () => {
+  let ctx: TestContext;
+  const s3 = createS3Client(settings.s3);
+  const source = createPool(settings.postgres.sourceDatabaseUrl);
+  const p = `${uniqueId('q')}-`;
+  const table = `crm_q_${p.slice(2, 10)}`;
+  const prefix = `lake/${p}`;
+  const run = { workflowId: 'crm-quality-test', runId: randomUUID() };
+  const t = stagingTables(run.runId);
+  let activities: ReturnType<typeof createCrmActivities>;
+  // This data has 1 duplicate and 2 business-rule breaks in 24 rows (4 % and 8 %): above the defaults (2 %, 5 %), so the
+  // baseline allows them; the failing cases below use the defaults.
+  const lenient = { duplicatesMax: 0.05, businessRuleViolationsMax: 0.1 };
+  const options = (input: CrmFeaturesInput = {}) =>
+    crmFeaturesInputSchema.parse({ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF, thresholds: lenient, ...input });
+  const check = async (name: string, input: CrmFeaturesInput = {}, asOf = AS_OF) =>
+    (await runQualityChecks({ target: ctx.target, source, s3, bucket: settings.s3.bucket }, options(input), run, asOf)).checks.find((c) => c.name === name)!;
+  /** Changes the run's staging data, runs one check, and undoes the change. */
+  const tampered = async (sql: string, name: string) => {
+    const client = await ctx.target.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(sql);
+      const { checks } = await runQualityChecksWith(client);
+      return checks.find((c) => c.name === name)!;
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  };
+  const runQualityChecksWith = (client: import('pg').PoolClient) =>
+    runQualityChecks({ target: client as unknown as import('pg').Pool, source, s3, bucket: settings.s3.bucket }, options(), run, AS_OF);
+
+  beforeAll(async () => {
+    ctx = await openTestContext('crm-quality');
+    activities = createCrmActivities({ target: ctx.target, source, s3, bucket: settings.s3.bucket });
+    await writeDataset({ sourceAdmin: ctx.sourceAdmin, s3, bucket: settings.s3.bucket }, table, prefix, handChecked(p), ['csv']);
+    const env = new MockActivityEnvironment();
+    await env.run(activities.crmExtract, options(), run);
+    await env.run(activities.crmClean, options(), run, AS_OF);
+    await env.run(activities.crmComputeFeatures, options(), run, AS_OF);
+  });
+  afterAll(async () => {
+    await activities?.crmDropStaging(run);
+    s3.destroy();
+    await source.end();
+    await ctx?.close();
+  });
+
+  it('passes every check on the hand-checked data: score 1, grade A, report stored', async () => {
+    const report = await new MockActivityEnvironment().run(activities.crmValidate, options(), run, AS_OF) as QualityReport;
+    assert.deepEqual(report.checks.map((c) => [c.name, c.passed]), [
+      ['completeness', true], ['primary_key_integrity', true], ['freshness', true], ['duplicates', true], ['outliers', true],
+      ['data_types', true], ['business_rules', true], ['value_ranges', true], ['statistical_distribution', true],
+      ['feature_correlation', true], ['ml_readiness', true]]);
+    assert.equal(report.score, 1);
+    assert.equal(report.grade, 'A');
+    const { rows } = await ctx.target.query('SELECT grade, score::float AS score, passed FROM ml_features.quality_reports WHERE run_id = $1', [run.runId]);
+    assert.deepEqual(rows, [{ grade: 'A', score: 1, passed: true }]);
+  });
+
+  it('fails each check on purpose-built data', async () => {
+    // Raw data: 24 rows, 19 clean; one duplicate, one bad amount, a negative amount, a future date and a pending status.
+    assert.equal((await tampered(`UPDATE ${t.raw} SET created_at = NULL WHERE user_id LIKE '%A'`, 'completeness')).passed, false);
+    assert.equal((await tampered(`UPDATE ${t.raw} SET user_id = '' WHERE ctid = (SELECT min(ctid) FROM ${t.raw})`, 'primary_key_integrity')).passed, false);
+    assert.equal((await check('freshness', {}, '2026-03-18T12:00:00')).passed, false, '49 h since the newest transaction');
+    assert.equal((await check('duplicates', { thresholds: {} })).passed, false, '1 of 24 is 4 % > 2 %');
+    assert.equal((await tampered(`INSERT INTO ${t.clean} (transaction_id, user_id, amount, transaction_type, created_at, source)
+      SELECT gen_random_uuid(), 'X', CASE WHEN g = 0 THEN 99999 ELSE 10 END, 'bet', '2026-03-16 10:00', 'x' FROM generate_series(0, 30) g`,
+    'outliers')).value! > 0, true);
+    assert.equal((await check('outliers', { thresholds: { outliersMax: 0 } })).passed, true, 'no outliers in the hand-checked data');
+    assert.equal((await tampered(`UPDATE ${t.clean} SET amount = CASE WHEN amount < 1000 THEN 10 ELSE amount END;
+      INSERT INTO ${t.clean} (transaction_id, user_id, amount, transaction_type, created_at, source)
+      SELECT gen_random_uuid(), 'X', CASE WHEN g = 0 THEN 99999 ELSE 10 END, 'bet', '2026-03-16 10:00', 'x' FROM generate_series(0, 30) g`,
+    'outliers')).passed, true, 'one outlier in 50 rows is within 5 %');
+    assert.equal((await check('data_types', { thresholds: { invalidTypesMax: 0.01 } })).passed, false, "'abc' is 1 of 24");
+    assert.equal((await check('business_rules', { thresholds: {} })).passed, false, 'negative + future = 2 of 24 = 8 % > 5 %');
+    assert.equal((await tampered(`UPDATE ${t.features} SET churn_risk_score = 1.5 WHERE user_id LIKE '%A'`, 'value_ranges')).passed, false);
+    assert.equal((await tampered(`INSERT INTO ml_features.quality_reports (workflow_id, run_id, score, grade, passed, report)
+      VALUES ('earlier', 'earlier', 1, 'A', true, '{"dataset": "${table}|s3:${prefix}",
+        "stats": {"avgTicketMedio": 20, "avgTotalTransactions": 4.75, "avgChurnRisk": 0.25}}')`, 'statistical_distribution')).passed, false,
+    'the mean ticket went from 20 to 68.75 since the previous run on the same sources');
+    assert.equal((await tampered(`UPDATE ${t.features} SET ticket_medio = bet_volatility * 100`, 'feature_correlation')).passed, false);
+    assert.equal((await tampered(`UPDATE ${t.features} SET favorite_game_type = NULL WHERE user_id LIKE '%A'`, 'ml_readiness')).passed, false);
+  });
+
+  it('scores critical checks twice as heavy, and grades A >= 0.9, B >= 0.8, C >= 0.7, D >= 0.6, else F', () => {
+    const c = (severity: 'critical' | 'warning', passed: boolean) => ({ name: 'x', stage: 'raw' as const, severity, value: 0, threshold: '', passed });
+    const report: QualityReport = scoreChecks([c('critical', true), c('critical', false), c('warning', true), c('warning', true)]);
+    assert.equal(report.score, 0.6667);
+    assert.equal(report.grade, 'D');
+    assert.equal(report.passed, false);
+    assert.deepEqual([0.95, 0.9, 0.85, 0.75, 0.65, 0.59].map(gradeFor), ['A', 'A', 'B', 'C', 'D', 'F']);
+  });
+
+  it('validateOnly stops with the report; a critical failure stops before load with the report in the failure', async () => {
+    const validated = await ctx.client.workflow.execute('crmFeatures', {
+      ...startOptions(ctx, 'crm-validate-only'), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF, validateOnly: true, thresholds: lenient }],
+    }) as CrmFeaturesResult;
+    assert.equal(validated.recordsLoaded, 0);
+    assert.equal(validated.quality?.grade, 'A');
+    assert.equal(validated.usersTransformed, 4);
+    assert.deepEqual(await loadedFeatures(ctx.target, p), []);
+
+    const opts = startOptions(ctx, 'crm-gate');
+    const failed = await ctx.client.workflow.execute('crmFeatures', {
+      ...opts, args: [{ sourceTable: 'crm_no_such_table', lakePrefix: `s3:lake/${p}nothing/`, asOf: AS_OF }],
+    }).then(() => undefined, (e: unknown) => e);
+    assert.ok(failed instanceof WorkflowFailedError);
+    const cause = failed.cause as ApplicationFailure;
+    assert.equal(cause.type, 'QualityGateFailed');
+    assert.match(cause.message, /critical check\(s\) completeness; nothing was loaded/);
+    const report = cause.details?.[0] as QualityReport;
+    assert.equal(report.passed, false);
+    assert.deepEqual(report.criticalFailures, ['completeness']);
+    assert.equal(report.checks.find((c) => c.name === 'completeness')?.detail, 'no rows were extracted');
+    assert.deepEqual(await loadedFeatures(ctx.target, p), []);
+    const stored = await ctx.target.query('SELECT passed FROM ml_features.quality_reports WHERE workflow_id = $1', [opts.workflowId]);
+    assert.deepEqual(stored.rows, [{ passed: false }]);
+    // The Web UI's list can find it: EtlOutcome = "failed" AND EtlQualityGrade = "<grade>".
+    const { searchAttributes } = await ctx.client.workflow.getHandle(opts.workflowId).describe();
+    assert.deepEqual(searchAttributes.EtlOutcome, ['failed']);
+    assert.deepEqual(searchAttributes.EtlQualityGrade, [report.grade]);
+  });
+});

@@ -1,0 +1,97 @@
+// A worker killed in the middle of a salesWarehouse full load: another worker finishes the run after the heartbeat
+// timeout, and the warehouse ends identical to the one an uninterrupted run built.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { projectRoot } from '../../lib/config/env';
+import { findPipeline } from '../../lib/pipelines';
+import type { SalesWarehouseInput, SalesWarehouseProgress, SalesWarehouseResult } from '../../lib/contracts/sales-warehouse';
+import { createS3Client } from '../../lib/io/s3';
+import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-warehouse-api';
+import { settingsToEnv } from '../../lib/config/settings';
+import { startWorkers } from '../../workers';
+import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
+import { apiSales, AS_OF, handCheckedSources, LOOSE, writeErpTables } from '../helpers/sales';
+
+describe('a worker killed in the middle of a salesWarehouse load', () => {
+  let ctx: TestContext;
+  let api: SalesApi;
+  let workerProcess: ChildProcess | undefined;
+  const s3 = createS3Client(settings.s3);
+  const p = uniqueId('sc').slice(3);
+  const taskQueue = findPipeline('sales-warehouse').taskQueue;
+  let input: SalesWarehouseInput;
+  /** The whole warehouse as a reader sees it: facts with their natural and surrogate keys, and every dimension. */
+  const snapshot = async () => {
+    const rows = async (sql: string) => (await ctx.target.query(sql)).rows;
+    return {
+      facts: await rows(`SELECT sale_id, sale_date::text, date_key, customer_key, product_key, geography_key, channel_key, sales_amount::text,
+        quantity, discount_amount::text, profit_margin::text, refunded, source FROM sales_dw.sales_fact ORDER BY sale_id`),
+      customers: await rows('SELECT * FROM sales_dw.dim_customer ORDER BY customer_key'),
+      products: await rows('SELECT * FROM sales_dw.dim_product ORDER BY product_key'),
+      geography: await rows('SELECT * FROM sales_dw.dim_geography ORDER BY geography_key'),
+      channels: await rows('SELECT * FROM sales_dw.dim_sales_channel ORDER BY channel_key'),
+      revenue: await rows('SELECT * FROM sales_dw.kpi_revenue ORDER BY year, month, state, product_key'),
+      schemas: await rows(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sales_dw%' ORDER BY 1`),
+    };
+  };
+
+  beforeAll(async () => {
+    process.env.SALES_TEST_API_TOKEN = 'test-token';
+    ctx = await openTestContext('sales-crash', { worker: false });
+    api = await startSalesApi(apiSales, { token: 'test-token' });
+    const table = `erp_sales_${p}`;
+    await writeErpTables(ctx.sourceAdmin, table);
+    const sources = await handCheckedSources({ s3, bucket: settings.s3.bucket, apiUrl: api.url, table, prefix: `sales-crash/${p}/` });
+    input = { sources, asOf: AS_OF, thresholds: LOOSE, loadStrategy: 'full' };
+  });
+  afterAll(async () => {
+    workerProcess?.kill('SIGKILL');
+    await api?.close();
+    s3.destroy();
+    await ctx?.close();
+  });
+
+  it('the retried load starts over from scratch and the warehouse is the uninterrupted run\'s', async () => {
+    const workers = await startWorkers(settings, { workflowBundle, tuning: { shutdownGraceTime: '1s' } });
+    try {
+      await ctx.client.workflow.execute('salesWarehouse', { taskQueue, workflowId: uniqueId('sales-uninterrupted'), args: [input] });
+    } finally {
+      await workers.shutdown();
+    }
+    const uninterrupted = await snapshot();
+
+    // The real `etl worker` command, in its own process, so it can die the way a machine does.
+    workerProcess = spawn(process.execPath, [path.join(projectRoot, 'bin/etl.js'), 'worker'],
+      { stdio: 'ignore', env: { ...process.env, ...settingsToEnv(settings), LOG_LEVEL: 'warn' } });
+    // Hold a dimension so the full build blocks half-way (sales_dw_next half made), where the kill is meant to land.
+    const blocker = await ctx.target.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE sales_dw.dim_customer IN ACCESS EXCLUSIVE MODE');
+    const handle = await ctx.client.workflow.start('salesWarehouse', { taskQueue, workflowId: uniqueId('sales-crash'), args: [input] });
+    let step = '';
+    for (let i = 0; i < 1200 && step !== 'loading'; i++) {
+      await sleep(100);
+      step = (await handle.query<SalesWarehouseProgress>('progress')).step;
+    }
+    assert.equal(step, 'loading');
+    await sleep(500);
+    workerProcess.kill('SIGKILL');
+    await blocker.query('ROLLBACK');
+    blocker.release();
+
+    const replacement = await startWorkers(settings, { workflowBundle, tuning: { shutdownGraceTime: '1s' } });
+    try {
+      const result = await handle.result() as SalesWarehouseResult;
+      assert.equal(result.rowsLoaded, 7);
+    } finally {
+      await replacement.shutdown();
+    }
+    const history = await handle.fetchHistory();
+    const retried = history.events!.some((e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.attempt) > 1);
+    assert.ok(retried, 'the load was retried after the worker died');
+    assert.deepEqual(await snapshot(), uninterrupted);
+  });
+});

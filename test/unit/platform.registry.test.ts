@@ -23,6 +23,18 @@ describe('the pipeline registry', () => {
     }
   });
 
+  it('names every test file <pipeline>.<scenario>.test.ts (or platform.<scenario>), so `npm test -- <pipeline>` runs one pipeline', () => {
+    const prefixes = [...pipelines.map((p) => p.name), 'platform'];
+    const testFiles = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+      entry.isDirectory() ? testFiles(path.join(dir, entry.name)) : entry.name.endsWith('.test.ts') ? [entry.name] : []);
+    const files = testFiles(path.join(projectRoot, 'test'));
+    assert.ok(files.length > 30, `found ${files.length} test files`);
+    for (const file of files) {
+      assert.ok(prefixes.some((prefix) => new RegExp(`^${prefix}\\.[a-z0-9-]+\\.test\\.ts$`).test(file)), `test file ${file}`);
+    }
+    for (const { name } of pipelines) assert.ok(files.some((file) => file.startsWith(`${name}.`)), `${name} has tests`);
+  });
+
   it('has a pipeline for every sql/ folder but the shared one (a pipeline without tables of its own has none)', () => {
     const names = new Set(pipelines.map((p) => p.name));
     for (const folder of readdirSync(path.join(projectRoot, 'sql'))) {

@@ -11,7 +11,7 @@ const ioLibraries = ['pg', 'pg-copy-streams', 'ssh2', 'ssh2-sftp-client', '@aws-
   '@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@google/genai', 'exceljs'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', '.tools/**', 'bin/**', 'eslint.config.mjs'] },
+  { ignores: ['node_modules/**', '.data/**', '.tools/**', 'bin/**', 'eslint.config.mjs', 'test/*.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

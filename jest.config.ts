@@ -29,6 +29,8 @@ const config: Config = {
   maxWorkers: 1,
   // The pipelines run for real against real servers (a worker killed, a heartbeat timeout): up to minutes.
   testTimeout: 600_000,
+  // jest's own report, then one plain closing line (`jest: N passed, N failed`) for CI.
+  reporters: ['default', '<rootDir>/test/plain-summary-reporter.cjs'],
   // `npm test -- --coverage`: V8's own coverage, mapped back to the TypeScript through swc's source maps.
   coverageProvider: 'v8',
   collectCoverageFrom: ['{lib,workflows,activities,workers,schedules,cli}/**/*.ts'],

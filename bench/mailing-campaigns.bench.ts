@@ -17,7 +17,7 @@ import { migrate } from '../lib/io/migrate';
 import type { MailingResult } from '../lib/contracts/mailing-campaigns';
 import { generatePartnerCustomers, partnersTableSql } from '../lib/sample-data/mailing-campaigns';
 import { connectClient } from '../lib/temporal/connection';
-import { writeCampaigns } from '../test/helpers/mailing-files';
+import { writeCampaigns } from '../test/helpers/mailing-campaigns-files';
 import { startWorkers } from '../workers';
 import { bundleWorkflows, startBenchStack } from './bench-stack';
 

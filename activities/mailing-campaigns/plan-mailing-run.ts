@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Campaign } from '../../lib/contracts/mailing-campaign-file';
 import { loadCampaigns } from './load-campaigns';
 import type { MailingPlan, PlannedDelivery, PlanRequest } from '../../lib/contracts/mailing-campaigns';
-import { describeSlot, floorToHour, formatFileName, zonedTime } from '../../lib/workflow/mailing-slot';
+import { describeSlot, floorToHour, formatFileName, zonedTime } from './slot';
 
 export interface PlanDeps {
   campaignsDir: string;

@@ -1,7 +1,10 @@
 // A campaign as its file in campaigns/ describes it: which query, which dialer layout, which SFTP folder, when.
 // Everything here ends up in a file name, a remote path or generated SQL, so it is checked strictly at load.
 import { z } from 'zod';
-import { DATE_PLACEHOLDER, WEEKDAYS } from '../workflow/mailing-slot';
+import { WEEKDAYS } from '../workflow/zoned-time';
+
+/** A run of date and time tokens (`dd-MM`, `HH-mm`, `yyyyMMdd`) in a file name pattern's `{...}`. */
+const DATE_PLACEHOLDER = /^(?:yyyy|yy|MM|dd|HH|mm)(?:[-_.]?(?:yyyy|yy|MM|dd|HH|mm))*$/;
 
 export const DEFAULT_FILE_NAME = 'mailing_{campaign}_{dd-MM}_{HH-mm}.csv';
 

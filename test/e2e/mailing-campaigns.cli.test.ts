@@ -6,7 +6,7 @@ import { generatePartnerCustomers } from '../../lib/sample-data/mailing-campaign
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { etl } from '../helpers/cli';
 import { openTestContext, settings, workflowBundle, type TestContext } from '../helpers/env';
-import { listFolder } from '../helpers/mailing';
+import { listFolder } from '../helpers/mailing-campaigns';
 
 describe('the sample campaigns from the command line', () => {
   let ctx: TestContext;

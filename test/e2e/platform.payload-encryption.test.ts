@@ -8,7 +8,7 @@ import type { JsonPayload } from '../../lib/temporal/codec-server';
 import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { DEFAULT_PROMPT_TEMPLATE } from '../../lib/contracts/marketing-enrichment';
 import { openTestContext, settings, startOptions, type TestContext } from '../helpers/env';
-import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing';
+import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 
 // A VIP customer the campaign's prompt names: personal data in the workflow input, as an operator may well type it.
 const vip = { name: 'Maria Aparecida Souza', email: 'maria.souza@example.com.br', phone: '+55 11 98765-4321' };

@@ -6,8 +6,8 @@ import { afterAll, describe, it } from '@jest/globals';
 import { campaignCopySql, toCharPattern } from '../../activities/mailing-campaigns/campaign-sql';
 import { isActive, planMailingRun } from '../../activities/mailing-campaigns/plan-mailing-run';
 import { loadCampaigns } from '../../activities/mailing-campaigns/load-campaigns';
-import { describeSlot, floorToHour, formatFileName } from '../../lib/workflow/mailing-slot';
-import { writeCampaigns } from '../helpers/mailing';
+import { describeSlot, floorToHour, formatFileName } from '../../activities/mailing-campaigns/slot';
+import { writeCampaigns } from '../helpers/mailing-campaigns';
 
 const TZ = 'America/Sao_Paulo';
 const base = { columns: [{ source: 'phone', header: 'TELEFONE', format: 'phone' }], sql: 'SELECT phone FROM partner_customers' };

@@ -9,7 +9,7 @@ import { toFailure } from '../../activities/marketing-enrichment/gemini';
 import { checkAnswer, renderPrompt } from '../../activities/marketing-enrichment/messages';
 import { DEFAULT_PROMPT_TEMPLATE } from '../../lib/contracts/marketing-enrichment';
 import { generateCustomers } from '../../lib/sample-data/marketing-enrichment';
-import { tempDir } from '../helpers/marketing';
+import { tempDir } from '../helpers/marketing-enrichment';
 
 // The SDK's error class, as the activity receives it (its typings are ESM-only; see activities/marketing-enrichment/gemini.ts).
 // eslint-disable-next-line @typescript-eslint/no-require-imports

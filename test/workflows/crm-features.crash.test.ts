@@ -11,7 +11,7 @@ import { findPipeline } from '../../lib/pipelines';
 import { createS3Client } from '../../lib/io/s3';
 import { settingsToEnv } from '../../lib/config/settings';
 import { startWorkers } from '../../workers';
-import { AS_OF, expectedFeatures, handChecked, loadedFeatures, writeDataset } from '../helpers/crm';
+import { AS_OF, expectedFeatures, handChecked, loadedFeatures, writeDataset } from '../helpers/crm-features';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 
 describe('a worker killed in the middle of a crmFeatures load', () => {

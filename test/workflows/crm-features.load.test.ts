@@ -6,7 +6,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import type { CrmFeaturesInput, CrmFeaturesResult } from '../../lib/contracts/crm-features';
 import { createS3Client } from '../../lib/io/s3';
-import { AS_OF, handChecked, writeDataset } from '../helpers/crm';
+import { AS_OF, handChecked, writeDataset } from '../helpers/crm-features';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 
 describe('crmFeatures load: merge, append, replace, rollback, retention', () => {

@@ -11,7 +11,7 @@ import { runQualityChecks, scoreChecks } from '../../activities/crm-features/qua
 import { crmFeaturesInputSchema, gradeFor, stagingTables, type CrmFeaturesInput, type CrmFeaturesResult, type QualityReport } from '../../lib/contracts/crm-features';
 import { createPool } from '../../lib/io/postgres';
 import { createS3Client } from '../../lib/io/s3';
-import { AS_OF, handChecked, loadedFeatures, writeDataset } from '../helpers/crm';
+import { AS_OF, handChecked, loadedFeatures, writeDataset } from '../helpers/crm-features';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 
 describe('crmFeatures quality gate', () => {

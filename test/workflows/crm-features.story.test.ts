@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { CrmFeaturesResult } from '../../lib/contracts/crm-features';
 import { createS3Client } from '../../lib/io/s3';
 import { putLakeFile, toCsv, toJsonLines, TRANSACTION_COLUMNS } from '../../lib/sample-data/crm-features';
-import { AS_OF, EXPECTED_REASONS, expectedFeatures, handChecked, loadedFeatures, writeDataset, type LakeFormat } from '../helpers/crm';
+import { AS_OF, EXPECTED_REASONS, expectedFeatures, handChecked, loadedFeatures, writeDataset, type LakeFormat } from '../helpers/crm-features';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 
 describe('crmFeatures on a hand-checked dataset', () => {

@@ -7,7 +7,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { CrmStreamProgress, CrmStreamResult } from '../../lib/contracts/crm-features-stream';
 import { createS3Client } from '../../lib/io/s3';
 import { putLakeFile, toCsv, type TransactionRow } from '../../lib/sample-data/crm-features';
-import { AS_OF, handChecked, writeDataset } from '../helpers/crm';
+import { AS_OF, handChecked, writeDataset } from '../helpers/crm-features';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 
 /** The hand-checked dataset with ids of its own (the stream's store is shared by every test). */

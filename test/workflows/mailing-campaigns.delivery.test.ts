@@ -17,7 +17,7 @@ import { generateEd25519KeyPair } from '../../lib/stack/storage';
 import { freePort } from '../../lib/stack/processes';
 import type { RunningWorkers } from '../../workers';
 import { openTestContext, settings, startOptions, type TestContext } from '../helpers/env';
-import { listFolder, makeFolders, seedPartners, startMailingWorkers, withCampaigns, withSftp, writeCampaigns } from '../helpers/mailing';
+import { listFolder, makeFolders, seedPartners, startMailingWorkers, withCampaigns, withSftp, writeCampaigns } from '../helpers/mailing-campaigns';
 
 const TABLE = 'public.mailing_delivery_customers';
 const ROOT = `/delivery-${randomUUID().slice(0, 8)}`;

@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { msToTs, tsToDate } from '@temporalio/common/lib/time';
 import { loadConfig } from '../../lib/config/env';
-import { zonedTime } from '../../lib/workflow/mailing-slot';
+import { zonedTime } from '../../activities/mailing-campaigns/slot';
 import type { MailingResult } from '../../lib/contracts/mailing-campaigns';
 import { findPipeline } from '../../lib/pipelines';
 import { pipelineSchedule } from '../../schedules/pipeline-schedule';
 import type { RunningWorkers } from '../../workers';
 import { openTestContext, type TestContext } from '../helpers/env';
-import { listFolder, makeFolders, seedPartners, startMailingWorkers, withCampaigns, writeCampaigns } from '../helpers/mailing';
+import { listFolder, makeFolders, seedPartners, startMailingWorkers, withCampaigns, writeCampaigns } from '../helpers/mailing-campaigns';
 
 const TABLE = 'public.mailing_schedule_customers';
 const FOLDER = `/schedule-${randomUUID().slice(0, 8)}`;

@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { MailingResult } from '../../lib/contracts/mailing-campaigns';
 import type { RunningWorkers } from '../../workers';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
-import { listFolder, makeFolders, readRemote, seedPartners, startMailingWorkers, withCampaigns, writeCampaigns } from '../helpers/mailing';
+import { listFolder, makeFolders, readRemote, seedPartners, startMailingWorkers, withCampaigns, writeCampaigns } from '../helpers/mailing-campaigns';
 
 const TABLE = 'public.mailing_wf_customers';
 const ROOT = `/wf-${randomUUID().slice(0, 8)}`;

@@ -12,7 +12,7 @@ import { settingsToEnv } from '../../lib/config/settings';
 import { startWorkers } from '../../workers';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
-import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing';
+import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 
 const CUSTOMERS = 300;
 const BATCH = 10;

@@ -8,7 +8,7 @@ import SftpClient from 'ssh2-sftp-client';
 import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { createS3Client } from '../../lib/io/s3';
 import { openTestContext, settings, startOptions, type TestContext } from '../helpers/env';
-import { customerRows, geminiSettings, tempDir, writeCustomersXlsx } from '../helpers/marketing';
+import { customerRows, geminiSettings, tempDir, writeCustomersXlsx } from '../helpers/marketing-enrichment';
 
 describe('marketingEnrichment without GEMINI_API_KEY, from an XLSX in S3 to S3 and SFTP', () => {
   let ctx: TestContext;

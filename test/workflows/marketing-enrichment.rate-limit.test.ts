@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
-import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing';
+import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 
 describe('GEMINI_RPM through the task queue rate limit', () => {
   let ctx: TestContext;

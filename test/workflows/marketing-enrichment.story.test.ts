@@ -8,7 +8,7 @@ import ExcelJS from 'exceljs';
 import type { EnrichmentInput, EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
-import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing';
+import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 
 describe('marketingEnrichment against a Gemini that speaks the real wire format', () => {
   let ctx: TestContext;

@@ -13,7 +13,7 @@ import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-wareho
 import { settingsToEnv } from '../../lib/config/settings';
 import { startWorkers } from '../../workers';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
-import { apiSales, AS_OF, handCheckedSources, LOOSE, writeErpTables } from '../helpers/sales';
+import { apiSales, AS_OF, handCheckedSources, LOOSE, writeErpTables } from '../helpers/sales-warehouse';
 
 describe('a worker killed in the middle of a salesWarehouse load', () => {
   let ctx: TestContext;

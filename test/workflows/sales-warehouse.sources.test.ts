@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { SalesWarehouseInput, SalesWarehouseResult } from '../../lib/contracts/sales-warehouse';
 import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-warehouse-api';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
-import { apiSales, AS_OF, LOOSE } from '../helpers/sales';
+import { apiSales, AS_OF, LOOSE } from '../helpers/sales-warehouse';
 
 const columns = { sale_id: 'id', sale_date: 'date', customer_id: 'customer.id', customer_name: 'customer.name', product_id: 'sku', product_name: 'product' };
 const renumbered = (from: number) => apiSales.map((sale, i) => ({ ...sale, id: `S${from + i}` }));

@@ -12,7 +12,7 @@ import { startKpiServer } from '../../cli/kpi-server';
 import { createS3Client } from '../../lib/io/s3';
 import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-warehouse-api';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
-import { apiSales, AS_OF, handCheckedSources, LOOSE, writeErpTables } from '../helpers/sales';
+import { apiSales, AS_OF, handCheckedSources, LOOSE, writeErpTables } from '../helpers/sales-warehouse';
 
 describe('salesWarehouse', () => {
   let ctx: TestContext;

@@ -1,8 +1,8 @@
 // A mailing slot is the hour a delivery belongs to, in the operations team's time zone. Pure (Intl only):
 // the workflow sandbox, the activities and the tests share it.
-import { zonedTime, type ZonedTime } from './zoned-time';
+import { zonedTime, type ZonedTime } from '../../lib/workflow/zoned-time';
 
-export { WEEKDAYS, zonedTime, type Weekday } from './zoned-time';
+export { WEEKDAYS, zonedTime, type Weekday } from '../../lib/workflow/zoned-time';
 
 /** The start of the wall-clock hour an instant falls in: 10:37:12 São Paulo time becomes 10:00:00 São Paulo time. */
 export function floorToHour(instant: Date, timeZone: string): Date {
@@ -27,7 +27,6 @@ const DATE_TOKENS: Record<string, (t: ZonedTime) => string> = {
   mm: (t) => t.minute,
 };
 const DATE_TOKEN = /yyyy|yy|MM|dd|HH|mm/g;
-export const DATE_PLACEHOLDER = /^(?:yyyy|yy|MM|dd|HH|mm)(?:[-_.]?(?:yyyy|yy|MM|dd|HH|mm))*$/;
 
 /** `mailing_{campaign}_{dd-MM}_{HH-mm}.csv` for campaign "cobranca" at 22/12 10:00 -> `mailing_cobranca_22-12_10-00.csv`. */
 export function formatFileName(pattern: string, campaign: string, slot: Date, timeZone: string): string {

@@ -7,7 +7,7 @@ import { generatePartnerCustomers, partnersTableSql } from '../../lib/sample-dat
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { settings, workflowBundle, type TestContext } from './env';
 
-export { writeCampaigns, type CampaignFile } from './mailing-files';
+export { writeCampaigns, type CampaignFile } from './mailing-campaigns-files';
 
 export async function seedPartners(ctx: TestContext, table: string, count: number): Promise<void> {
   await ctx.sourceAdmin.query(`DROP TABLE IF EXISTS ${table}; ${partnersTableSql(table)}`);

@@ -3,10 +3,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, it } from '@jest/globals';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import SftpClient from 'ssh2-sftp-client';
 import { ConfigError, loadConfig, projectRoot } from '../../lib/config/env';
 import { withoutServerVariables } from '../../lib/config/settings';
+import { createS3Client } from '../../lib/io/s3';
 import { startStack, type Stack } from '../../lib/stack';
 import { freePortsEnv } from '../../lib/stack/ports';
 import { isAlive } from '../../lib/stack/processes';
@@ -14,8 +15,7 @@ import { settings } from '../helpers/env';
 
 describe('the embedded S3 and SFTP servers', () => {
   it('S3 stores and returns an object in the configured bucket', async () => {
-    const s3 = new S3Client({ endpoint: settings.s3.endpoint, region: settings.s3.region, forcePathStyle: true,
-      credentials: { accessKeyId: settings.s3.accessKeyId, secretAccessKey: settings.s3.secretAccessKey } });
+    const s3 = createS3Client(settings.s3);
     try {
       await s3.send(new PutObjectCommand({ Bucket: settings.s3.bucket, Key: 'raw/test/hello.csv', Body: 'id;nome\n1;Ana\n' }));
       const got = await s3.send(new GetObjectCommand({ Bucket: settings.s3.bucket, Key: 'raw/test/hello.csv' }));

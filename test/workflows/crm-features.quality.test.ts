@@ -44,8 +44,18 @@ describe('crmFeatures quality gate', () => {
       client.release();
     }
   };
-  const runQualityChecksWith = (client: import('pg').PoolClient) =>
-    runQualityChecks({ target: client as unknown as import('pg').Pool, source, s3, bucket: settings.s3.bucket }, options(), run, AS_OF);
+  // The checks run their queries side by side on a pool; on the one client that holds the tampering transaction
+  // they are queued instead (a pg client runs one query at a time).
+  const runQualityChecksWith = (client: import('pg').PoolClient) => {
+    let queue: Promise<unknown> = Promise.resolve();
+    const query = (...args: Parameters<typeof client.query>) => {
+      const next = queue.then(() => (client.query as (...a: unknown[]) => Promise<unknown>)(...args));
+      queue = next.catch(() => undefined);
+      return next;
+    };
+    const target = { query } as unknown as import('pg').Pool;
+    return runQualityChecks({ target, source, s3, bucket: settings.s3.bucket }, options(), run, AS_OF);
+  };
 
   beforeAll(async () => {
     ctx = await openTestContext('crm-quality');

@@ -12,6 +12,13 @@ import { describeIssues } from './validation';
 
 /** Before this patch, a run that failed on its input (or, in some pipelines, in its first step) set no EtlOutcome. */
 const OUTCOME_ON_EVERY_PATH = 'etl-outcome-on-every-path';
+/** Before this patch, a cancelled run's failure handlers and cleanup never started, and its outcome said failed. */
+const CLEANUP_WHEN_CANCELLED = 'etl-cleanup-when-cancelled';
+
+/** Cleanup that a cancellation cannot stop. */
+const nonCancellable = <T>(work: () => Promise<T>): Promise<T> => CancellationScope.nonCancellable(work);
+/** How histories recorded before CLEANUP_WHEN_CANCELLED ran cleanup: in the cancelled scope, failing at once. */
+const inCancelledScope = <T>(work: () => Promise<T>): Promise<T> => work();
 
 export interface PipelineProgress {
   step: string;
@@ -52,6 +59,7 @@ export async function runPipeline<Schema extends z.ZodType, Result, Progress ext
   upsertSearchAttributes([{ key: PIPELINE, value: definition.workflowType }]);
   const failureHandlers: ((error: unknown) => Promise<unknown>)[] = [];
   const exitHandlers: (() => Promise<unknown>)[] = [];
+  let cleanUp: <T>(work: () => Promise<T>) => Promise<T> = nonCancellable;
   const run: PipelineRun = {
     outcomeAttributes: [],
     onFailure: (handler) => failureHandlers.push(handler),
@@ -67,16 +75,19 @@ export async function runPipeline<Schema extends z.ZodType, Result, Progress ext
     return result;
   } catch (error) {
     const cancelled = isCancellation(error);
-    await CancellationScope.nonCancellable(async () => {
+    // Before this patch, a cancelled run's cleanup ran in the cancelled scope, where it could not start.
+    if (cancelled && !patched(CLEANUP_WHEN_CANCELLED)) cleanUp = inCancelledScope;
+    await cleanUp(async () => {
       for (const handler of failureHandlers) await handler(error);
     });
     if (definition.failureOutcomeBeforePatch(progress, error) || patched(OUTCOME_ON_EVERY_PATH)) {
-      upsertSearchAttributes([{ key: OUTCOME, value: cancelled ? 'cancelled' : 'failed' }, ...run.outcomeAttributes]);
+      const outcome = cancelled && cleanUp !== inCancelledScope ? 'cancelled' : 'failed';
+      upsertSearchAttributes([{ key: OUTCOME, value: outcome }, ...run.outcomeAttributes]);
     }
     progress.step = cancelled ? 'cancelled' : 'failed';
     throw error;
   } finally {
-    await CancellationScope.nonCancellable(async () => {
+    await cleanUp(async () => {
       for (const cleanup of exitHandlers) await cleanup();
     });
   }

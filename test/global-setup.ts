@@ -9,6 +9,7 @@ import { settingsToEnv, withoutServerVariables } from '../lib/config/settings';
 import { startStack, type Stack } from '../lib/stack';
 import { freePortsEnv } from '../lib/stack/ports';
 import { failureConverterPath } from '../lib/temporal/connection';
+import { quietBundlerLogger } from '../lib/temporal/logging';
 
 /** What globalTeardown stops: jest gives globalSetup and globalTeardown the same global object. */
 export interface TestStackHandle {
@@ -20,11 +21,6 @@ export interface TestStackHandle {
 declare global {
   var etlTestStack: TestStackHandle | undefined;
 }
-
-const quietLogger = {
-  log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
-  warn: (message: string) => console.warn(message), error: (message: string) => console.error(message),
-};
 
 export default async function globalSetup(): Promise<void> {
   const dataDir = path.join(projectRoot, '.data', `test-${process.pid}`);
@@ -48,7 +44,7 @@ export default async function globalSetup(): Promise<void> {
   try {
     stack = await startStack(config, { unsafeFast: true, onStep: (m) => console.log(`# ${m}`) });
     // The tests run with a payload key (the stack made one), so their workflows encode failures as the workers do.
-    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger,
+    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger,
       failureConverterPath: stack.settings.codec.keys ? failureConverterPath : undefined });
     const bundlePath = path.join(dataDir, 'workflow-bundle.js');
     writeFileSync(bundlePath, bundle.code);

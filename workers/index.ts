@@ -5,6 +5,7 @@ import { createPool } from '../lib/io/postgres';
 import { pipelines } from '../lib/pipelines';
 import type { Settings } from '../lib/config/settings';
 import { dataConverter, temporalConnectionOptions } from '../lib/temporal/connection';
+import { quietBundlerLogger } from '../lib/temporal/logging';
 
 export interface RunningWorkers {
   workers: Worker[];
@@ -82,9 +83,3 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     },
   };
 }
-
-/** The workflow bundler's webpack log is not the user's to act on: only its warnings and errors are printed. */
-const quietBundlerLogger = {
-  log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
-  warn: (message: string) => console.warn(message), error: (message: string) => console.error(message),
-};

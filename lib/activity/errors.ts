@@ -1,12 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType, type ErrorTypeName } from '../workflow/errors';
 
-// How activities sort what went wrong: worth retrying (a connection dropped, a server restarting) or not (a person
-// must fix a table, a grant, a URL, a file or the data). The types they raise are listed in lib/workflow/errors.ts.
-
-// Whether a failure is worth retrying: a connection dropped, a server restarting or overloaded. The retry policy
-// handles those; anything else that goes wrong while reading a source (a bad file, a bad query, a missing object) is
-// the input's fault and fails the run at once with a message naming it.
+// How activities sort what went wrong: worth retrying (a connection dropped, a server restarting or overloaded: the
+// retry policy handles those) or not (a bad file, query, table, grant, URL or data: the run fails at once with a
+// message naming it). The types they raise are listed in lib/workflow/errors.ts.
 
 // SQLSTATE classes: connection, transaction rollback (deadlock, serialization), insufficient resources, operator
 // intervention (a server shutting down; not 57014, a statement timeout, which the same query would hit again),
@@ -39,7 +36,6 @@ export function isTransient(error: unknown): boolean {
   if (LOST_CONNECTION.test(String(e.message ?? ''))) return true;
   return e.cause !== undefined && e.cause !== error && isTransient(e.cause);
 }
-
 
 // SQLSTATE classes that no retry can fix: the person has to change a table, a grant, a URL or the data.
 const PERMANENT: Record<string, ErrorTypeName> = {

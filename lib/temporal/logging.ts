@@ -9,6 +9,12 @@ export const logger = pino({
   serializers: { error: pino.stdSerializers.err },
 });
 
+/** The workflow bundler's webpack log is not the user's to act on: only its warnings and errors are printed. */
+export const quietBundlerLogger = {
+  log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
+  warn: (message: string) => console.warn(message), error: (message: string) => console.error(message),
+};
+
 let installed = false;
 
 /**

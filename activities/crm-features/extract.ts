@@ -12,6 +12,7 @@ import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } 
 import { copyTextLine, quoteIdent, quoteLiteral } from '../../lib/io/postgres';
 import { parseS3Location } from '../../lib/io/s3';
 import { reportProgress } from '../../lib/activity/heartbeat';
+import { ErrorType } from '../../lib/workflow/errors';
 
 export interface CrmDeps {
   target: pg.Pool;
@@ -35,7 +36,7 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
   // Safe to run twice: the staging table is recreated from scratch.
   await createRawTable(deps, raw);
   const location = parseS3Location(options.lakePrefix, deps.bucket);
-  if (!location) throw ApplicationFailure.nonRetryable(`lakePrefix "${options.lakePrefix}" is not s3://bucket/prefix or s3:prefix`, 'InvalidInput');
+  if (!location) throw ApplicationFailure.nonRetryable(`lakePrefix "${options.lakePrefix}" is not s3://bucket/prefix or s3:prefix`, ErrorType.InvalidInput);
   const keys = await listLake(deps.s3, location.bucket, location.key);
   // The sources are copied side by side: Postgres ingests one COPY while Node parses the next file. Each copy holds
   // one target connection, so at most EXTRACT_CONCURRENCY at a time.

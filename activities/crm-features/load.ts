@@ -6,6 +6,7 @@ import { type LoadStrategy, type RunRef, type StepMetric, stagingTables } from '
 import { withTransaction } from '../../lib/io/postgres';
 import type { CrmDeps } from './extract';
 import { FEATURE_COLUMNS } from './transform';
+import { ErrorType } from '../../lib/workflow/errors';
 
 export const FEATURES_TABLE = 'ml_features.user_features';
 const BACKUP_PREFIX = 'user_features_backup_';
@@ -59,7 +60,7 @@ export async function loadFeatures(deps: CrmDeps, run: RunRef, request: LoadRequ
 /** Puts a backup back in place of the table, in one transaction (after a post-load check fails, or by hand). */
 export async function restoreBackup(deps: CrmDeps, backupTable: string): Promise<number> {
   if (!new RegExp(`^ml_features\\.${BACKUP_PREFIX}${BACKUP_DIGITS}$`).test(backupTable)) {
-    throw ApplicationFailure.nonRetryable(`"${backupTable}" is not a user_features backup`, 'InvalidInput');
+    throw ApplicationFailure.nonRetryable(`"${backupTable}" is not a user_features backup`, ErrorType.InvalidInput);
   }
   return withTransaction(deps.target, async (client) => {
     await client.query(`LOCK TABLE ${FEATURES_TABLE} IN ACCESS EXCLUSIVE MODE`);

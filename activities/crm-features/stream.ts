@@ -11,6 +11,7 @@ import { parseS3Location } from '../../lib/io/s3';
 import { type CrmDeps, copyLakeFile, createRawTable } from './extract';
 import { FEATURES_TABLE } from './load';
 import { cleanInto, FEATURE_COLUMNS, perUserSql, scoredSql } from './transform';
+import { ErrorType } from '../../lib/workflow/errors';
 
 export const STORED_TRANSACTIONS = 'ml_features.clean_transactions';
 const STORED_COLUMNS = 'transaction_id, user_id, amount, transaction_type, created_at, game_type, channel, source';
@@ -37,14 +38,14 @@ export async function applyBatch(deps: CrmDeps, { streamId, batch, asOf, ticketC
   if (before) return before;
   const location = parseS3Location(batch.key, deps.bucket);
   if (!location || !/\.(parquet|csv|jsonl?|ndjson)$/i.test(location.key)) {
-    throw ApplicationFailure.nonRetryable(`batch ${batch.batchId}: "${batch.key}" is not an S3 .parquet, .csv or .json/.jsonl file`, 'InvalidInput');
+    throw ApplicationFailure.nonRetryable(`batch ${batch.batchId}: "${batch.key}" is not an S3 .parquet, .csv or .json/.jsonl file`, ErrorType.InvalidInput);
   }
   // Staging tables named after the batch id's hash (an id may hold characters a table name cannot).
   const tables = stagingTables(createHash('sha1').update(batch.batchId).digest('hex'));
   try {
     await createRawTable(deps, tables.raw);
     await copyLakeFile(deps, location.bucket, location.key, tables.raw).catch((error: Error) => {
-      if (error.name === 'NoSuchKey') throw ApplicationFailure.nonRetryable(`batch ${batch.batchId}: no file at ${batch.key}`, 'InvalidInput');
+      if (error.name === 'NoSuchKey') throw ApplicationFailure.nonRetryable(`batch ${batch.batchId}: no file at ${batch.key}`, ErrorType.InvalidInput);
       throw error;
     });
     return await withTransaction(deps.target, async (client) => {

@@ -7,6 +7,7 @@ import { planColumn } from './columns';
 import { describeTable, sameColumnSet, type TableInfo } from './introspect';
 import type { RunRef, SyncPlan } from './plan';
 import { stagingTable } from '../../lib/contracts/run';
+import { ErrorType } from '../../lib/workflow/errors';
 
 export interface SyncDatabases {
   source: pg.Pool;
@@ -21,23 +22,23 @@ async function inspectSource(db: SyncDatabases, options: SyncOptions): Promise<T
   const where = `source database ${redactUrl(db.sourceUrl)}`;
   const source = await describeTable(db.source, options.sourceTable);
   if (!source) {
-    throw permanentFailure('SchemaError', `source table ${options.sourceTable} does not exist on the ${where}`);
+    throw permanentFailure(ErrorType.SchemaError, `source table ${options.sourceTable} does not exist on the ${where}`);
   }
   if (!source.canSelect) {
     const user = (await db.source.query<{ u: string }>('SELECT current_user AS u')).rows[0].u;
-    throw permanentFailure('PermissionError',
+    throw permanentFailure(ErrorType.PermissionError,
       `the source user ${user} may not read ${options.sourceTable} on the ${where}: GRANT SELECT ON ${options.sourceTable} TO ${user}`);
   }
   const names = source.columns.map((c) => c.name);
   for (const wanted of [...options.keyColumns, options.updatedAtColumn]) {
     if (!names.includes(wanted)) {
-      throw permanentFailure('SchemaError',
+      throw permanentFailure(ErrorType.SchemaError,
         `source table ${options.sourceTable} has no column "${wanted}" (its columns: ${names.join(', ')})`);
     }
   }
   const updatedAt = source.columns.find((c) => c.name === options.updatedAtColumn)!;
   if (updatedAt.category !== 'D') {
-    throw permanentFailure('SchemaError',
+    throw permanentFailure(ErrorType.SchemaError,
       `column ${options.sourceTable}.${updatedAt.name} is ${updatedAt.type}; the watermark column must be a timestamp or date`);
   }
   return source;
@@ -57,11 +58,11 @@ async function ensureTarget(target: pg.Pool, source: TableInfo, options: SyncOpt
   const targetNames = new Set(info.columns.map((c) => c.name));
   const missing = source.columns.filter((c) => !targetNames.has(c.name)).map((c) => c.name);
   if (missing.length) {
-    throw permanentFailure('SchemaError',
+    throw permanentFailure(ErrorType.SchemaError,
       `target table ${options.targetTable} lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} that the source has: add ${missing.length > 1 ? 'them' : 'it'} with ALTER TABLE ${options.targetTable} ADD COLUMN ...`);
   }
   if (!info.uniqueKeys.some((key) => sameColumnSet(key, options.keyColumns))) {
-    throw permanentFailure('SchemaError',
+    throw permanentFailure(ErrorType.SchemaError,
       `target table ${options.targetTable} needs a primary key or unique index on (${options.keyColumns.join(', ')}) to merge rows`);
   }
   return info;

@@ -9,6 +9,7 @@ import type { DeliveryReceipt, PlannedDelivery } from '../../lib/contracts/maili
 import { exportCampaign } from './campaign-export';
 import { readJournal, tryLockDelivery, unlockDelivery, writeJournal, type RunRef } from './deliveries-journal';
 import { connectSftp, remoteMd5, type SftpSettings } from '../../lib/io/sftp';
+import { ErrorType } from '../../lib/workflow/errors';
 
 export interface DeliveryDeps {
   /** The source database, as the read-only user. */
@@ -115,7 +116,7 @@ async function deliverLocked(
   if (folderType !== 'd') {
     throw ApplicationFailure.nonRetryable(
       `campaign ${campaign.name}: the SFTP folder ${folder} ${folderType ? 'is not a folder' : 'does not exist'} on ${deps.sftp.host}:${deps.sftp.port}; create it (the dialer watches it) or fix sftpFolder in campaigns/${campaign.name}.json`,
-      'FolderMissing');
+      ErrorType.FolderMissing);
   }
 
   // 1. Already done for this slot? The journal says so; the final file may since have been taken by the dialer.

@@ -4,6 +4,7 @@ import type { Campaign } from '../../lib/contracts/mailing-campaign-file';
 import { loadCampaigns } from './load-campaigns';
 import type { MailingPlan, PlannedDelivery, PlanRequest } from '../../lib/contracts/mailing-campaigns';
 import { describeSlot, floorToHour, formatFileName, zonedTime } from './slot';
+import { ErrorType } from '../../lib/workflow/errors';
 
 export interface PlanDeps {
   campaignsDir: string;
@@ -29,7 +30,7 @@ export function planMailingRun(deps: PlanDeps, request: PlanRequest): MailingPla
   if (unknown.length) {
     throw ApplicationFailure.nonRetryable(
       `unknown campaign${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; the campaigns in ${deps.campaignsDir} are: ${known.sort().join(', ') || 'none'}`,
-      'InvalidInput');
+      ErrorType.InvalidInput);
   }
   const wanted = (name: string) => !request.campaigns || request.campaigns.includes(name);
   const chosen = loaded.campaigns.filter((c) => wanted(c.name) && (request.campaigns || isActive(c, slot, deps.timeZone)));

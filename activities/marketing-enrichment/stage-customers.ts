@@ -17,6 +17,7 @@ import { checkCustomerRow, mapColumns, type ColumnMap, type Customer } from './c
 import { FileFormatError, readSheetRows } from '../../lib/io/spreadsheet-rows';
 import type { RunRef } from '../../lib/contracts/run';
 import { reportProgress } from '../../lib/activity/heartbeat';
+import { ErrorType } from '../../lib/workflow/errors';
 export type { RunRef };
 
 export interface MarketingDeps {
@@ -73,7 +74,7 @@ async function localCopy(settings: Settings, location: string, workflowId: strin
   const s3 = parseS3Location(location, settings.s3.bucket);
   if (!s3) {
     const file = path.resolve(location);
-    if (!existsSync(file)) throw ApplicationFailure.nonRetryable(`customers file not found on the worker: ${file}`, 'InvalidInput');
+    if (!existsSync(file)) throw ApplicationFailure.nonRetryable(`customers file not found on the worker: ${file}`, ErrorType.InvalidInput);
     return { file, cleanup: () => undefined };
   }
   const folder = path.join(settings.dataDir, 'tmp');
@@ -85,7 +86,7 @@ async function localCopy(settings: Settings, location: string, workflowId: strin
     await pipeline(object.Body as Readable, createWriteStream(file));
   } catch (error) {
     if ((error as { name?: string }).name === 'NoSuchKey') {
-      throw ApplicationFailure.nonRetryable(`customers file not found in S3: s3://${s3.bucket}/${s3.key}`, 'InvalidInput');
+      throw ApplicationFailure.nonRetryable(`customers file not found in S3: s3://${s3.bucket}/${s3.key}`, ErrorType.InvalidInput);
     }
     throw error;
   } finally {
@@ -125,11 +126,11 @@ async function readIntoPostgres(client: pg.PoolClient, file: string, location: s
     }
   } catch (error) {
     if (error instanceof FileFormatError || (error as { code?: string }).code?.startsWith('CSV_')) {
-      throw ApplicationFailure.nonRetryable(`customers file ${location} cannot be read: ${(error as Error).message}`, 'InvalidInput');
+      throw ApplicationFailure.nonRetryable(`customers file ${location} cannot be read: ${(error as Error).message}`, ErrorType.InvalidInput);
     }
     throw error;
   }
-  if (!columns) throw ApplicationFailure.nonRetryable(`customers file ${location} has no rows`, 'InvalidInput');
+  if (!columns) throw ApplicationFailure.nonRetryable(`customers file ${location} has no rows`, ErrorType.InvalidInput);
   await flush();
   return { read, valid: firstLine.size, quarantined };
 }

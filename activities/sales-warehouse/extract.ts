@@ -85,7 +85,7 @@ async function extractRest(ctx: ExtractContext, source: RestSource): Promise<{ r
   const headers: Record<string, string> = { accept: 'application/json' };
   if (source.auth) {
     const secret = ctx.deps.secret(source.auth.env);
-    if (!secret) throw ApplicationFailure.nonRetryable(`source ${source.name}: environment variable ${source.auth.env} (its auth header) is not set on the worker`, 'ConfigurationError');
+    if (!secret) throw ApplicationFailure.nonRetryable(`source ${source.name}: environment variable ${source.auth.env} (its auth header) is not set on the worker`, ErrorType.ConfigurationError);
     headers[source.auth.header] = `${source.auth.prefix}${secret}`;
   }
   const pages: string[] = [];
@@ -113,10 +113,10 @@ async function extractRest(ctx: ExtractContext, source: RestSource): Promise<{ r
       try {
         body = JSON.parse(text);
       } catch {
-        throw ApplicationFailure.nonRetryable(`source ${source.name}: ${url.href} did not answer JSON (${text.slice(0, 80)})`, 'InvalidInput');
+        throw ApplicationFailure.nonRetryable(`source ${source.name}: ${url.href} did not answer JSON (${text.slice(0, 80)})`, ErrorType.InvalidInput);
       }
       const items = Array.isArray(body) ? body : at(body, source.itemsPath);
-      if (!Array.isArray(items)) throw ApplicationFailure.nonRetryable(`source ${source.name}: ${url.href} has no array at "${source.itemsPath}"`, 'InvalidInput');
+      if (!Array.isArray(items)) throw ApplicationFailure.nonRetryable(`source ${source.name}: ${url.href} has no array at "${source.itemsPath}"`, ErrorType.InvalidInput);
       let chunk = '';
       for (const item of items) chunk += copyTextLine([...paths.map((p) => at(item, p)), source.name, ++line]);
       if (chunk) yield chunk;
@@ -200,15 +200,15 @@ async function extractFiles(ctx: ExtractContext, source: FileSource): Promise<{ 
     files = await listFiles(ctx, source);
   } catch (error) {
     if (isTransient(error)) throw error;
-    throw ApplicationFailure.nonRetryable(`source ${source.name}: cannot read ${source.location}: ${(error as Error).message}`, 'InvalidInput');
+    throw ApplicationFailure.nonRetryable(`source ${source.name}: cannot read ${source.location}: ${(error as Error).message}`, ErrorType.InvalidInput);
   }
-  if (!files.length) throw ApplicationFailure.nonRetryable(`source ${source.name}: no .csv or .xlsx file at ${source.location}`, 'InvalidInput');
+  if (!files.length) throw ApplicationFailure.nonRetryable(`source ${source.name}: no .csv or .xlsx file at ${source.location}`, ErrorType.InvalidInput);
   let rows = 0;
   const rawKeys: string[] = [];
   for (const [i, file] of files.entries()) {
     const bytes = await file.read().catch((error: Error) => {
       if (isTransient(error)) throw error;
-      throw ApplicationFailure.nonRetryable(`source ${source.name}: cannot read ${file.name}: ${error.message}`, 'InvalidInput');
+      throw ApplicationFailure.nonRetryable(`source ${source.name}: cannot read ${file.name}: ${error.message}`, ErrorType.InvalidInput);
     });
     const ext = /\.xlsx$/i.test(file.name) ? 'xlsx' : 'csv';
     const label = files.length === 1 ? '' : `-${i + 1}`;
@@ -231,7 +231,7 @@ async function copyCsv(ctx: ExtractContext, source: FileSource, name: string, by
   const firstLine = body.subarray(0, Math.min(body.length, 64 * 1024)).toString('utf8').split(/\r?\n/)[0];
   const delimiter = firstLine.split(';').length > firstLine.split(',').length ? ';' : ',';
   const header = firstLine.split(delimiter).map((h) => h.trim().replace(/^"(.*)"$/, '$1'));
-  if (!header.some(Boolean)) throw ApplicationFailure.nonRetryable(`source ${source.name}: ${name} has no header row`, 'InvalidInput');
+  if (!header.some(Boolean)) throw ApplicationFailure.nonRetryable(`source ${source.name}: ${name} has no header row`, ErrorType.InvalidInput);
   const mapped = mapHeader(header, ctx.fields, source.columns);
   const file = `${ctx.table}_file`;
   await ctx.deps.target.query(`DROP TABLE IF EXISTS ${file}`);
@@ -241,7 +241,7 @@ async function copyCsv(ctx: ExtractContext, source: FileSource, name: string, by
       WITH (FORMAT csv, HEADER true, DELIMITER '${delimiter}')`, [body]);
   } catch (error) {
     if (isTransient(error)) throw error;
-    throw ApplicationFailure.nonRetryable(`source ${source.name}: ${name} is not a readable CSV: ${(error as Error).message}`, 'InvalidInput');
+    throw ApplicationFailure.nonRetryable(`source ${source.name}: ${name} is not a readable CSV: ${(error as Error).message}`, ErrorType.InvalidInput);
   }
   const inserted = await ctx.deps.target.query(`INSERT INTO ${ctx.table} (${ctx.fields.join(', ')}, source, line)
     SELECT ${mapped.map((i) => (i === undefined ? 'NULL' : `c${i}`)).join(', ')}, ${quoteLiteral(source.name)}, line FROM ${file}`);
@@ -275,7 +275,7 @@ async function copyXlsx(ctx: ExtractContext, source: FileSource, name: string, b
     return await copyInto(ctx.deps.target, `COPY ${ctx.table} FROM STDIN`, lines());
   } catch (error) {
     if (error instanceof ApplicationFailure || isTransient(error)) throw error;
-    throw ApplicationFailure.nonRetryable(`source ${source.name}: ${name} is not a readable XLSX: ${(error as Error).message}`, 'InvalidInput');
+    throw ApplicationFailure.nonRetryable(`source ${source.name}: ${name} is not a readable XLSX: ${(error as Error).message}`, ErrorType.InvalidInput);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -289,7 +289,7 @@ async function extractDatabase(ctx: ExtractContext, source: DatabaseSource): Pro
   let pool = ctx.deps.source;
   if (source.urlEnv) {
     const url = ctx.deps.secret(source.urlEnv);
-    if (!url) throw ApplicationFailure.nonRetryable(`source ${source.name}: environment variable ${source.urlEnv} (its database URL) is not set on the worker`, 'ConfigurationError');
+    if (!url) throw ApplicationFailure.nonRetryable(`source ${source.name}: environment variable ${source.urlEnv} (its database URL) is not set on the worker`, ErrorType.ConfigurationError);
     pool = createPool(url, 1);
   }
   const from = await pool.connect();
@@ -300,7 +300,7 @@ async function extractDatabase(ctx: ExtractContext, source: DatabaseSource): Pro
       columns = (await from.query(`SELECT * FROM (${source.query}) q LIMIT 0`)).fields.map((f) => f.name);
     } catch (error) {
       if (isTransient(error)) throw error;
-      throw ApplicationFailure.nonRetryable(`source ${source.name}: the query failed: ${(error as Error).message}`, 'InvalidInput');
+      throw ApplicationFailure.nonRetryable(`source ${source.name}: the query failed: ${(error as Error).message}`, ErrorType.InvalidInput);
     }
     const byName = new Map(columns.map((c) => [c.toLowerCase(), c]));
     const select = ctx.fields.map((f) => {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
 import SftpClient from 'ssh2-sftp-client';
 import type { Settings } from '../config/settings';
+import { ErrorType } from '../workflow/errors';
 
 export type SftpSettings = Settings['sftp'];
 
@@ -30,11 +31,11 @@ function credentials(s: SftpSettings): { privateKey?: Buffer; password?: string 
       return { privateKey: readFileSync(s.privateKeyFile), password: s.password };
     } catch (error) {
       throw ApplicationFailure.nonRetryable(
-        `cannot read the SFTP private key ${s.privateKeyFile} (SFTP_PRIVATE_KEY_FILE): ${(error as Error).message}`, 'ConfigurationError');
+        `cannot read the SFTP private key ${s.privateKeyFile} (SFTP_PRIVATE_KEY_FILE): ${(error as Error).message}`, ErrorType.ConfigurationError);
     }
   }
   if (s.password) return { password: s.password };
-  throw ApplicationFailure.nonRetryable(`no SFTP credentials for ${where(s)}: set SFTP_PRIVATE_KEY_FILE or SFTP_PASSWORD`, 'ConfigurationError');
+  throw ApplicationFailure.nonRetryable(`no SFTP credentials for ${where(s)}: set SFTP_PRIVATE_KEY_FILE or SFTP_PASSWORD`, ErrorType.ConfigurationError);
 }
 
 /** Connects, or fails: bad credentials and a wrong host key at once (non-retryable), network trouble for a retry. */
@@ -55,12 +56,12 @@ export async function connectSftp(s: SftpSettings): Promise<SftpClient> {
     const message = (error as Error).message;
     if (hostKeyRejected) {
       throw ApplicationFailure.nonRetryable(
-        `the SFTP server ${s.host}:${s.port} did not present the pinned host key (SFTP_HOST_KEY): refusing to send files to it`, 'HostKeyMismatch');
+        `the SFTP server ${s.host}:${s.port} did not present the pinned host key (SFTP_HOST_KEY): refusing to send files to it`, ErrorType.HostKeyMismatch);
     }
     if (/authentication methods failed|authentication failed|permission denied/i.test(message)) {
       const using = auth.privateKey ? `the key ${s.privateKeyFile}` : 'the password SFTP_PASSWORD';
       throw ApplicationFailure.nonRetryable(
-        `SFTP login refused for ${where(s)} with ${using}: check SFTP_USER, SFTP_PRIVATE_KEY_FILE or SFTP_PASSWORD`, 'AuthenticationError');
+        `SFTP login refused for ${where(s)} with ${using}: check SFTP_USER, SFTP_PRIVATE_KEY_FILE or SFTP_PASSWORD`, ErrorType.AuthenticationError);
     }
     // Refused, reset, timed out, DNS: the server may be restarting; the activity's retry policy backs off.
     throw new Error(`cannot reach the SFTP server ${s.host}:${s.port}: ${message}`);

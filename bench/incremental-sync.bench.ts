@@ -82,7 +82,7 @@ async function main() {
       await settle();
       const started = process.hrtime.bigint();
       const options: SyncOptions = { sourceTable: SOURCE, targetTable: 'bench_direct', keyColumns: ['id'], updatedAtColumn: 'updated_at',
-        full: false, deleteMissing: false, batchSize: 50_000, overlapSeconds: 300 };
+        full: false, deleteMissing: false, batchSize: 50_000, overlapSeconds: 300, changeDetection: 'auto' };
       const env = new MockActivityEnvironment();
       const plan: SyncPlan = await env.run(activities.prepareSync, options, { workflowId: `bench-direct-${randomUUID()}`, runId: randomUUID() });
       await env.run(activities.copyChangedRows, plan);

@@ -4,6 +4,7 @@ import { syncInputSchema, type SyncInput, type SyncResult } from '../lib/contrac
 import { summarized } from '../lib/workflow/activity-summary';
 import { runPipeline } from '../lib/workflow/pipeline-run';
 import { retryPolicies } from '../lib/workflow/retry-policies';
+import { triggeredBy } from '../lib/workflow/search-attributes';
 
 const { prepareSync, reconcileMissingRows, finishSync } = proxyActivities<SyncActivities>({
   startToCloseTimeout: '10 minutes',
@@ -37,7 +38,7 @@ export async function incrementalSync(input: SyncInput = {}): Promise<SyncResult
 
     // 1. Check both tables, create the target if missing, read the last watermark, open the etl_control row.
     progress.step = 'preparing';
-    const plan = await summarized(prepareSync, `check ${options.sourceTable} -> ${options.targetTable}`)(options, { workflowId, runId });
+    const plan = await summarized(prepareSync, `check ${options.sourceTable} -> ${options.targetTable}`)(options, { workflowId, runId, triggeredBy: triggeredBy() });
     // However the run ends from here (a failure, a cancellation), its etl_control row says so.
     run.onFailure((error) => summarized(finishSync, `etl_control: ${plan.targetTable} failed`)(plan, { status: 'failed', error: messageOf(error) }));
 

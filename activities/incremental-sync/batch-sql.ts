@@ -4,29 +4,74 @@ import { qualified, parseTableName, quoteIdent } from '../../lib/io/postgres';
 import { loadExpression, nulledCondition, problemExpression } from './columns';
 import type { SyncPlan } from './plan';
 
-/** Keyset order: incremental runs walk (updated_at, key); full runs walk the key. */
+/**
+ * Keyset order: incremental runs by updated_at walk (updated_at, key), from the updated_at index; full runs and
+ * snapshot runs walk the key. Every comparison and sort happens on the source, under its own collation.
+ */
 export function cursorColumns(plan: SyncPlan): { names: string[]; types: string[] } {
-  return plan.mode === 'incremental'
+  return plan.mode === 'incremental' && plan.changeDetection !== 'snapshot'
     ? { names: [plan.updatedAtColumn, ...plan.keyColumns], types: [plan.updatedAtType, ...plan.keyTypes] }
     : { names: plan.keyColumns, types: plan.keyTypes };
 }
 
+/** Where a run's reading stands: not started (null), after a keyset position, or done (rows with NULL keys included). */
+export type Cursor = string[] | null | 'end';
+
 const list = (names: string[], prefix = '') => names.map((n) => prefix + quoteIdent(n)).join(', ');
 
-/** COPY cannot take parameters, so the cursor's values are inlined as escaped literals cast to their types. */
-export function sourceCopySql(plan: SyncPlan, cursor: string[] | null): string {
-  const order = cursorColumns(plan);
-  const conditions: string[] = [];
-  if (cursor) {
-    const values = cursor.map((value, i) => `${escapeLiteral(value)}::${order.types[i]}`);
-    conditions.push(`(${list(order.names)}) > (${values.join(', ')})`);
-  } else if (plan.mode === 'incremental' && plan.watermarkFrom) {
-    conditions.push(`${quoteIdent(plan.updatedAtColumn)} >= ${escapeLiteral(plan.watermarkFrom)}::timestamptz
-      - make_interval(secs => ${plan.options.overlapSeconds})`);
+/** Which rows an incremental run reads; undefined for all of them. */
+function changedRowsCondition(plan: SyncPlan): string | undefined {
+  if (plan.mode !== 'incremental') return undefined;
+  if (plan.changeDetection === 'snapshot') {
+    // age() counts back from the same next xid for both sides, so this is "xmin at or after sinceXid" without
+    // converting each row's 32-bit xmin to 64 bits (exact for every xid younger than 2^31, which prepareSync ensures).
+    return plan.sinceXid ? `age(xmin) <= age(${escapeLiteral(plan.sinceXid)}::xid)` : undefined;
   }
-  const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
-  return `COPY (SELECT ${list(plan.columns.map((c) => c.name))} FROM ${qualified(parseTableName(plan.sourceTable))}
-    ${where} ORDER BY ${list(order.names)} LIMIT ${plan.options.batchSize}) TO STDOUT`;
+  if (!plan.watermarkFrom) return undefined;
+  return `${quoteIdent(plan.updatedAtColumn)} >= ${escapeLiteral(plan.watermarkFrom)}::timestamptz
+      - make_interval(secs => ${plan.options.overlapSeconds})`;
+}
+
+/** COPY cannot take parameters, so the cursor's values are inlined as escaped literals cast to their types. */
+const rowValue = (plan: SyncPlan, values: string[]) =>
+  `(${values.map((value, i) => `${escapeLiteral(value)}::${cursorColumns(plan).types[i]}`).join(', ')})`;
+
+/** The rows of the next keyset page: changed, after the cursor, with no NULL in the keyset columns. */
+function pageConditions(plan: SyncPlan, after: string[] | null): string {
+  const names = cursorColumns(plan).names;
+  const conditions = [changedRowsCondition(plan), after ? `(${list(names)}) > ${rowValue(plan, after)}` : undefined,
+    ...names.map((n) => `${quoteIdent(n)} IS NOT NULL`)];
+  return conditions.filter(Boolean).join(' AND ');
+}
+
+const sourceTable = (plan: SyncPlan) => qualified(parseTableName(plan.sourceTable));
+
+/**
+ * The next page. With unique keys it is the next batchSize rows. Without, a key's rows may be many: the page
+ * runs through `upTo` (the keyset position of its batchSize-th row, see pageEndSql) so that every row of a key
+ * lands in the same batch, where the newest one wins.
+ */
+export function sourceCopySql(plan: SyncPlan, after: string[] | null, upTo?: string[]): string {
+  const order = list(cursorColumns(plan).names);
+  const through = upTo ? ` AND (${order}) <= ${rowValue(plan, upTo)}` : '';
+  const limit = plan.keysUnique ? ` LIMIT ${plan.options.batchSize}` : '';
+  return `COPY (SELECT ${list(plan.columns.map((c) => c.name))} FROM ${sourceTable(plan)}
+    WHERE ${pageConditions(plan, after)}${through} ORDER BY ${order}${upTo ? '' : limit}) TO STDOUT`;
+}
+
+/** The keyset position of the page's batchSize-th row, as the source's own text; no row when the page is the last. */
+export function pageEndSql(plan: SyncPlan, after: string[] | null): string {
+  const names = cursorColumns(plan).names;
+  return `SELECT ARRAY[${names.map((n) => `${quoteIdent(n)}::text`).join(', ')}] AS position FROM ${sourceTable(plan)}
+    WHERE ${pageConditions(plan, after)} ORDER BY ${list(names)} OFFSET ${plan.options.batchSize - 1} LIMIT 1`;
+}
+
+/** After the last page: the changed rows with a NULL in a keyset column (a NULL key is quarantined, not lost). */
+export function nullKeysetCopySql(plan: SyncPlan): string {
+  const names = cursorColumns(plan).names;
+  const conditions = [changedRowsCondition(plan), `(${names.map((n) => `${quoteIdent(n)} IS NULL`).join(' OR ')})`];
+  return `COPY (SELECT ${list(plan.columns.map((c) => c.name))} FROM ${sourceTable(plan)}
+    WHERE ${conditions.filter(Boolean).join(' AND ')}) TO STDOUT`;
 }
 
 /** Two staging tables per run: one is merged while the next batch is copied into the other. */
@@ -49,19 +94,14 @@ const nulledConditions = (plan: SyncPlan): string[] =>
   plan.columns.map(nulledCondition).filter((n): n is string => Boolean(n));
 
 /**
- * What the next steps need to know of a staged batch, in one pass: its last row in keyset order (where
- * the next batch starts), its newest updated_at, and how many values will load as NULL.
+ * What the next steps need to know of a staged batch, in one pass: its newest updated_at, how many rows are
+ * dated after the source's clock at the start of the run, and how many values will load as NULL.
  */
 export function batchSummarySql(plan: SyncPlan, table: string): string {
-  const names = cursorColumns(plan).names;
   const nulled = nulledConditions(plan);
-  // A one-column keyset (a full load by id) needs no sort: its last row is the maximum.
-  const cursor = names.length === 1
-    ? `ARRAY[max(s.${quoteIdent(names[0])})::text]`
-    : `(SELECT ARRAY[${names.map((n) => `${quoteIdent(n)}::text`).join(', ')}] FROM ${table}
-         ORDER BY ${names.map((n) => `${quoteIdent(n)} DESC`).join(', ')} LIMIT 1)`;
-  return `SELECT ${cursor} AS cursor,
-         max(s.${quoteIdent(plan.updatedAtColumn)})::timestamptz::text AS newest,
+  const updatedAt = `s.${quoteIdent(plan.updatedAtColumn)}::timestamptz`;
+  const future = plan.sourceNow ? `count(*) FILTER (WHERE ${updatedAt} > ${escapeLiteral(plan.sourceNow)}::timestamptz)` : '0';
+  return `SELECT max(${updatedAt})::text AS newest, ${future}::int AS future,
          (${nulled.length ? nulled.map((n) => `count(*) FILTER (WHERE ${n})`).join(' + ') : '0'})::int AS nulled
     FROM ${table} s`;
 }

@@ -10,5 +10,6 @@ export function countsOf(row: Record<string, unknown>): SyncCounts {
     rowsQuarantined: Number(row.rows_quarantined),
     valuesNulled: Number(row.values_nulled),
     batches: Number(row.batches),
+    rowsFutureDated: Number(row.rows_future_dated ?? 0),
   };
 }

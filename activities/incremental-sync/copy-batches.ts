@@ -8,15 +8,16 @@ import type pg from 'pg';
 import type { SyncCounts } from '../../lib/contracts/incremental-sync';
 import { classifyDbError } from '../../lib/activity/errors';
 import {
-  batchSummarySql, checkSql, createStagingSql, markProblemsSql, mergeSql, quarantineSql, sourceCopySql, stagingCopySql, stagingTables,
+  batchSummarySql, checkSql, createStagingSql, cursorColumns, markProblemsSql, mergeSql, nullKeysetCopySql, pageEndSql, quarantineSql,
+  sourceCopySql, stagingCopySql, stagingTables, type Cursor,
 } from './batch-sql';
 import { countsOf } from './control-row';
 import type { SyncPlan } from './plan';
 import type { SyncDatabases } from './prepare';
-import { utf8Guard, type InvalidUtf8Value } from './utf8-guard';
+import { copyTextFields, utf8Guard, type InvalidUtf8Value } from './utf8-guard';
 
 export interface SyncProgress extends SyncCounts {
-  lastKey: string[] | null;
+  lastKey: Cursor;
   watermark: string | null;
 }
 
@@ -24,8 +25,10 @@ export interface SyncProgress extends SyncCounts {
 interface StagedBatch {
   table: string;
   rows: number;
-  cursor: string[];
+  cursor: Cursor;
   newest: string | null;
+  /** Rows dated after the source's clock at the start of the run. */
+  future: number;
   /** Values that load as NULL (NaN, NaT, '' ...), counted before any row is quarantined. */
   nulled: number;
   invalid: InvalidUtf8Value[];
@@ -35,7 +38,7 @@ interface StagedBatch {
 /** What this run has committed so far: a retried attempt resumes after it instead of redoing it. */
 async function committedProgress(db: SyncDatabases, plan: SyncPlan): Promise<SyncProgress> {
   const { rows: [row] } = await db.target.query(
-    `SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_quarantined, values_nulled, batches,
+    `SELECT rows_extracted, rows_inserted, rows_updated, rows_unchanged, rows_quarantined, values_nulled, batches, rows_future_dated,
             last_key, watermark::text AS watermark
        FROM etl_control WHERE id = $1`,
     [plan.controlId],
@@ -87,26 +90,49 @@ async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> 
   return [ra.value, rb.value];
 }
 
-/** Streams the next keyset page from the source into a staging table (source COPY TO -> target COPY FROM). */
-async function stageBatch(db: SyncDatabases, plan: SyncPlan, table: string, after: string[] | null): Promise<StagedBatch | undefined> {
+/**
+ * Streams the next keyset page from the source into a staging table (source COPY TO -> target COPY FROM). The
+ * next page starts after this page's last row as the source itself sent it, so both sides of the comparison
+ * use the source's ordering, whatever the target's collation. After the last page come the rows with a NULL
+ * in a keyset column (quarantined if the NULL is in the key).
+ */
+async function stageBatch(db: SyncDatabases, plan: SyncPlan, table: string, after: Cursor): Promise<StagedBatch | undefined> {
+  if (after === 'end') return undefined;
   const target = await db.target.connect();
   const source = await db.source.connect();
   try {
     await target.query(`TRUNCATE ${table}`);
     // A SQL_ASCII source is read byte for byte: Postgres would refuse to convert its non-UTF-8 text itself.
     if (plan.rawSourceBytes) await source.query(`SET client_encoding = 'SQL_ASCII'`);
-    const invalid: InvalidUtf8Value[] = [];
-    const writer = target.query(copyFrom(stagingCopySql(plan, table)));
-    await pipeline(source.query(copyTo(sourceCopySql(plan, after))), utf8Guard(plan.columns.map((c) => c.name), invalid, plan.keyColumns), writer);
-    const rows = Number(writer.rowCount);
-    if (rows === 0) return undefined;
-    const { rows: [summary] } = await target.query<{ cursor: string[]; newest: string | null; nulled: number }>(batchSummarySql(plan, table));
-    return { table, rows, ...summary, invalid };
+    const upTo = plan.keysUnique ? undefined : (await source.query<{ position: string[] }>(pageEndSql(plan, after))).rows[0]?.position;
+    const copy = async (sql: string) => {
+      const invalid: InvalidUtf8Value[] = [];
+      const guard = utf8Guard(plan.columns.map((c) => c.name), invalid, plan.keyColumns);
+      const writer = target.query(copyFrom(stagingCopySql(plan, table)));
+      await pipeline(source.query(copyTo(sql)), guard, writer);
+      return { rows: Number(writer.rowCount), invalid, lastLine: guard.lastLine() };
+    };
+    let staged = await copy(sourceCopySql(plan, after, upTo));
+    let cursor: Cursor = upTo ?? (staged.lastLine ? cursorOf(plan, staged.lastLine) : null);
+    if (staged.rows === 0) {
+      staged = await copy(nullKeysetCopySql(plan));
+      cursor = 'end';
+    }
+    if (staged.rows === 0) return undefined;
+    const { rows: [summary] } = await target.query<{ newest: string | null; future: number; nulled: number }>(batchSummarySql(plan, table));
+    return { table, rows: staged.rows, cursor, ...summary, invalid: staged.invalid };
   } finally {
     if (plan.rawSourceBytes) await source.query('RESET client_encoding').catch(() => undefined);
     source.release();
     target.release();
   }
+}
+
+/** The keyset position of a line of the page (its cursor columns' values, as the source wrote them). */
+function cursorOf(plan: SyncPlan, line: Buffer): string[] {
+  const fields = copyTextFields(line);
+  const names = plan.columns.map((c) => c.name);
+  return cursorColumns(plan).names.map((name) => fields[names.indexOf(name)] as string);
 }
 
 /** Checks, quarantines, merges and records one staged batch in a single target transaction. */
@@ -121,16 +147,18 @@ async function mergeBatch(db: SyncDatabases, plan: SyncPlan, batch: StagedBatch,
       rowsQuarantined: before.rowsQuarantined + quarantined,
       valuesNulled: before.valuesNulled + nulled,
       batches: before.batches + 1,
+      rowsFutureDated: before.rowsFutureDated + batch.future,
       lastKey: batch.cursor,
       watermark: null,
     };
     const { rows: [control] } = await client.query<{ watermark: string | null }>(
       `UPDATE etl_control SET rows_extracted = $2, rows_inserted = $3, rows_updated = $4, rows_unchanged = $5,
-              rows_quarantined = $6, values_nulled = $7, batches = $8, last_key = $9,
-              watermark = GREATEST(watermark, $10::timestamptz)
+              rows_quarantined = $6, values_nulled = $7, batches = $8, last_key = $9, rows_future_dated = $11,
+              -- A row dated after the source's clock (a skewed writer) never carries the watermark past that clock.
+              watermark = (SELECT least(newest, coalesce(source_now, newest)) FROM (SELECT GREATEST(watermark, $10::timestamptz) AS newest) n)
         WHERE id = $1 RETURNING watermark::text AS watermark`,
       [plan.controlId, after.rowsExtracted, after.rowsInserted, after.rowsUpdated, after.rowsUnchanged,
-        after.rowsQuarantined, after.valuesNulled, after.batches, JSON.stringify(after.lastKey), batch.newest],
+        after.rowsQuarantined, after.valuesNulled, after.batches, JSON.stringify(after.lastKey), batch.newest, after.rowsFutureDated],
     );
     return { ...after, watermark: control.watermark };
   });

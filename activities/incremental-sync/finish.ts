@@ -19,6 +19,7 @@ export async function finishSync(db: SyncDatabases, plan: SyncPlan, outcome: Syn
     pipeline: 'incrementalSync',
     status: 'success',
     mode: plan.mode,
+    changeDetection: row.change_detection ?? 'updated_at',
     sourceTable: plan.sourceTable,
     targetTable: plan.targetTable,
     ...countsOf(row),
@@ -27,5 +28,7 @@ export async function finishSync(db: SyncDatabases, plan: SyncPlan, outcome: Syn
     rowsMissingAtSource: row.rows_missing_at_source === null ? null : Number(row.rows_missing_at_source),
     rowsDeleted: Number(row.rows_deleted),
     controlId: plan.controlId,
+    warnings: row.warnings ?? [],
+    triggeredBy: row.triggered_by ?? null,
   };
 }

@@ -1,8 +1,8 @@
 import type { SyncOptions } from '../../lib/contracts/incremental-sync';
 import { copyChangedRows } from './copy-batches';
 import { finishSync, type SyncOutcome } from './finish';
-import type { RunRef, SyncPlan } from './plan';
-import { prepareSync, type SyncDatabases } from './prepare';
+import type { SyncPlan } from './plan';
+import { prepareSync, type SyncDatabases, type SyncRunRef } from './prepare';
 import { reconcileMissingRows } from './reconcile';
 
 export type { SyncPlan } from './plan';
@@ -13,7 +13,7 @@ export type { SyncOutcome } from './finish';
 /** The incrementalSync activities, bound to the databases they act on (real ones in tests too). */
 export function createSyncActivities(db: SyncDatabases) {
   return {
-    prepareSync: (options: SyncOptions, run: RunRef) => prepareSync(db, options, run),
+    prepareSync: (options: SyncOptions, run: SyncRunRef) => prepareSync(db, options, run),
     copyChangedRows: (plan: SyncPlan) => copyChangedRows(db, plan),
     reconcileMissingRows: (plan: SyncPlan) => reconcileMissingRows(db, plan),
     finishSync: (plan: SyncPlan, outcome: SyncOutcome) => finishSync(db, plan, outcome),

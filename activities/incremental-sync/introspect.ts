@@ -15,13 +15,15 @@ export interface TableInfo {
   /** Column sets covered by a primary key or unique index. */
   uniqueKeys: string[][];
   canSelect: boolean;
+  /** pg_class.relkind: r table, p partitioned table, v view, m materialized view, f foreign table. */
+  kind: string;
 }
 
 /** Reads a table's columns and unique keys from the catalog; undefined when there is no such table. */
 export async function describeTable(db: pg.Pool | pg.PoolClient, tableName: string): Promise<TableInfo | undefined> {
   const name = parseTableName(tableName);
-  const { rows: found } = await db.query<{ oid: number | null }>(
-    `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  const { rows: found } = await db.query<{ oid: number | null; kind: string }>(
+    `SELECT c.oid, c.relkind AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
     [name.schema, name.table],
   );
@@ -42,7 +44,7 @@ export async function describeTable(db: pg.Pool | pg.PoolClient, tableName: stri
     [oid],
   );
   const { rows: privilege } = await db.query<{ ok: boolean }>(`SELECT has_table_privilege($1::oid, 'SELECT') AS ok`, [oid]);
-  return { name, columns, uniqueKeys: keys.map((k) => k.columns), canSelect: privilege[0].ok };
+  return { name, columns, uniqueKeys: keys.map((k) => k.columns), canSelect: privilege[0].ok, kind: found[0].kind };
 }
 
 export const sameColumnSet = (a: string[], b: string[]): boolean =>

@@ -1,4 +1,4 @@
-import type { SyncMode, SyncOptions } from '../../lib/contracts/incremental-sync';
+import type { ChangeDetection, SyncMode, SyncOptions } from '../../lib/contracts/incremental-sync';
 import type { ColumnPlan } from './columns';
 import type { RunRef } from '../../lib/contracts/run';
 export type { RunRef };
@@ -26,6 +26,15 @@ export interface SyncPlan {
   targetWasEmpty: boolean;
   /** The last successful run's watermark (incremental mode), as Postgres text. */
   watermarkFrom: string | null;
+  /** How an incremental run selects rows (plans made before it existed: updated_at). */
+  changeDetection?: ChangeDetection;
+  /**
+   * Snapshot mode: the previous run's oldest unfinished transaction id (low 32 bits, as xid text). Rows whose
+   * xmin is that old or newer are read. Undefined when every row must be read (too many transactions since).
+   */
+  sinceXid?: string;
+  /** The source's now() when this run began: the watermark never passes it. */
+  sourceNow?: string;
   options: Pick<SyncOptions, 'batchSize' | 'overlapSeconds' | 'deleteMissing'>;
 }
 

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { parseTableName, qualified, quoteIdent, redactUrl } from '../../lib/io/postgres';
-import type { SyncOptions } from '../../lib/contracts/incremental-sync';
+import type { ChangeDetection, SyncOptions } from '../../lib/contracts/incremental-sync';
 import { classifyDbError, permanentFailure } from '../../lib/activity/errors';
 import { planColumn } from './columns';
 import { describeTable, sameColumnSet, type TableInfo } from './introspect';
@@ -68,36 +68,127 @@ async function ensureTarget(target: pg.Pool, source: TableInfo, options: SyncOpt
   return info;
 }
 
-export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: RunRef): Promise<SyncPlan> {
+/** Who started a run (schedule:<id>, cli:<user>, ui, api:<name>), recorded in etl_control. */
+export type SyncRunRef = RunRef & { triggeredBy?: string };
+
+interface LastSuccess {
+  watermark: string | null;
+  source_snapshot: string | null;
+  source_now: string | null;
+}
+
+/** The source's clock and transaction horizon when this run begins, read before any row is. */
+interface SourceMoment {
+  snapshot: string;
+  now: string;
+  /** pg_snapshot_xmin / xmax as decimal xid8 text. */
+  xmin: string;
+  xmax: string;
+  /** Seconds the oldest other open transaction has been open, when the source user may see it. */
+  oldestTransactionS: number | null;
+}
+
+async function sourceMoment(source: pg.Pool): Promise<SourceMoment> {
+  const { rows: [moment] } = await source.query<SourceMoment>(
+    `SELECT s::text AS snapshot, now()::text AS now, pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax,
+            (SELECT extract(epoch FROM max(now() - xact_start))::int FROM pg_stat_activity
+              WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND xact_start IS NOT NULL) AS "oldestTransactionS"
+       FROM pg_current_snapshot() AS s`);
+  return moment;
+}
+
+/** Rows are read by transaction id when the source has them: tables, partitioned tables, materialized views. */
+const hasTransactionIds = (source: TableInfo) => ['r', 'p', 'm'].includes(source.kind);
+
+function chooseChangeDetection(options: SyncOptions, source: TableInfo): ChangeDetection {
+  if (options.changeDetection === 'updated_at') return 'updated_at';
+  if (hasTransactionIds(source)) return 'snapshot';
+  if (options.changeDetection === 'snapshot') {
+    throw permanentFailure(ErrorType.InvalidInput,
+      `changeDetection 'snapshot' needs a table: ${options.sourceTable} is a ${source.kind === 'v' ? 'view' : 'foreign table'}, whose rows carry no transaction id; use changeDetection 'updated_at' (or 'auto')`);
+  }
+  return 'updated_at';
+}
+
+// Beyond this many transactions since the previous run, 32-bit xmin values could wrap: every row is read instead.
+const XID_WINDOW = 2n ** 31n - 10_000_000n;
+
+/**
+ * Where a snapshot-mode run starts: the previous run's oldest unfinished transaction. Every row version whose
+ * transaction had not finished then (a late commit whatever its updated_at) has an xmin at least that new.
+ */
+function sinceXidOf(previous: LastSuccess | undefined, now: SourceMoment): string | undefined {
+  const previousXmin = previous?.source_snapshot?.split(':')[0];
+  if (!previousXmin) return undefined;
+  const since = BigInt(previousXmin);
+  if (BigInt(now.xmax) - since >= XID_WINDOW) return undefined;
+  return String(since % 2n ** 32n);
+}
+
+/** In updated_at mode: what could make this run miss a row, said in its result and etl_control. */
+function updatedAtWarnings(options: SyncOptions, previous: LastSuccess | undefined, now: SourceMoment): string[] {
+  const warnings: string[] = [];
+  const overlap = options.overlapSeconds;
+  const risk = `rows it commits with an older ${options.updatedAtColumn} than the watermark minus overlapSeconds (${overlap}) are missed in updated_at mode; use changeDetection 'snapshot' (needs a table) or a larger overlapSeconds`;
+  if (now.oldestTransactionS !== null && now.oldestTransactionS > overlap) {
+    warnings.push(`a source transaction has been open for ${now.oldestTransactionS} s: ${risk}`);
+  } else if (previous?.source_snapshot && previous.source_now) {
+    // The source user may not see other sessions; snapshots tell as much: an xid given out before the previous
+    // run began is still unfinished now.
+    const previousXmax = BigInt(previous.source_snapshot.split(':')[1]);
+    const since = (Date.parse(now.now) - Date.parse(previous.source_now)) / 1000;
+    if (BigInt(now.xmin) < previousXmax && since > overlap) {
+      warnings.push(`a source transaction has been open since before the previous run (${Math.round(since)} s ago): ${risk}`);
+    }
+  }
+  return warnings;
+}
+
+export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: SyncRunRef): Promise<SyncPlan> {
   try {
     const source = await inspectSource(db, options);
     const target = await ensureTarget(db.target, source, options);
+    const changeDetection = chooseChangeDetection(options, source);
+    const moment = await sourceMoment(db.source);
     const targetColumns = new Map(target.columns.map((c) => [c.name, c]));
-    const { rows: last } = await db.target.query<{ watermark: string | null }>(
-      `SELECT watermark::text AS watermark FROM etl_control
-        WHERE source_table = $1 AND target_table = $2 AND status = 'success' AND watermark IS NOT NULL
+    const { rows: [previous] } = await db.target.query<LastSuccess>(
+      `SELECT watermark::text AS watermark, source_snapshot, source_now::text AS source_now FROM etl_control
+        WHERE source_table = $1 AND target_table = $2 AND status = 'success' AND (watermark IS NOT NULL OR source_snapshot IS NOT NULL)
         ORDER BY finished_at DESC LIMIT 1`,
       [options.sourceTable, options.targetTable],
     );
-    const previousWatermark = last[0]?.watermark ?? null;
     const { rows: [targetEmpty] } = await db.target.query<{ empty: boolean }>(
       `SELECT NOT EXISTS (SELECT 1 FROM ${qualified(parseTableName(options.targetTable))}) AS empty`);
     // With no watermark yet, or an empty target (new, or truncated by someone), the run is a full load.
-    const mode = options.full || previousWatermark === null || targetEmpty.empty ? 'full' : 'incremental';
-    const watermarkFrom = mode === 'incremental' ? previousWatermark : null;
+    const mode = options.full || !previous || targetEmpty.empty ? 'full' : 'incremental';
+    const warnings: string[] = [];
+    let watermarkFrom = mode === 'incremental' ? previous.watermark : null;
+    const sinceXid = mode === 'incremental' && changeDetection === 'snapshot' ? sinceXidOf(previous, moment) : undefined;
+    // A previous run of an older version (no snapshot recorded) hands over by updated_at, once.
+    const detection = mode === 'incremental' && changeDetection === 'snapshot' && !previous.source_snapshot ? 'updated_at' : changeDetection;
+    if (mode === 'incremental' && detection === 'updated_at') {
+      warnings.push(...updatedAtWarnings(options, previous, moment));
+      if (watermarkFrom && Date.parse(watermarkFrom) > Date.parse(moment.now)) {
+        warnings.push(`the previous watermark ${watermarkFrom} is after the source's clock (${moment.now}): rows changed since the last real change may have been skipped; this run reads from the source's clock, run once with full: true to be sure`);
+        watermarkFrom = moment.now;
+      }
+    }
     const { rows: control } = await db.target.query<{ id: string }>(
-      `INSERT INTO etl_control (pipeline, workflow_id, run_id, source_table, target_table, mode, watermark_from, watermark)
-       VALUES ('incrementalSync', $1, $2, $3, $4, $5, $6, $6)
+      `INSERT INTO etl_control (pipeline, workflow_id, run_id, source_table, target_table, mode, watermark_from, watermark,
+                                change_detection, source_snapshot, source_now, warnings, triggered_by)
+       VALUES ('incrementalSync', $1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (workflow_id, run_id) DO UPDATE
          SET mode = EXCLUDED.mode, status = 'running', error_message = NULL, finished_at = NULL
        RETURNING id`,
-      [run.workflowId, run.runId, options.sourceTable, options.targetTable, mode, watermarkFrom],
+      [run.workflowId, run.runId, options.sourceTable, options.targetTable, mode, watermarkFrom,
+        detection, moment.snapshot, moment.now, warnings, run.triggeredBy ?? null],
     );
     const { rows: [encoding] } = await db.source.query<{ server_encoding: string }>('SHOW server_encoding');
     const typeOf = (name: string) => source.columns.find((c) => c.name === name)!.type;
     return {
       controlId: Number(control[0].id),
-      ...run,
+      workflowId: run.workflowId,
+      runId: run.runId,
       mode,
       sourceTable: options.sourceTable,
       targetTable: options.targetTable,
@@ -111,6 +202,9 @@ export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: 
       rawSourceBytes: encoding.server_encoding === 'SQL_ASCII',
       keysUnique: source.uniqueKeys.some((key) => sameColumnSet(key, options.keyColumns)),
       watermarkFrom,
+      changeDetection: detection,
+      sinceXid,
+      sourceNow: moment.now,
       options: { batchSize: options.batchSize, overlapSeconds: options.overlapSeconds, deleteMissing: options.deleteMissing },
     };
   } catch (error) {

@@ -14,7 +14,7 @@ import { findPipeline, inputWithConfiguration } from '../../lib/pipelines';
 import { DEFAULT_SOURCES, type SalesWarehouseInput, type SalesWarehouseResult } from '../../lib/contracts/sales-warehouse';
 import { writeSalesSample } from '../../lib/sample-data/sales-warehouse';
 import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-warehouse-api';
-import { connectClient, webUiLink } from '../../lib/temporal/connection';
+import { cliTrigger, connectClient, webUiLink } from '../../lib/temporal/connection';
 import { printJson, say, table } from '../output';
 import { addresses, startEverything } from './dev';
 import { localDateTime } from '../../lib/workflow/zoned-time';
@@ -48,7 +48,7 @@ export async function demo(config: EtlConfig): Promise<number> {
   const { settings } = running.stack;
   const source = createPool(settings.postgres.sourceAdminUrl);
   const target = createPool(settings.postgres.databaseUrl);
-  const client = await connectClient(settings);
+  const client = await connectClient(settings, { triggeredBy: cliTrigger() });
   let salesApi: SalesApi | undefined;
   const salesInput: SalesWarehouseInput = {};
   try {

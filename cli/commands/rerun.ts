@@ -3,7 +3,7 @@ import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-wor
 import { ConfigError, type EtlConfig } from '../../lib/config/env';
 import { RERUN_OF } from '../../lib/workflow/search-attributes';
 import { resolveSettings } from '../../lib/config/settings';
-import { connectClient } from '../../lib/temporal/connection';
+import { cliTrigger, connectClient } from '../../lib/temporal/connection';
 import { startAndFollow } from './run';
 
 /**
@@ -14,7 +14,7 @@ import { startAndFollow } from './run';
  */
 export async function rerun(config: EtlConfig, workflowId: string, options: { runId?: string; wait: boolean }): Promise<number> {
   const settings = resolveSettings(config);
-  const client = await connectClient(settings);
+  const client = await connectClient(settings, { triggeredBy: cliTrigger() });
   try {
     const original = client.workflow.getHandle(workflowId, options.runId);
     const description = await original.describe().catch((error: unknown) => {

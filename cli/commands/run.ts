@@ -4,7 +4,7 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { ConfigError, type EtlConfig } from '../../lib/config/env';
 import { findPipeline, inputWithConfiguration } from '../../lib/pipelines';
 import { resolveSettings, type Settings } from '../../lib/config/settings';
-import { connectClient, webUiLink } from '../../lib/temporal/connection';
+import { cliTrigger, connectClient, webUiLink } from '../../lib/temporal/connection';
 import { printJson, say } from '../output';
 
 export interface RunOptions {
@@ -36,7 +36,7 @@ export async function runPipeline(config: EtlConfig, name: string, options: RunO
   const pipeline = findPipeline(name);
   const input = inputWithConfiguration(pipeline, config, parseInput(options.input));
   const settings = resolveSettings(config);
-  const client = await connectClient(settings);
+  const client = await connectClient(settings, { triggeredBy: cliTrigger() });
   try {
     const workflowId = options.id ?? `${pipeline.name}-manual-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     return await startAndFollow(client, settings, pipeline.workflowType, { taskQueue: pipeline.taskQueue, workflowId, args: [input] }, options.wait);

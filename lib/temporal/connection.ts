@@ -1,4 +1,5 @@
-import { Client, Connection } from '@temporalio/client';
+import os from 'node:os';
+import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
@@ -26,7 +27,25 @@ export function temporalConnectionOptions(settings: Settings): NativeConnectionO
   return { ...connectionOptions, address: settings.temporal.address };
 }
 
-export async function connectClient(settings: Settings): Promise<Client> {
+/**
+ * Every run this client starts carries who started it in its memo (`triggeredBy`), unless the caller set one:
+ * `etl run` says `cli:<user>`, code using this client `api`. Schedules are known by Temporal's own
+ * TemporalScheduledById, and a run with neither was started from the Web UI.
+ */
+function triggeredByMemo(triggeredBy: string): WorkflowClientInterceptor {
+  const withMemo = <T extends { options: { memo?: Record<string, unknown> } }>(input: T): T =>
+    ({ ...input, options: { ...input.options, memo: { triggeredBy, ...input.options.memo } } });
+  return {
+    start: (input, next) => next(withMemo(input)),
+    startWithDetails: (input, next) => next(withMemo(input)),
+    signalWithStart: (input, next) => next(withMemo(input)),
+  };
+}
+
+/** How runs started from the `etl` command say who started them. */
+export const cliTrigger = (): string => `cli:${os.userInfo().username}`;
+
+export async function connectClient(settings: Settings, { triggeredBy = 'api' }: { triggeredBy?: string } = {}): Promise<Client> {
   const options = temporalConnectionOptions(settings);
   const connection = await Connection.connect({
     address: options.address,
@@ -35,7 +54,10 @@ export async function connectClient(settings: Settings): Promise<Client> {
     metadata: options.metadata,
     connectTimeout: 5000,
   });
-  return new Client({ connection, namespace: settings.temporal.namespace, dataConverter: dataConverter(settings) });
+  return new Client({
+    connection, namespace: settings.temporal.namespace, dataConverter: dataConverter(settings),
+    interceptors: { workflow: [triggeredByMemo(triggeredBy)] },
+  });
 }
 
 /** The Web UI page of one run, when we know where the UI is. */

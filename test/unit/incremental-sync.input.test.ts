@@ -7,7 +7,7 @@ describe('incrementalSync input', () => {
   it('{} is the demo table with sensible defaults', () => {
     assert.deepEqual(syncInputSchema.parse({}), {
       sourceTable: 'public.conversations', keyColumns: ['id'], updatedAtColumn: 'updated_at', full: false,
-      deleteMissing: false, batchSize: 50_000, overlapSeconds: 300,
+      deleteMissing: false, batchSize: 50_000, overlapSeconds: 300, changeDetection: 'auto',
     });
   });
 

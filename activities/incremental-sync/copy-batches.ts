@@ -6,7 +6,9 @@ import { CancelledFailure } from '@temporalio/common';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type pg from 'pg';
 import type { SyncCounts } from '../../lib/contracts/incremental-sync';
-import { classifyDbError } from '../../lib/activity/errors';
+import { isUtf8 } from 'node:buffer';
+import { classifyDbError, permanentFailure } from '../../lib/activity/errors';
+import { ErrorType } from '../../lib/workflow/errors';
 import {
   batchSummarySql, checkSql, createStagingSql, cursorColumns, markProblemsSql, mergeSql, nullKeysetCopySql, pageEndSql, quarantineSql,
   sourceCopySql, stagingCopySql, stagingTables, type Cursor,
@@ -132,7 +134,15 @@ async function stageBatch(db: SyncDatabases, plan: SyncPlan, table: string, afte
 function cursorOf(plan: SyncPlan, line: Buffer): string[] {
   const fields = copyTextFields(line);
   const names = plan.columns.map((c) => c.name);
-  return cursorColumns(plan).names.map((name) => fields[names.indexOf(name)] as string);
+  return cursorColumns(plan).names.map((name) => {
+    const value = fields[names.indexOf(name)]!;
+    // Only a SQL_ASCII source can send these; a cursor we cannot send back would skip or repeat rows.
+    if (!isUtf8(value)) {
+      throw permanentFailure(ErrorType.DataError,
+        `${plan.sourceTable}.${name} holds a value that is not UTF-8 (bytes ${value.toString('hex').slice(0, 64)}): the next page cannot start after it; fix that value at the source`);
+    }
+    return value.toString('utf8');
+  });
 }
 
 /** Checks, quarantines, merges and records one staged batch in a single target transaction. */

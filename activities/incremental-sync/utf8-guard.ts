@@ -74,17 +74,24 @@ export function utf8Guard(columns: string[], invalid: InvalidUtf8Value[], keyCol
 const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 
 /**
- * The fields of one line of COPY text format, decoded (NULL for \N). Written here because the COPY libraries
- * only move bytes; the format is small: tab-separated, backslash escapes, octal and hex bytes.
+ * The fields of one line of COPY text format, decoded to their bytes (null for \N). Written here because the
+ * COPY libraries only move bytes; the format is small: tab-separated, backslash escapes, octal and hex bytes.
  */
-export function copyTextFields(line: Buffer): Array<string | null> {
-  return line.toString('utf8').split('\t').map((field) => field === '\\N' ? null : decodeField(field));
+export function copyTextFields(line: Buffer): Array<Buffer | null> {
+  const fields: Array<Buffer | null> = [];
+  let start = 0;
+  for (let i = 0; i <= line.length; i++) {
+    if (i < line.length && line[i] !== TAB) continue;
+    const field = line.subarray(start, i);
+    fields.push(field.equals(NULL_FIELD) ? null : decodeField(field));
+    start = i + 1;
+  }
+  return fields;
 }
 
-function decodeField(field: string): string {
-  if (!field.includes('\\')) return field;
+function decodeField(text: Buffer): Buffer {
+  if (!text.includes(0x5c)) return text;
   const bytes: number[] = [];
-  const text = Buffer.from(field, 'utf8');
   for (let i = 0; i < text.length; i++) {
     if (text[i] !== 0x5c || i + 1 === text.length) { bytes.push(text[i]); continue; }
     const next = String.fromCharCode(text[++i]);
@@ -94,5 +101,5 @@ function decodeField(field: string): string {
     else if (hex) { bytes.push(parseInt(hex[0], 16)); i += hex[0].length; }
     else bytes.push(ESCAPES[next] ? ESCAPES[next].charCodeAt(0) : text[i]);
   }
-  return Buffer.from(bytes).toString('utf8');
+  return Buffer.from(bytes);
 }

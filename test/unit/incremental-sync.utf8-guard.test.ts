@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from '@jest/globals';
-import { utf8Guard, type InvalidUtf8Value } from '../../activities/incremental-sync/utf8-guard';
+import { copyTextFields, utf8Guard, type InvalidUtf8Value } from '../../activities/incremental-sync/utf8-guard';
 
 const run = async (chunks: Buffer[]) => {
   const invalid: InvalidUtf8Value[] = [];
@@ -24,5 +24,18 @@ describe('utf8Guard', () => {
     const { out, invalid } = await run([bad]);
     assert.equal(out, '1\tAna\tRecife\n7\t\\N\tNatal\n');
     assert.deepEqual(invalid, [{ column: 'nome', key: ['7'], hex: '4a6f73e9' }]);
+  });
+
+  it('keeps the last line as the source sent it, for the next page to start after it', async () => {
+    const guard = utf8Guard(['id', 'nome'], [], ['id']);
+    await buffer(Readable.from([Buffer.from('a\tx\nB\\tc\t'), Buffer.from('y\n')]).pipe(guard));
+    assert.deepEqual(copyTextFields(guard.lastLine()!).map((f) => f?.toString()), ['B\tc', 'y']);
+  });
+});
+
+describe('copyTextFields', () => {
+  it('decodes COPY text escapes and NULL', () => {
+    const line = Buffer.from('tab\\there\tnew\\nline\t\\N\tback\\\\slash\toct\\101\thex\\x41');
+    assert.deepEqual(copyTextFields(line).map((f) => f?.toString() ?? null), ['tab\there', 'new\nline', null, 'back\\slash', 'octA', 'hexA']);
   });
 });

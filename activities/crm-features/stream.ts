@@ -62,7 +62,7 @@ export async function applyBatch(deps: CrmDeps, { streamId, batch, asOf, ticketC
       // The batch's users, recomputed from ALL their stored transactions, ranked among every loaded user, merged.
       const users = `(SELECT DISTINCT user_id FROM ${tables.clean})`;
       const perUser = `${tables.features}_per_user`;
-      await client.query(`CREATE UNLOGGED TABLE ${perUser} AS ${perUserSql(`(SELECT * FROM ${STORED_TRANSACTIONS} WHERE user_id IN ${users})`)}`);
+      await client.query(`CREATE UNLOGGED TABLE ${perUser} AS ${perUserSql(`(SELECT * FROM ${STORED_TRANSACTIONS} WHERE user_id IN ${users})`)}`, [asOf]);
       await client.query(`CREATE UNLOGGED TABLE ${tables.features} AS ${scoredSql(perUser, { population: FEATURES_TABLE })}`,
         [asOf, ticketCutoffs.medio, ticketCutoffs.alto]);
       const cols = FEATURE_COLUMNS.join(', ');

@@ -5,7 +5,9 @@ import type pg from 'pg';
 import { type CrmDeps, RAW_COLUMNS } from './extract';
 
 export const GAME_TYPES = ['crash', 'cassino', 'esportes', 'poker', 'slots'];
-export const TRANSACTION_TYPES = ['deposit', 'withdrawal', 'bet', 'win'];
+/** The money movements a user makes, plus `bonus` (credit the house grants: it feeds bonus_usage_share and net_gaming_revenue). */
+export const MONEY_TYPES = ['deposit', 'withdrawal', 'bet', 'win'];
+export const TRANSACTION_TYPES = [...MONEY_TYPES, 'bonus'];
 export const STATUSES = ['completed', 'pending', 'failed', 'cancelled'];
 
 export interface Cleaned extends StepMetric {
@@ -145,10 +147,32 @@ export interface Transformed extends StepMetric {
   table: string;
 }
 
+/** The columns of ml_features.user_features the pipeline writes, by the document's groups (formulas: docs/pipelines/crm-features.md). */
+export const FEATURE_GROUPS = {
+  behaviour: ['favorite_game_type', 'game_diversity_score', 'bet_volatility', 'ticket_medio_categoria', 'total_transactions', 'frequencia_jogo',
+    'canal_preferido', 'bet_count', 'win_rate', 'game_type_entropy'],
+  financial: ['ticket_medio', 'total_deposits', 'total_withdrawals', 'balance_ratio', 'total_bet_amount', 'total_win_amount', 'net_gaming_revenue',
+    'bet_amount_p50', 'bet_amount_p90', 'bonus_usage_share'],
+  temporal: ['dias_semana_preferidos', 'horarios_atividade', 'weekend_activity_ratio', 'activity_regularity', 'last_transaction_at', 'tenure_days',
+    'days_active_7d', 'days_active_30d', 'days_active_90d', 'spend_trend_30d', 'night_activity_share', 'session_count', 'avg_session_minutes',
+    'avg_hours_between_transactions', 'stddev_hours_between_transactions'],
+  rfm: ['recency_days', 'recency_score', 'frequency_score', 'monetary_score', 'rfm_segment', 'rfm_score'],
+  scores: ['customer_lifetime_value_score', 'churn_risk_score', 'behavioral_diversity_score', 'churn_label'],
+} as const;
+
+// Column order: the table's (the first 25 from 001_ml_features.sql, then 003_more_features.sql's).
 export const FEATURE_COLUMNS = ['user_id', 'favorite_game_type', 'game_diversity_score', 'bet_volatility', 'ticket_medio', 'ticket_medio_categoria',
   'total_transactions', 'total_deposits', 'total_withdrawals', 'balance_ratio', 'dias_semana_preferidos', 'horarios_atividade',
   'weekend_activity_ratio', 'activity_regularity', 'frequencia_jogo', 'recency_days', 'recency_score', 'frequency_score', 'monetary_score',
-  'rfm_segment', 'customer_lifetime_value_score', 'churn_risk_score', 'behavioral_diversity_score', 'canal_preferido', 'last_transaction_at'];
+  'rfm_segment', 'customer_lifetime_value_score', 'churn_risk_score', 'behavioral_diversity_score', 'canal_preferido', 'last_transaction_at',
+  'bet_count', 'win_rate', 'game_type_entropy', 'total_bet_amount', 'total_win_amount', 'net_gaming_revenue', 'bet_amount_p50', 'bet_amount_p90',
+  'bonus_usage_share', 'tenure_days', 'days_active_7d', 'days_active_30d', 'days_active_90d', 'spend_trend_30d', 'night_activity_share',
+  'session_count', 'avg_session_minutes', 'avg_hours_between_transactions', 'stddev_hours_between_transactions', 'rfm_score', 'churn_label'];
+
+/** A gap of more than this between two transactions of a user starts a new session. */
+export const SESSION_GAP_MINUTES = 30;
+/** churn_label: no transaction in this many days before asOf. */
+export const CHURN_LABEL_DAYS = 30;
 
 /** Per-user features from the clean transactions, in one statement (formulas in the README, "crmFeatures features"). */
 export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Transformed> {
@@ -158,10 +182,10 @@ export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions
   // The per-user pass over millions of rows runs in parts (users split by a hash of their id), side by side; the
   // ranks over the whole population then take one statement over one row per user.
   await deps.target.query(`DROP TABLE IF EXISTS ${features}, ${perUser}`);
-  await deps.target.query(`CREATE UNLOGGED TABLE ${perUser} AS ${perUserSql(clean)} WITH NO DATA`);
+  await deps.target.query(`CREATE UNLOGGED TABLE ${perUser} AS ${perUserSql(clean)} WITH NO DATA`, [asOf]);
   await inParts((part) => withTransaction(deps.target, async (client) => {
     await client.query(BIG_SORTS);
-    await client.query(`INSERT INTO ${perUser} ${perUserSql(clean, `WHERE mod(hashtext(user_id)::bigint + 2147483648, ${PARTS}) = ${part}`)}`);
+    await client.query(`INSERT INTO ${perUser} ${perUserSql(clean, `WHERE mod(hashtext(user_id)::bigint + 2147483648, ${PARTS}) = ${part}`)}`, [asOf]);
   }));
   const created = await withTransaction(deps.target, async (client) => {
     await client.query(BIG_SORTS);
@@ -175,7 +199,9 @@ const PERIODS = ['madrugada', 'manha', 'tarde', 'noite'];
 const WEEKDAYS = ['segunda', 'terca', 'quarta', 'quinta', 'sexta', 'sabado', 'domingo'];
 const SORTED_GAMES = [...GAME_TYPES].sort();
 const textArray = (values: string[]) => `ARRAY[${list(values)}]`;
-const countsArray = (name: string, n: number) => `ARRAY[${Array.from({ length: n }, (_, i) => `${name}${i + 1}`).join(', ')}]`;
+const columnsNamed = (name: string, n: number) => Array.from({ length: n }, (_, i) => `${name}${i + 1}`);
+const countsArray = (name: string, n: number) => `ARRAY[${columnsNamed(name, n).join(', ')}]`;
+const sumOf = (name: string, n: number) => columnsNamed(name, n).join(' + ');
 
 /** The stream recomputes some users only: their quartiles and CLV rank are then placed among every loaded user. */
 export interface FeatureScope {
@@ -185,21 +211,25 @@ export interface FeatureScope {
 
 /**
  * One row per user from their transactions (`source`: a table or a parenthesised query; `where` narrows it to some
- * users). Every count the features need is a FILTERed count over a known list (weekday, period of the day,
+ * users; $1 = asOf). Every count the features need is a FILTERed count over a known list (weekday, period of the day,
  * transaction type, game of the bets), so one hash aggregate does them all with no DISTINCT; favourites and the
- * distinct counts are read from those counts. Only active days and channels (open-ended) need another pass.
+ * distinct counts are read from those counts. The gap to the user's previous transaction (sessions, inter-transaction
+ * times) is one window over the rows; active days and channels (open-ended) need one more pass, bet percentiles another.
  */
 export function perUserSql(source: string, where = ''): string {
   const dowCounts = WEEKDAYS.map((_, i) => `count(*) FILTER (WHERE dow = ${i + 1}) AS dow${i + 1}`).join(', ');
   const periodCounts = PERIODS.map((_, i) => `count(*) FILTER (WHERE periodo = ${i + 1}) AS period${i + 1}`).join(', ');
-  const typeCounts = TRANSACTION_TYPES.map((tt, i) => `count(*) FILTER (WHERE transaction_type = '${tt}') AS type${i + 1}`).join(', ');
+  const typeCounts = MONEY_TYPES.map((tt, i) => `count(*) FILTER (WHERE transaction_type = '${tt}') AS type${i + 1}`).join(', ');
   const gameCounts = SORTED_GAMES.map((g, i) => `count(*) FILTER (WHERE transaction_type = 'bet' AND game_type = '${g}') AS game${i + 1}`).join(', ');
   const present = (name: string, n: number) => Array.from({ length: n }, (_, i) => `(${name}${i + 1} > 0)::int`).join(' + ');
+  const amountOf = (type: string, when = 'true') => `coalesce(sum(amount) FILTER (WHERE transaction_type = '${type}' AND ${when}), 0)`;
+  const withinDays = (days: number) => `day > $1::timestamp::date - ${days}`;
   return `
   WITH t AS MATERIALIZED (
-    -- Weekday and period of the day worked out once per row (each is counted in several aggregates below).
+    -- Weekday, period of the day and the gap to the previous transaction worked out once per row.
     SELECT user_id, amount, transaction_type, created_at, game_type, channel, created_at::date AS day,
-           date_part('isodow', created_at)::int AS dow, CASE WHEN h < 6 THEN 1 WHEN h < 12 THEN 2 WHEN h < 18 THEN 3 ELSE 4 END AS periodo
+           date_part('isodow', created_at)::int AS dow, CASE WHEN h < 6 THEN 1 WHEN h < 12 THEN 2 WHEN h < 18 THEN 3 ELSE 4 END AS periodo,
+           extract(epoch FROM created_at - lag(created_at) OVER (PARTITION BY user_id ORDER BY created_at)) AS gap_s
     FROM (SELECT *, date_part('hour', created_at) AS h FROM ${source} ${where}) c),
   base AS (
     SELECT user_id,
@@ -207,8 +237,16 @@ export function perUserSql(source: string, where = ''): string {
            count(*) FILTER (WHERE transaction_type = 'bet') AS bets,
            coalesce(avg(amount) FILTER (WHERE transaction_type = 'bet'), 0) AS ticket_medio,
            coalesce(stddev_pop(amount) FILTER (WHERE transaction_type = 'bet'), 0) AS bet_sd,
-           coalesce(sum(amount) FILTER (WHERE transaction_type = 'deposit'), 0) AS total_deposits,
-           coalesce(sum(amount) FILTER (WHERE transaction_type = 'withdrawal'), 0) AS total_withdrawals,
+           ${amountOf('deposit')} AS total_deposits,
+           ${amountOf('withdrawal')} AS total_withdrawals,
+           ${amountOf('bet')} AS total_bets,
+           ${amountOf('win')} AS total_wins,
+           ${amountOf('bonus')} AS total_bonus,
+           ${amountOf('bet', "created_at > $1::timestamp - interval '30 days'")} AS bets_last_30d,
+           ${amountOf('bet', "created_at <= $1::timestamp - interval '30 days' AND created_at > $1::timestamp - interval '60 days'")} AS bets_prev_30d,
+           count(*) FILTER (WHERE gap_s IS NULL OR gap_s > ${SESSION_GAP_MINUTES * 60}) AS sessions,
+           coalesce(sum(gap_s) FILTER (WHERE gap_s <= ${SESSION_GAP_MINUTES * 60}), 0) AS session_s,
+           avg(gap_s) AS gap_avg_s, stddev_pop(gap_s) AS gap_sd_s,
            min(created_at) AS first_at, max(created_at) AS last_at,
            ${dowCounts}, ${periodCounts}, ${typeCounts}, ${gameCounts}
     FROM t
@@ -217,17 +255,27 @@ export function perUserSql(source: string, where = ''): string {
   per_day_and_channel AS (
     SELECT user_id, day, channel, count(*) AS n FROM t GROUP BY GROUPING SETS ((user_id, day), (user_id, channel))),
   active_days AS (
-    SELECT user_id, count(*) AS active_days FROM per_day_and_channel WHERE day IS NOT NULL GROUP BY user_id),
+    SELECT user_id, count(*) AS active_days, count(*) FILTER (WHERE ${withinDays(7)}) AS days_7d,
+           count(*) FILTER (WHERE ${withinDays(30)}) AS days_30d, count(*) FILTER (WHERE ${withinDays(90)}) AS days_90d
+    FROM per_day_and_channel WHERE day IS NOT NULL GROUP BY user_id),
   fav_channel AS (
     SELECT DISTINCT ON (user_id) user_id, channel FROM per_day_and_channel WHERE day IS NULL AND channel IS NOT NULL
     ORDER BY user_id, n DESC, channel),
+  -- Percentiles sort each user's bets: only the bets, in a pass of their own.
+  bet_percentiles AS (
+    SELECT user_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) AS bet_p50, percentile_cont(0.9) WITHIN GROUP (ORDER BY amount) AS bet_p90
+    FROM t WHERE transaction_type = 'bet' GROUP BY user_id),
   counted AS (
-    SELECT b.*, a.active_days, ch.channel,
+    SELECT b.*, a.active_days, a.days_7d, a.days_30d, a.days_90d, ch.channel, bp.bet_p50, bp.bet_p90,
            ${present('game', SORTED_GAMES.length)} AS games,
-           ${present('type', TRANSACTION_TYPES.length)} AS types,
+           ${present('type', MONEY_TYPES.length)} AS types,
            ${present('period', PERIODS.length)} AS periods,
            ${present('dow', WEEKDAYS.length)} AS dows,
            (dow6 + dow7)::numeric / total_transactions AS weekend_ratio,
+           -- Shannon entropy (bits) of the bets' game types; NULL without a bet of a known game.
+           (SELECT -sum((n::numeric / g.total) * ln(n::numeric / g.total)) / ln(2::numeric)
+              FROM unnest(${countsArray('game', SORTED_GAMES.length)}) AS n, (SELECT ${sumOf('game', SORTED_GAMES.length)} AS total) g
+              WHERE n > 0) AS game_entropy,
            -- Most first; ties: alphabetical game, earlier period of the day, Monday first.
            (SELECT g FROM unnest(${textArray(SORTED_GAMES)}, ${countsArray('game', SORTED_GAMES.length)}) AS x(g, n)
              WHERE n > 0 ORDER BY n DESC, g LIMIT 1) AS favorite_game,
@@ -236,7 +284,7 @@ export function perUserSql(source: string, where = ''): string {
            (SELECT string_agg(d, ',' ORDER BY n DESC, i) FROM (
               SELECT d, n, i FROM unnest(${textArray(WEEKDAYS)}, ${countsArray('dow', WEEKDAYS.length)}) WITH ORDINALITY AS x(d, n, i)
               WHERE n > 0 ORDER BY n DESC, i LIMIT 2) top) AS dias
-    FROM base b JOIN active_days a USING (user_id) LEFT JOIN fav_channel ch USING (user_id))
+    FROM base b JOIN active_days a USING (user_id) LEFT JOIN fav_channel ch USING (user_id) LEFT JOIN bet_percentiles bp USING (user_id))
   SELECT * FROM counted`;
 }
 
@@ -284,6 +332,24 @@ export function scoredSql(perUser: string, scope?: FeatureScope): string {
          round(0.7 * least(1, greatest(s.recency_days, 0) / 60.0) + 0.3 * (1 - s.regularity), 4) AS churn_risk_score,
          round((s.games / 5.0 + s.types / 4.0 + s.periods / 4.0 + s.dows / 7.0) / 4, 4) AS behavioral_diversity_score,
          s.channel AS canal_preferido,
-         s.last_at AS last_transaction_at
+         s.last_at AS last_transaction_at,
+         s.bets::int AS bet_count,
+         round(CASE WHEN s.bets > 0 THEN s.type4::numeric / s.bets END, 4) AS win_rate,
+         round(s.game_entropy, 4) AS game_type_entropy,
+         s.total_bets AS total_bet_amount, s.total_wins AS total_win_amount,
+         s.total_bets - s.total_wins - s.total_bonus AS net_gaming_revenue,
+         round(s.bet_p50::numeric, 2) AS bet_amount_p50, round(s.bet_p90::numeric, 2) AS bet_amount_p90,
+         round(CASE WHEN s.total_deposits + s.total_bonus > 0 THEN s.total_bonus / (s.total_deposits + s.total_bonus) ELSE 0 END, 4) AS bonus_usage_share,
+         floor(extract(epoch FROM ($1::timestamp - first_at)) / 86400)::int AS tenure_days,
+         s.days_7d::smallint AS days_active_7d, s.days_30d::smallint AS days_active_30d, s.days_90d::smallint AS days_active_90d,
+         round(CASE WHEN s.bets_last_30d + s.bets_prev_30d > 0
+           THEN (s.bets_last_30d - s.bets_prev_30d) / (s.bets_last_30d + s.bets_prev_30d) ELSE 0 END, 4) AS spend_trend_30d,
+         round(s.period1::numeric / s.total_transactions, 4) AS night_activity_share,
+         s.sessions::int AS session_count,
+         round(s.session_s / 60 / s.sessions, 2) AS avg_session_minutes,
+         round(s.gap_avg_s / 3600, 4) AS avg_hours_between_transactions,
+         round(s.gap_sd_s / 3600, 4) AS stddev_hours_between_transactions,
+         (s.r + s.f + s.m)::smallint AS rfm_score,
+         (s.recency_days >= ${CHURN_LABEL_DAYS})::int::smallint AS churn_label
   FROM scored s`;
 }

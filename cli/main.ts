@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../lib/config/env';
 import { pipelines } from '../lib/pipelines';
 import { codecServer } from './commands/codec-server';
+import { listCrmBackups, restoreCrmBackup } from './commands/crm';
 import { demo } from './commands/demo';
 import { dev } from './commands/dev';
 import { health } from './commands/health';
@@ -82,6 +83,17 @@ schedules.command('delete')
   .argument('<schedule-id>')
   .option('--yes', 'confirm')
   .action(action((id: string, options: { yes?: boolean }) => deleteSchedule(loadConfig(), id, options)));
+
+const crm = program.command('crm').description('crm-features\' backups of ml_features.user_features (one is taken before every load)');
+crm.command('backups')
+  .description('list the backups, newest first')
+  .action(action(() => listCrmBackups(loadConfig())));
+crm.command('restore')
+  .description('put a backup back in place of ml_features.user_features, through a crm-features run (the table as it was is backed up first)')
+  .requiredOption('--backup <name>', 'e.g. user_features_backup_20260316120000123 (see `etl crm backups`, or a run\'s backupTable)')
+  .option('--id <workflowId>', 'workflow id (default: crm-features-manual-<time>)')
+  .option('--no-wait', 'print the ids and return without waiting for the result')
+  .action(action((options: { backup: string; id?: string; wait: boolean }) => restoreCrmBackup(loadConfig(), options)));
 
 program.command('replay')
   .description('replay workflow histories against the current workflow code (determinism check)')

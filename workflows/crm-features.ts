@@ -1,7 +1,8 @@
 import { ApplicationFailure, defineQuery, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { CrmActivities } from '../activities/crm-features';
 import {
-  crmFeaturesInputSchema, type CrmFeaturesInput, type CrmFeaturesProgress, type CrmFeaturesResult, type StepMetric,
+  crmFeaturesInputSchema, gateFailureMessage, type CrmFeaturesInput, type CrmFeaturesProgress, type CrmFeaturesResult, type OperationSettings,
+  type StepMetric,
 } from '../lib/contracts/crm-features';
 import { summarized } from '../lib/workflow/activity-summary';
 import { ErrorType } from '../lib/workflow/errors';
@@ -10,11 +11,14 @@ import { retryPolicies } from '../lib/workflow/retry-policies';
 import { QUALITY_GRADE } from '../lib/workflow/search-attributes';
 import { localDateTime } from '../lib/workflow/zoned-time';
 
-// Every step: up to 3 attempts, exponential backoff (1 s, 2 s); a dead worker is noticed after 20 s without a heartbeat.
-const { crmExtract, crmClean, crmComputeFeatures, crmValidate, crmLoad, crmDropStaging } = proxyActivities<CrmActivities>({
-  startToCloseTimeout: '30 minutes',
+/**
+ * The activities with one step's timeout and attempts (input `operations`; default 30 minutes and 3 attempts, backoff
+ * 1 s, 2 s, ...); a dead worker is noticed after 20 s without a heartbeat.
+ */
+const activitiesFor = ({ timeoutMinutes, maxAttempts }: OperationSettings) => proxyActivities<CrmActivities>({
+  startToCloseTimeout: timeoutMinutes * 60_000,
   heartbeatTimeout: '20 seconds',
-  retry: retryPolicies.bigStatement,
+  retry: { ...retryPolicies.bigStatement, maximumAttempts: maxAttempts },
 });
 
 export const crmFeaturesProgressQuery = defineQuery<CrmFeaturesProgress>('progress');
@@ -30,6 +34,27 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     if (options.failAfterRows !== undefined && patched('crm-no-test-hook-input')) {
       throw ApplicationFailure.nonRetryable('input.failAfterRows: not an input (it was a test hook)', ErrorType.InvalidInput);
     }
+    const ops = options.operations;
+    const { crmExtract } = activitiesFor(ops.extract);
+    const { crmClean } = activitiesFor(ops.clean);
+    const { crmComputeFeatures } = activitiesFor(ops.features);
+    const { crmValidate } = activitiesFor(ops.validate);
+    const { crmLoad } = activitiesFor(ops.load);
+    const { crmDropStaging } = activitiesFor(ops.cleanup);
+    const empty: CrmFeaturesResult = {
+      pipeline: 'crmFeatures', validateOnly: options.validateOnly, loadStrategy: options.loadStrategy, recordsExtracted: 0, bySource: {},
+      recordsQuarantined: 0, recordsCleaned: 0, usersTransformed: 0, recordsLoaded: 0, backupTable: null, backupsDropped: [], quality: null,
+      qualityScore: null, successRate: 0, steps: progress.steps,
+    };
+
+    // Restore instead of a run: the backup named replaces the table (the table as it was is backed up first).
+    if (options.restoreBackup !== undefined && patched('crm-restore-backup-input')) {
+      progress.step = 'restoring';
+      const { crmRestoreBackup } = activitiesFor(ops.restore);
+      const restored = await summarized(crmRestoreBackup, `${options.restoreBackup} -> ml_features.user_features`)(options.restoreBackup);
+      return { ...empty, recordsLoaded: restored.rows, recordsRestored: restored.rows, restoredFrom: restored.restoredFrom, backupTable: restored.backupTable };
+    }
+
     const { workflowId, runId, startTime } = workflowInfo();
     const run = { workflowId, runId };
     // The data's timestamps are the business's local time (São Paulo by default).
@@ -54,25 +79,20 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     const features = await crmComputeFeatures(options, run, asOf);
     done(features);
 
-    // 4. Quality gate: 11 checks on the raw data and the features, score and grade, report stored.
-    //    A critical failure stops here, before anything is loaded. The grade goes with the run's outcome, so the
+    // 4. Quality gate: 11 checks on the raw data and the features, each critical, high, medium or low; score and
+    //    grade, report stored. A critical failure (or a high one, unless allowHigh) stops here, before anything is loaded. The grade goes with the run's outcome, so the
     //    Web UI's list can filter on it.
     progress.step = 'validating quality';
     const { durationMs: validateMs, ...quality } = await crmValidate(options, run, asOf);
     done({ step: 'validate', rows: features.rows, durationMs: validateMs });
     pipelineRun.outcomeAttributes.push({ key: QUALITY_GRADE, value: quality.grade });
     const result: CrmFeaturesResult = {
-      pipeline: 'crmFeatures', validateOnly: options.validateOnly, loadStrategy: options.loadStrategy,
-      recordsExtracted: extracted.rows, bySource: extracted.bySource, recordsQuarantined: cleaned.quarantined,
-      recordsCleaned: cleaned.rows, usersTransformed: features.rows, recordsLoaded: 0, backupTable: null, backupsDropped: [],
+      ...empty, recordsExtracted: extracted.rows, bySource: extracted.bySource, recordsQuarantined: cleaned.quarantined,
+      recordsCleaned: cleaned.rows, usersTransformed: features.rows,
       quality, qualityScore: quality.score, successRate: extracted.rows ? Math.round((cleaned.rows / extracted.rows) * 10000) / 10000 : 0,
-      steps: progress.steps,
     };
-    if (!quality.passed) {
-      throw ApplicationFailure.nonRetryable(
-        `quality gate failed (grade ${quality.grade}, score ${quality.score}): critical check(s) ${quality.criticalFailures.join(', ')}; nothing was loaded`,
-        ErrorType.QualityGateFailed, quality);
-    }
+    // Critical failures stop here, and high ones unless allowHigh; medium and low ones are in the report only.
+    if (!quality.passed) throw ApplicationFailure.nonRetryable(gateFailureMessage(quality), ErrorType.QualityGateFailed, quality);
 
     // 5. Load (unless validateOnly): backup of user_features and merge/replace/append in one transaction;
     //    backups older than backupRetentionDays are dropped.

@@ -19,7 +19,7 @@ export function createCrmActivities(deps: CrmDeps) {
     crmComputeFeatures: beating((options: CrmFeaturesOptions, run: RunRef, asOf: string) => computeFeatures(deps, options, run, asOf)),
     crmValidate: beating((options: CrmFeaturesOptions, run: RunRef, asOf: string) => validateQuality(deps, options, run, asOf)),
     crmLoad: beating((run: RunRef, request: LoadRequest) => loadFeatures(deps, run, request)),
-    crmRestoreBackup: (backupTable: string) => restoreBackup(deps, backupTable),
+    crmRestoreBackup: beating((backupTable: string) => restoreBackup(deps, backupTable)),
     crmDropStaging: (run: RunRef) => dropStaging(deps, run),
     crmStoreCleanTransactions: beating((run: RunRef) => storeCleanTransactions(deps, run)),
     crmApplyBatch: beating((request: BatchRequest) => applyBatch(deps, request)),

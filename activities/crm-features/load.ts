@@ -2,6 +2,7 @@
 // so a failure anywhere rolls both back and the models never read a half-loaded table. Old backups are dropped
 // in the same transaction.
 import { ApplicationFailure } from '@temporalio/common';
+import type pg from 'pg';
 import { type LoadStrategy, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
 import { withTransaction } from '../../lib/io/postgres';
 import type { CrmDeps } from './extract';
@@ -33,11 +34,7 @@ export async function loadFeatures(deps: CrmDeps, run: RunRef, request: LoadRequ
   return withTransaction(deps.target, async (client) => {
     // One load at a time; readers keep reading the committed table meanwhile.
     await client.query(`LOCK TABLE ${FEATURES_TABLE} IN SHARE ROW EXCLUSIVE MODE`);
-    // Loads are serialised by the lock; should one still find its name taken (same millisecond), it takes the next.
-    let at = Date.now();
-    while ((await client.query('SELECT to_regclass($1) AS t', [`ml_features.${backupName(new Date(at))}`])).rows[0].t) at++;
-    const backup = backupName(new Date(at));
-    await client.query(`CREATE TABLE ml_features.${backup} AS TABLE ${FEATURES_TABLE}`);
+    const backup = await takeBackup(client);
     if (request.strategy === 'replace') await client.query(`DELETE FROM ${FEATURES_TABLE}`);
     const conflict = request.strategy === 'merge'
       ? `ON CONFLICT (user_id) DO UPDATE SET ${FEATURE_COLUMNS.slice(1).map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`
@@ -57,17 +54,59 @@ export async function loadFeatures(deps: CrmDeps, run: RunRef, request: LoadRequ
   });
 }
 
-/** Puts a backup back in place of the table, in one transaction (after a post-load check fails, or by hand). */
-export async function restoreBackup(deps: CrmDeps, backupTable: string): Promise<number> {
-  if (!new RegExp(`^ml_features\\.${BACKUP_PREFIX}${BACKUP_DIGITS}$`).test(backupTable)) {
-    throw ApplicationFailure.nonRetryable(`"${backupTable}" is not a user_features backup`, ErrorType.InvalidInput);
+export interface Restored {
+  /** The backup put back (schema-qualified). */
+  restoredFrom: string;
+  rows: number;
+  /** The table as it was just before the restore, kept as a backup of its own (so a restore can be undone). */
+  backupTable: string;
+}
+
+/**
+ * Puts a backup back in place of the table, in one transaction: the table as it is is backed up first, then replaced
+ * by the backup's rows. A backup taken before later columns were added fills only the columns it has.
+ */
+export async function restoreBackup(deps: CrmDeps, backup: string): Promise<Restored> {
+  const name = backup.replace(/^ml_features\./, '');
+  if (!new RegExp(`^${BACKUP_PREFIX}${BACKUP_DIGITS}$`).test(name)) {
+    throw ApplicationFailure.nonRetryable(`restoreBackup "${backup}" is not a user_features backup name (user_features_backup_<yyyymmddhhmmss[SSS]>)`,
+      ErrorType.InvalidInput);
   }
   return withTransaction(deps.target, async (client) => {
     await client.query(`LOCK TABLE ${FEATURES_TABLE} IN ACCESS EXCLUSIVE MODE`);
+    if (!(await client.query('SELECT to_regclass($1) AS t', [`ml_features.${name}`])).rows[0].t) {
+      const { rows } = await client.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables
+        WHERE schemaname = 'ml_features' AND tablename ~ '^${BACKUP_PREFIX}${BACKUP_DIGITS}$' ORDER BY 1 DESC LIMIT 5`);
+      throw ApplicationFailure.nonRetryable(`restoreBackup: there is no backup ml_features.${name}; the newest are: ${
+        rows.map((r) => r.name).join(', ') || 'none'}`, ErrorType.InvalidInput);
+    }
+    const kept = await takeBackup(client);
+    const { rows: columns } = await client.query<{ c: string }>(`SELECT b.column_name AS c FROM information_schema.columns b
+      JOIN information_schema.columns t ON t.table_schema = 'ml_features' AND t.table_name = 'user_features' AND t.column_name = b.column_name
+      WHERE b.table_schema = 'ml_features' AND b.table_name = $1 ORDER BY b.ordinal_position`, [name]);
+    const cols = columns.map((r) => `"${r.c}"`).join(', ');
     await client.query(`DELETE FROM ${FEATURES_TABLE}`);
-    const restored = await client.query(`INSERT INTO ${FEATURES_TABLE} SELECT * FROM ${backupTable}`);
-    return Number(restored.rowCount);
+    const restored = await client.query(`INSERT INTO ${FEATURES_TABLE} (${cols}) SELECT ${cols} FROM ml_features.${name}`);
+    return { restoredFrom: `ml_features.${name}`, rows: Number(restored.rowCount), backupTable: `ml_features.${kept}` };
   });
+}
+
+/** Copies the table into a new backup (inside the caller's transaction, which holds the table's lock); returns its name. */
+async function takeBackup(client: pg.PoolClient): Promise<string> {
+  // Loads are serialised by the lock; should one still find its name taken (same millisecond), it takes the next.
+  let at = Date.now();
+  while ((await client.query('SELECT to_regclass($1) AS t', [`ml_features.${backupName(new Date(at))}`])).rows[0].t) at++;
+  const backup = backupName(new Date(at));
+  await client.query(`CREATE TABLE ml_features.${backup} AS TABLE ${FEATURES_TABLE}`);
+  return backup;
+}
+
+/** The backups there are, newest first. */
+export async function listBackups(deps: Pick<CrmDeps, 'target'>): Promise<Array<{ name: string; rows: number }>> {
+  const { rows } = await deps.target.query<{ name: string; rows: string }>(`SELECT 'ml_features.' || c.relname AS name, c.reltuples::bigint AS rows
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'ml_features' AND c.relkind = 'r' AND c.relname ~ '^${BACKUP_PREFIX}${BACKUP_DIGITS}$' ORDER BY c.relname DESC`);
+  return rows.map((r) => ({ name: r.name, rows: Math.max(0, Number(r.rows)) }));
 }
 
 /** Drops the run's staging tables (at the end, success or failure). */

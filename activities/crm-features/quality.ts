@@ -1,8 +1,12 @@
 // The quality gate: 11 checks, each a small SQL query whose value is compared with a threshold. Raw data (the
-// staging and clean tables) and the features are both checked. Score = weighted share of passed checks
-// (critical weighs 2, warning 1); grade A >= 0.9, B >= 0.8, C >= 0.7, D >= 0.6, else F. Every report is stored.
+// staging and clean tables) and the features are both checked. Each check has a severity (the document's critical,
+// high, medium, low; overridable per run): critical failures block the load, high ones too unless allowHigh.
+// Score = weighted share of passed checks (4, 3, 2, 1); grade A >= 0.9, B >= 0.8, C >= 0.7, D >= 0.6, else F.
+// Every report is stored.
 import type pg from 'pg';
-import { type CrmFeaturesOptions, type QualityCheck, type QualityReport, type RunRef, gradeFor, stagingTables } from '../../lib/contracts/crm-features';
+import {
+  CHECK_SEVERITIES, type CheckName, type CrmFeaturesOptions, type QualityCheck, type QualityReport, type RunRef, type Severity, gradeFor, stagingTables,
+} from '../../lib/contracts/crm-features';
 import type { CrmDeps } from './extract';
 
 const num = async (client: pg.Pool | pg.PoolClient, sql: string, params: unknown[] = []): Promise<number | null> => {
@@ -46,26 +50,27 @@ export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOption
   const rawRows = Number(rawCounts.rows[0].n);
   const share = (n: number | null) => (n ?? 0) / Math.max(rawRows, 1);
   const checks: QualityCheck[] = [];
-  const add = (c: Omit<QualityCheck, 'value'> & { value: number | null }) => checks.push({ ...c, value: c.value === null ? null : Math.round(c.value * 10000) / 10000 });
+  const add = (c: Omit<QualityCheck, 'severity' | 'name'> & { name: CheckName }) => checks.push({
+    ...c, severity: options.severities[c.name] ?? CHECK_SEVERITIES[c.name], value: c.value === null ? null : Math.round(c.value * 10000) / 10000 });
 
   // Raw data.
   const complete = toNum(rawCounts.rows[0].complete);
-  add({ name: 'completeness', stage: 'raw', severity: 'critical', value: rawRows ? complete : 0, threshold: `>= ${th.completenessMin}`,
+  add({ name: 'completeness', stage: 'raw', value: rawRows ? complete : 0, threshold: `>= ${th.completenessMin}`,
     passed: rawRows > 0 && (complete ?? 0) >= th.completenessMin, ...(rawRows ? {} : { detail: 'no rows were extracted' }) });
   const nullKeys = Number(rawCounts.rows[0].null_keys);
-  add({ name: 'primary_key_integrity', stage: 'raw', severity: 'critical', value: nullKeys, threshold: `<= ${th.nullPrimaryKeysMax} null keys`,
+  add({ name: 'primary_key_integrity', stage: 'raw', value: nullKeys, threshold: `<= ${th.nullPrimaryKeysMax} null keys`,
     passed: (nullKeys ?? 0) <= th.nullPrimaryKeysMax });
-  add({ name: 'freshness', stage: 'raw', severity: 'warning', value: hours, threshold: `<= ${th.freshnessMaxHours} h`,
+  add({ name: 'freshness', stage: 'raw', value: hours, threshold: `<= ${th.freshnessMaxHours} h`,
     passed: hours !== null && hours <= th.freshnessMaxHours });
   const dups = share(dupRows);
-  add({ name: 'duplicates', stage: 'raw', severity: 'warning', value: dups, threshold: `<= ${th.duplicatesMax}`, passed: dups <= th.duplicatesMax });
-  add({ name: 'outliers', stage: 'raw', severity: 'warning', value: outliers, threshold: `<= ${th.outliersMax} beyond 3 sd`,
+  add({ name: 'duplicates', stage: 'raw', value: dups, threshold: `<= ${th.duplicatesMax}`, passed: dups <= th.duplicatesMax });
+  add({ name: 'outliers', stage: 'raw', value: outliers, threshold: `<= ${th.outliersMax} beyond 3 sd`,
     passed: (outliers ?? 0) <= th.outliersMax });
   const badTypesShare = share(badTypes);
-  add({ name: 'data_types', stage: 'raw', severity: 'warning', value: badTypesShare, threshold: `<= ${th.invalidTypesMax}`,
+  add({ name: 'data_types', stage: 'raw', value: badTypesShare, threshold: `<= ${th.invalidTypesMax}`,
     passed: badTypesShare <= th.invalidTypesMax });
   const badRulesShare = share(badRules);
-  add({ name: 'business_rules', stage: 'raw', severity: 'warning', value: badRulesShare, threshold: `<= ${th.businessRuleViolationsMax}`,
+  add({ name: 'business_rules', stage: 'raw', value: badRulesShare, threshold: `<= ${th.businessRuleViolationsMax}`,
     passed: badRulesShare <= th.businessRuleViolationsMax });
 
   // Features.
@@ -75,7 +80,7 @@ export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOption
       AND customer_lifetime_value_score BETWEEN 0 AND 1 AND churn_risk_score BETWEEN 0 AND 1 AND behavioral_diversity_score BETWEEN 0 AND 1
       AND recency_score BETWEEN 1 AND 4 AND frequency_score BETWEEN 1 AND 4 AND monetary_score BETWEEN 1 AND 4
       AND total_transactions > 0 AND bet_volatility >= 0 AND balance_ratio >= 0 AND ticket_medio >= 0 AND recency_days >= 0)`);
-  add({ name: 'value_ranges', stage: 'features', severity: 'critical', value: outOfRange, threshold: '0 users with a feature out of its range',
+  add({ name: 'value_ranges', stage: 'features', value: outOfRange, threshold: '0 users with a feature out of its range',
     passed: (outOfRange ?? 0) === 0 });
   const stats = await db.query<{ t: string | null; n: string | null; c: string | null }>(
     `SELECT avg(ticket_medio) AS t, avg(total_transactions) AS n, avg(churn_risk_score) AS c FROM ${features}`);
@@ -85,22 +90,22 @@ export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOption
   const before = previous.rows[0]?.stats;
   const drift = before ? Math.max(...(['avgTicketMedio', 'avgTotalTransactions', 'avgChurnRisk'] as const).map((k) =>
     before[k] && current[k] !== null ? Math.abs(current[k]! - before[k]!) / Math.abs(before[k]!) : 0)) : null;
-  add({ name: 'statistical_distribution', stage: 'features', severity: 'warning', value: drift, threshold: `<= ${th.driftMax} relative change of the means`,
+  add({ name: 'statistical_distribution', stage: 'features', value: drift, threshold: `<= ${th.driftMax} relative change of the means`,
     passed: drift === null || drift <= th.driftMax, ...(before ? {} : { detail: 'first run on these sources: no baseline yet' }) });
   const corr = await q(`SELECT max(abs(v)) AS v FROM (SELECT unnest(ARRAY[
       corr(bet_volatility, ticket_medio), corr(weekend_activity_ratio, activity_regularity), corr(churn_risk_score, customer_lifetime_value_score),
       corr(game_diversity_score, behavioral_diversity_score), corr(balance_ratio, ticket_medio), corr(frequencia_jogo, total_transactions)]) AS v
       FROM ${features}) x`);
-  add({ name: 'feature_correlation', stage: 'features', severity: 'warning', value: corr, threshold: `<= ${th.correlationMax} |r| between features`,
+  add({ name: 'feature_correlation', stage: 'features', value: corr, threshold: `<= ${th.correlationMax} |r| between features`,
     passed: corr === null || corr <= th.correlationMax });
   const ready = await q(`SELECT count(*) FILTER (WHERE game_diversity_score IS NOT NULL AND bet_volatility IS NOT NULL AND ticket_medio_categoria IS NOT NULL
       AND balance_ratio IS NOT NULL AND dias_semana_preferidos IS NOT NULL AND horarios_atividade IS NOT NULL AND rfm_segment IS NOT NULL
       AND churn_risk_score IS NOT NULL AND customer_lifetime_value_score IS NOT NULL AND favorite_game_type IS NOT NULL)::numeric
       / greatest(count(*), 1) AS v FROM ${features}`);
-  add({ name: 'ml_readiness', stage: 'features', severity: 'warning', value: users ? ready : 0, threshold: `>= ${th.completenessMin} users with every model feature`,
+  add({ name: 'ml_readiness', stage: 'features', value: users ? ready : 0, threshold: `>= ${th.completenessMin} users with every model feature`,
     passed: users > 0 && (ready ?? 0) >= th.completenessMin });
 
-  return { ...scoreChecks(checks), stats: current };
+  return { ...scoreChecks(checks, options.allowHigh), stats: current };
 }
 
 const toNum = (v: string | null) => (v === null ? null : Number(v));
@@ -108,13 +113,24 @@ const toNum = (v: string | null) => (v === null ? null : Number(v));
 /** Which sources a report belongs to (drift compares with the previous run on the same ones). */
 export const dataset = (options: CrmFeaturesOptions) => `${options.sourceTable}|${options.lakePrefix}`;
 
-export function scoreChecks(checks: QualityCheck[]): QualityReport {
-  const weight = (c: QualityCheck) => (c.severity === 'critical' ? 2 : 1);
+/** Weight of a check in the score. */
+export const SEVERITY_WEIGHTS: Record<Severity, number> = { critical: 4, high: 3, medium: 2, low: 1 };
+
+/**
+ * Score = weighted share of passed checks; the gate passes unless a critical check failed, or a high one did without
+ * allowHigh. Medium and low failures are only reported.
+ */
+export function scoreChecks(checks: QualityCheck[], allowHigh = false): QualityReport {
+  const weight = (c: QualityCheck) => SEVERITY_WEIGHTS[c.severity];
   const total = checks.reduce((s, c) => s + weight(c), 0);
   const passed = checks.filter((c) => c.passed).reduce((s, c) => s + weight(c), 0);
   const score = total ? Math.round((passed / total) * 10000) / 10000 : 0;
-  const criticalFailures = checks.filter((c) => !c.passed && c.severity === 'critical').map((c) => c.name);
-  return { score, grade: gradeFor(score), passed: criticalFailures.length === 0, criticalFailures, checks };
+  const failed = (severity: Severity) => checks.filter((c) => !c.passed && c.severity === severity).map((c) => c.name);
+  const [criticalFailures, highFailures, mediumFailures, lowFailures] = (['critical', 'high', 'medium', 'low'] as const).map(failed);
+  return {
+    score, grade: gradeFor(score), passed: criticalFailures.length === 0 && (allowHigh || highFailures.length === 0),
+    criticalFailures, highFailures, mediumFailures, lowFailures, allowHigh, checks,
+  };
 }
 
 /** Runs the checks and stores the report (every run, pass or fail). */

@@ -27,6 +27,47 @@ export const thresholdsSchema = z.object({
   correlationMax: z.number().min(0).max(1).default(0.98),
 }).strict();
 
+/** The document's four levels. critical: blocks the load; high: blocks it unless `allowHigh`; medium and low: reported. */
+export const SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** The 11 checks and the severity the document gives each. */
+export const CHECK_SEVERITIES = {
+  completeness: 'critical',
+  primary_key_integrity: 'critical',
+  freshness: 'high',
+  duplicates: 'high',
+  outliers: 'medium',
+  data_types: 'high',
+  business_rules: 'high',
+  value_ranges: 'medium',
+  statistical_distribution: 'low',
+  feature_correlation: 'medium',
+  ml_readiness: 'high',
+} as const satisfies Record<string, Severity>;
+export type CheckName = keyof typeof CHECK_SEVERITIES;
+export const CHECK_NAMES = Object.keys(CHECK_SEVERITIES) as CheckName[];
+
+/** Per-check severity overrides; stale data (freshness) stays at least high. */
+export const severitiesSchema = z.partialRecord(z.enum(CHECK_NAMES), z.enum(SEVERITIES)).superRefine((value, ctx) => {
+  if (value.freshness === 'medium' || value.freshness === 'low') {
+    ctx.addIssue({ code: 'custom', path: ['freshness'], message: `data older than freshnessMaxHours is at least high: "critical" or "high", not "${value.freshness}"` });
+  }
+});
+
+/** Timeout and attempts of one activity (the document: at most 3 attempts with exponential delay, a timeout per operation). */
+const operationSchema = z.object({
+  /** Longest one attempt may run (start to close). */
+  timeoutMinutes: z.number().positive().max(24 * 60).default(30),
+  /** Attempts in all, the first included; the delay doubles from 1 s (1 s, 2 s, ...). */
+  maxAttempts: z.number().int().min(1).max(100).default(3),
+}).strict();
+const operation = operationSchema.default(operationSchema.parse({}));
+export const OPERATIONS = ['extract', 'clean', 'features', 'validate', 'load', 'restore', 'cleanup'] as const;
+export type Operation = (typeof OPERATIONS)[number];
+export const operationsSchema = z.object(Object.fromEntries(OPERATIONS.map((o) => [o, operation])) as Record<Operation, typeof operation>).strict();
+export type OperationSettings = z.output<typeof operationSchema>;
+
 export const crmFeaturesInputSchema = z.object({
   /** Source table on the source database (read-only user). */
   sourceTable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('tbl_transactions'),
@@ -37,7 +78,18 @@ export const crmFeaturesInputSchema = z.object({
   /** ticket_medio (average bet) cut-offs in BRL: below `medio` is baixo, below `alto` is medio, else alto. */
   ticketCutoffs: z.object({ medio: z.number().positive().default(50), alto: z.number().positive().default(200) }).strict().default({ medio: 50, alto: 200 }),
   thresholds: thresholdsSchema.default(thresholdsSchema.parse({})),
+  /** Per-check severity overrides, e.g. `{ "value_ranges": "critical" }`; default: the document's (CHECK_SEVERITIES). */
+  severities: severitiesSchema.default({}),
+  /** Load even when high-severity checks fail (they are still reported); critical ones always block. */
+  allowHigh: z.boolean().default(false),
   backupRetentionDays: z.number().int().min(0).default(30),
+  /**
+   * Put this backup (`user_features_backup_<digits>`, with or without `ml_features.`) back in place of the table, after
+   * backing up the table as it is; nothing else runs.
+   */
+  restoreBackup: z.string().regex(/^(ml_features\.)?user_features_backup_\d{14}(\d{3})?$/, 'a backup name: user_features_backup_<yyyymmddhhmmss[SSS]>').optional(),
+  /** Timeout and attempts per step; default 30 minutes and 3 attempts each. */
+  operations: operationsSchema.default(operationsSchema.parse({})),
   /** "Now" for recency and freshness (ISO timestamp, local time of the data); default: the workflow's start time. */
   asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?/).optional(),
   /** The data's local time zone: "now" (asOf's default) is read on its clock. */
@@ -47,7 +99,11 @@ export const crmFeaturesInputSchema = z.object({
    * (tests inject faults through the database now).
    */
   failAfterRows: z.number().int().positive().optional(),
-}).strict();
+}).strict().superRefine((input, ctx) => {
+  if (input.restoreBackup !== undefined && input.validateOnly) {
+    ctx.addIssue({ code: 'custom', path: ['validateOnly'], message: 'a restore (restoreBackup) does not validate anything: leave validateOnly out' });
+  }
+});
 
 export type CrmFeaturesInput = z.input<typeof crmFeaturesInputSchema>;
 export type CrmFeaturesOptions = z.output<typeof crmFeaturesInputSchema>;
@@ -65,8 +121,6 @@ export interface StepMetric {
   durationMs: number;
 }
 
-export type Severity = 'critical' | 'warning';
-
 export interface QualityCheck {
   name: string;
   stage: 'raw' | 'features';
@@ -80,9 +134,24 @@ export interface QualityCheck {
 export interface QualityReport {
   score: number;
   grade: 'A' | 'B' | 'C' | 'D' | 'F';
+  /** False when a critical check failed, or a high one without allowHigh: nothing is loaded. */
   passed: boolean;
   criticalFailures: string[];
+  /** Failed high checks: they block the load unless allowHigh. (Absent in reports of runs before the four levels.) */
+  highFailures?: string[];
+  mediumFailures?: string[];
+  lowFailures?: string[];
+  allowHigh?: boolean;
   checks: QualityCheck[];
+}
+
+/** Why the gate stopped a run, for the failure's message. */
+export function gateFailureMessage(report: QualityReport): string {
+  const blocking = [
+    report.criticalFailures.length ? `critical check(s) ${report.criticalFailures.join(', ')}` : '',
+    report.highFailures?.length && !report.allowHigh ? `high check(s) ${report.highFailures.join(', ')} (input allowHigh lets these through)` : '',
+  ].filter(Boolean).join('; ');
+  return `quality gate failed (grade ${report.grade}, score ${report.score}): ${blocking}; nothing was loaded`;
 }
 
 export interface CrmFeaturesResult {
@@ -97,6 +166,9 @@ export interface CrmFeaturesResult {
   recordsLoaded: number;
   backupTable: string | null;
   backupsDropped: string[];
+  /** With restoreBackup: the backup put back and how many rows it held. */
+  restoredFrom?: string;
+  recordsRestored?: number;
   quality: QualityReport | null;
   qualityScore: number | null;
   /** Clean rows / extracted rows. */

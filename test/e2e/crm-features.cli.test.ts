@@ -40,4 +40,26 @@ describe('crm-features from the command line', () => {
     assert.ok(rows.filter((r) => archetype(r.user_id) === 2).every((r) => r.churn >= 0.7), 'churned users are at risk');
     assert.ok(rows.filter((r) => archetype(r.user_id) !== 2).every((r) => r.churn < 0.7));
   });
+
+  it('etl crm backups lists the backups; etl crm restore --backup puts one back: load, load again, restore = the first load', async () => {
+    const sampleUsers = `SELECT * FROM ml_features.user_features WHERE user_id ~ '^U[0-9]{7}$' ORDER BY user_id`;
+    const first = (await ctx.target.query(sampleUsers)).rows;
+    const again = await etl(['run', 'crm-features']);
+    assert.equal(again.code, 0, again.stderr);
+    const second = again.json as CrmFeaturesResult;
+    assert.notDeepEqual((await ctx.target.query(sampleUsers)).rows, first, 'the merge stamped a new updated_at on every user');
+
+    const listed = await etl(['crm', 'backups']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal((listed.json as Array<{ name: string }>)[0].name, second.backupTable, 'newest first');
+
+    const restore = await etl(['crm', 'restore', '--backup', second.backupTable!.replace('ml_features.', '')]);
+    assert.equal(restore.code, 0, restore.stderr);
+    assert.equal((restore.json as CrmFeaturesResult).restoredFrom, second.backupTable);
+    assert.deepEqual((await ctx.target.query(sampleUsers)).rows, first);
+
+    const missing = await etl(['crm', 'restore', '--backup', 'user_features_backup_19990101000000']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stdout + missing.stderr, /there is no backup ml_features\.user_features_backup_19990101000000/);
+  });
 });

@@ -42,7 +42,7 @@ describe('a worker killed in the middle of a crmFeatures load', () => {
     const workflowId = uniqueId('crm-crash');
     const handle = await ctx.client.workflow.start('crmFeatures', {
       taskQueue: findPipeline('crm-features').taskQueue, workflowId,
-      args: [{ sourceTable: table, lakePrefix: `s3:lake/${p}`, asOf: AS_OF }],
+      args: [{ sourceTable: table, lakePrefix: `s3:lake/${p}`, asOf: AS_OF, allowHigh: true }],
     });
     let step = '';
     for (let i = 0; i < 600 && step !== 'loading'; i++) {

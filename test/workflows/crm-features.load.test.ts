@@ -1,11 +1,13 @@
-// Load strategies, the backup taken in the load's transaction, a failure mid-load leaving the table as it was, and
-// backup retention.
+// Load strategies, the backup taken in the load's transaction, a failure mid-load leaving the table as it was, a
+// backup restored, and backup retention.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import type { CrmFeaturesInput, CrmFeaturesResult } from '../../lib/contracts/crm-features';
 import { createS3Client } from '../../lib/io/s3';
+import { insertTransactions } from '../../lib/sample-data/crm-features';
 import { AS_OF, handChecked, writeDataset } from '../helpers/crm-features';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 
@@ -16,7 +18,7 @@ describe('crmFeatures load: merge, append, replace, rollback, retention', () => 
   const table = `crm_ld_${p.slice(3, 11)}`;
   const prefix = `lake/${p}`;
   const run = (input: CrmFeaturesInput) => ctx.client.workflow.execute('crmFeatures', {
-    ...startOptions(ctx, 'crm-load'), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF, ...input }],
+    ...startOptions(ctx, 'crm-load'), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF, allowHigh: true, ...input }],
   }) as Promise<CrmFeaturesResult>;
   /** user -> total_transactions, for every row of the table. */
   const snapshot = async () => Object.fromEntries((await ctx.target.query<{ user_id: string; n: number }>(
@@ -74,13 +76,58 @@ describe('crmFeatures load: merge, append, replace, rollback, retention', () => 
       CREATE FUNCTION ${fault}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
         IF nextval('${fault}') % 3 = 0 THEN RAISE EXCEPTION 'injected failure after 2 rows'; END IF; RETURN NEW; END $$;
       CREATE TRIGGER ${fault} AFTER INSERT ON ml_features.user_features FOR EACH ROW EXECUTE FUNCTION ${fault}()`);
-    const failed = await run({ loadStrategy: 'replace' }).then(() => undefined, (e: unknown) => e)
+    // Per-operation settings: two attempts for the load, a 5-minute timeout for the extract, the defaults for the rest.
+    const opts = startOptions(ctx, 'crm-load-fault');
+    const failed = await ctx.client.workflow.execute('crmFeatures', {
+      ...opts, args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF, allowHigh: true, loadStrategy: 'replace',
+        operations: { load: { maxAttempts: 2 }, extract: { timeoutMinutes: 5 } } }],
+    }).then(() => undefined, (e: unknown) => e)
       .finally(() => ctx.target.query(`DROP TRIGGER ${fault} ON ml_features.user_features; DROP FUNCTION ${fault}(); DROP SEQUENCE ${fault}`));
     assert.ok(failed instanceof WorkflowFailedError);
     const cause = failed.cause?.cause as ApplicationFailure;
     assert.match(cause.message, /after 2 rows/);
     assert.deepEqual(await snapshot(), before);
     assert.deepEqual(await backups(), backupsBefore, 'no backup of a load that did not happen');
+    const { events } = await ctx.client.workflow.getHandle(opts.workflowId).fetchHistory();
+    const scheduled = Object.fromEntries(events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => {
+      const a = e.activityTaskScheduledEventAttributes!;
+      return [a.activityType!.name, [Number(a.startToCloseTimeout!.seconds), a.retryPolicy!.maximumAttempts]];
+    }));
+    assert.deepEqual([scheduled.crmExtract, scheduled.crmClean, scheduled.crmLoad], [[300, 3], [1800, 3], [1800, 2]]);
+    const loadScheduled = events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'crmLoad')!.eventId!.toString();
+    const loadStarted = events!.find((e) => e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === loadScheduled);
+    assert.equal(loadStarted?.activityTaskStartedEventAttributes?.attempt, 2, 'the load was tried twice, as configured');
+  });
+
+  it('restoreBackup: load, load again, restore the second load\'s backup, and the table is the first load\'s again', async () => {
+    const everything = async () => (await ctx.target.query('SELECT * FROM ml_features.user_features ORDER BY user_id')).rows;
+    await run({ loadStrategy: 'merge' });
+    const first = await everything();
+    // New transactions of A and of a new user E, so the second load changes rows and adds one.
+    await insertTransactions(ctx.sourceAdmin, table, [
+      { transaction_id: randomUUID(), user_id: `${p}A`, amount: '70.00', transaction_type: 'bet', status: 'completed', created_at: '2026-03-16 11:30:00', game_type: 'crash', channel: 'sms' },
+      { transaction_id: randomUUID(), user_id: `${p}E`, amount: '20.00', transaction_type: 'deposit', status: 'completed', created_at: '2026-03-16 11:40:00', game_type: null, channel: 'sms' },
+    ]);
+    const second = await run({ loadStrategy: 'merge' });
+    assert.notDeepEqual(await everything(), first);
+    const afterSecond = await everything();
+
+    const restored = await run({ restoreBackup: second.backupTable! });
+    assert.equal(restored.restoredFrom, second.backupTable);
+    assert.equal(restored.recordsRestored, first.length);
+    assert.deepEqual(await everything(), first, 'every row and column as the first load left them (updated_at included)');
+    // The table as it was before the restore is kept: restoring that undoes the restore.
+    await run({ restoreBackup: restored.backupTable!.replace('ml_features.', '') });
+    assert.deepEqual(await everything(), afterSecond);
+    await ctx.sourceAdmin.query(`DELETE FROM ${table} WHERE created_at >= '2026-03-16 11:30:00' AND user_id IN ($1, $2)`, [`${p}A`, `${p}E`]);
+
+    const missing = await run({ restoreBackup: 'user_features_backup_19990101000000' }).then(() => undefined, (e: unknown) => e);
+    assert.ok(missing instanceof WorkflowFailedError);
+    assert.match((missing.cause?.cause as ApplicationFailure).message, /there is no backup ml_features\.user_features_backup_19990101000000; the newest are: user_features_backup_/);
+    const badName = await run({ restoreBackup: 'users; DROP TABLE x' }).then(() => undefined, (e: unknown) => e);
+    assert.ok(badName instanceof WorkflowFailedError);
+    assert.match((badName.cause as ApplicationFailure).message, /restoreBackup.*a backup name/);
+    assert.deepEqual(await everything(), afterSecond, 'a failed restore changes nothing');
   });
 
   it('drops backups older than backupRetentionDays and keeps the recent ones', async () => {

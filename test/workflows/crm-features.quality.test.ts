@@ -8,7 +8,10 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { createCrmActivities } from '../../activities/crm-features';
 import { runQualityChecks, scoreChecks } from '../../activities/crm-features/quality';
-import { crmFeaturesInputSchema, gradeFor, stagingTables, type CrmFeaturesInput, type CrmFeaturesResult, type QualityReport } from '../../lib/contracts/crm-features';
+import {
+  CHECK_SEVERITIES, crmFeaturesInputSchema, gateFailureMessage, gradeFor, stagingTables, type CrmFeaturesInput, type CrmFeaturesResult, type QualityReport,
+  type Severity,
+} from '../../lib/contracts/crm-features';
 import { createPool } from '../../lib/io/postgres';
 import { createS3Client } from '../../lib/io/s3';
 import { AS_OF, handChecked, loadedFeatures, writeDataset } from '../helpers/crm-features';
@@ -110,13 +113,39 @@ describe('crmFeatures quality gate', () => {
     assert.equal((await tampered(`UPDATE ${t.features} SET favorite_game_type = NULL WHERE user_id LIKE '%A'`, 'ml_readiness')).passed, false);
   });
 
-  it('scores critical checks twice as heavy, and grades A >= 0.9, B >= 0.8, C >= 0.7, D >= 0.6, else F', () => {
-    const c = (severity: 'critical' | 'warning', passed: boolean) => ({ name: 'x', stage: 'raw' as const, severity, value: 0, threshold: '', passed });
-    const report: QualityReport = scoreChecks([c('critical', true), c('critical', false), c('warning', true), c('warning', true)]);
-    assert.equal(report.score, 0.6667);
+  it('weighs critical 4, high 3, medium 2, low 1, and grades A >= 0.9, B >= 0.8, C >= 0.7, D >= 0.6, else F', () => {
+    const c = (name: string, severity: Severity, passed: boolean) => ({ name, stage: 'raw' as const, severity, value: 0, threshold: '', passed });
+    const report: QualityReport = scoreChecks([c('a', 'critical', true), c('b', 'critical', false), c('c', 'high', true), c('d', 'low', true)]);
+    assert.equal(report.score, 0.6667); // (4 + 3 + 1) / 12
     assert.equal(report.grade, 'D');
     assert.equal(report.passed, false);
     assert.deepEqual([0.95, 0.9, 0.85, 0.75, 0.65, 0.59].map(gradeFor), ['A', 'A', 'B', 'C', 'D', 'F']);
+  });
+
+  it('critical blocks, high blocks unless allowHigh, medium and low are reported only', () => {
+    const c = (name: string, severity: Severity, passed: boolean) => ({ name, stage: 'raw' as const, severity, value: 0, threshold: '', passed });
+    const mediumAndLow = scoreChecks([c('a', 'critical', true), c('b', 'high', true), c('m', 'medium', false), c('l', 'low', false)]);
+    assert.deepEqual([mediumAndLow.passed, mediumAndLow.mediumFailures, mediumAndLow.lowFailures], [true, ['m'], ['l']]);
+    const high = [c('a', 'critical', true), c('h', 'high', false)];
+    assert.deepEqual([scoreChecks(high).passed, scoreChecks(high).highFailures], [false, ['h']]);
+    assert.equal(scoreChecks(high, true).passed, true, 'allowHigh lets a high failure through');
+    assert.equal(scoreChecks([c('x', 'critical', false)], true).passed, false, 'allowHigh never lets a critical one through');
+    assert.match(gateFailureMessage(scoreChecks([c('x', 'critical', false), c('h', 'high', false)])),
+      /critical check\(s\) x; high check\(s\) h \(input allowHigh lets these through\); nothing was loaded/);
+  });
+
+  it('gives each check the document\'s severity, overridable per run; stale data is at least high', async () => {
+    const report = await runQualityChecks({ target: ctx.target, source, s3, bucket: settings.s3.bucket }, options(), run, AS_OF);
+    assert.deepEqual(Object.fromEntries(report.checks.map((c) => [c.name, c.severity])), CHECK_SEVERITIES);
+    const stale = await check('freshness', {}, '2026-03-18T12:00:00');
+    assert.deepEqual([stale.passed, stale.severity], [false, 'high']);
+    assert.equal((await check('freshness', { severities: { freshness: 'critical' } }, '2026-03-18T12:00:00')).severity, 'critical');
+    assert.equal((await check('value_ranges', { severities: { value_ranges: 'critical' } })).severity, 'critical');
+    const lowered = crmFeaturesInputSchema.safeParse({ severities: { freshness: 'medium' } });
+    assert.equal(lowered.success, false);
+    assert.match(lowered.error!.issues[0].message, /at least high/);
+    assert.deepEqual(lowered.error!.issues[0].path, ['severities', 'freshness']);
+    assert.equal(crmFeaturesInputSchema.safeParse({ severities: { nope: 'low' } }).success, false, 'an unknown check name is refused');
   });
 
   it('validateOnly stops with the report; a critical failure stops before load with the report in the failure', async () => {
@@ -135,7 +164,7 @@ describe('crmFeatures quality gate', () => {
     assert.ok(failed instanceof WorkflowFailedError);
     const cause = failed.cause as ApplicationFailure;
     assert.equal(cause.type, 'QualityGateFailed');
-    assert.match(cause.message, /critical check\(s\) completeness; nothing was loaded/);
+    assert.match(cause.message, /critical check\(s\) completeness; high check\(s\) freshness, ml_readiness \(input allowHigh lets these through\); nothing was loaded/);
     const report = cause.details?.[0] as QualityReport;
     assert.equal(report.passed, false);
     assert.deepEqual(report.criticalFailures, ['completeness']);
@@ -147,5 +176,19 @@ describe('crmFeatures quality gate', () => {
     const { searchAttributes } = await ctx.client.workflow.getHandle(opts.workflowId).describe();
     assert.deepEqual(searchAttributes.EtlOutcome, ['failed']);
     assert.deepEqual(searchAttributes.EtlQualityGrade, [report.grade]);
+  });
+
+  it('a failed high check (defaults: 4 % duplicates > 2 %) stops the run before load unless allowHigh', async () => {
+    const failed = await ctx.client.workflow.execute('crmFeatures', {
+      ...startOptions(ctx, 'crm-high'), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF }],
+    }).then(() => undefined, (e: unknown) => e);
+    assert.ok(failed instanceof WorkflowFailedError);
+    const cause = failed.cause as ApplicationFailure;
+    assert.equal(cause.type, 'QualityGateFailed');
+    assert.match(cause.message, /: high check\(s\) duplicates, business_rules \(input allowHigh lets these through\); nothing was loaded/);
+    const report = cause.details?.[0] as QualityReport;
+    assert.deepEqual([report.criticalFailures, report.highFailures], [[], ['duplicates', 'business_rules']]);
+    assert.deepEqual(await loadedFeatures(ctx.target, p), []);
+    // With allowHigh the same data loads (the story tests), the high failures listed in the result's report.
   });
 });

@@ -26,7 +26,7 @@ describe('crmFeatures on a hand-checked dataset', () => {
     await writeDataset(deps(), table, prefix, handChecked(p), ['parquet', 'csv', 'json']);
     const opts = startOptions(ctx, 'crm-hc');
     const result = await ctx.client.workflow.execute('crmFeatures', {
-      ...opts, args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF }],
+      ...opts, args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF, allowHigh: true }],
     }) as CrmFeaturesResult;
     assert.equal(result.recordsExtracted, 11 + 8 + 5);
     assert.equal(result.bySource[table], 11);
@@ -37,6 +37,8 @@ describe('crmFeatures on a hand-checked dataset', () => {
     assert.match(result.backupTable ?? '', /^ml_features\.user_features_backup_\d{17}$/);
     assert.deepEqual(result.steps.map((s) => s.step), ['extract', 'clean', 'features', 'validate', 'load']);
     assert.equal(result.quality?.passed, true);
+    // 1 duplicate and 2 rule breaks in 24 rows (4 % and 8 %) fail two high checks: loaded because allowHigh, and reported.
+    assert.deepEqual([result.quality?.criticalFailures, result.quality?.highFailures, result.quality?.allowHigh], [[], ['duplicates', 'business_rules'], true]);
 
     const { rows } = await ctx.target.query(`SELECT reason, count(*)::int AS n FROM etl_quarantine WHERE workflow_id = $1 GROUP BY 1`,
       [opts.workflowId]);
@@ -51,7 +53,7 @@ describe('crmFeatures on a hand-checked dataset', () => {
       const prefix = `lake/${p}`;
       await writeDataset(deps(), table, prefix, handChecked(p), [format]);
       const result = await ctx.client.workflow.execute('crmFeatures', {
-        ...startOptions(ctx, `crm-${format}`), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF }],
+        ...startOptions(ctx, `crm-${format}`), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF, allowHigh: true }],
       }) as CrmFeaturesResult;
       assert.equal(result.recordsQuarantined, 5, format);
       assert.deepEqual(await loadedFeatures(ctx.target, p), expectedFeatures(p), format);
@@ -76,7 +78,7 @@ describe('crmFeatures on a hand-checked dataset', () => {
     const opts = startOptions(ctx, 'crm-messy');
     const result = await ctx.client.workflow.execute('crmFeatures', {
       // The ragged and the broken line have no transaction id: allowed here, so the run loads what it could read.
-      ...opts, args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF, thresholds: { nullPrimaryKeysMax: 2, completenessMin: 0.8 } }],
+      ...opts, args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF, allowHigh: true, thresholds: { nullPrimaryKeysMax: 2, completenessMin: 0.8 } }],
     }) as CrmFeaturesResult;
     assert.equal(result.recordsQuarantined, 7, '5 bad rows, the ragged line and the broken JSON line');
     assert.deepEqual(await loadedFeatures(ctx.target, p), expectedFeatures(p));

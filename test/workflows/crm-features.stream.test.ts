@@ -50,7 +50,7 @@ describe('crmFeaturesStream: batches by signal, once each, only their users', ()
     ctx = await openTestContext('crm-stream');
     await writeDataset({ sourceAdmin: ctx.sourceAdmin, s3, bucket: settings.s3.bucket }, table, prefix, data, ['csv']);
     // The full pipeline loads everyone first; the stream then keeps the batch's users up to date.
-    await ctx.client.workflow.execute('crmFeatures', { ...startOptions(ctx, 'crm-st-full'), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF }] });
+    await ctx.client.workflow.execute('crmFeatures', { ...startOptions(ctx, 'crm-st-full'), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF, allowHigh: true }] });
   });
   afterAll(async () => {
     s3.destroy();

@@ -1,5 +1,5 @@
 import type { EtlConfig } from '../../lib/config/env';
-import { installWorkerLogging } from '../../lib/temporal/logging';
+import { installWorkerLogging, openConfiguredLogFile } from '../../lib/temporal/logging';
 import { redactUrl } from '../../lib/io/postgres';
 import { settingsToEnv, type Settings } from '../../lib/config/settings';
 import { startStack, type Stack } from '../../lib/stack';
@@ -18,6 +18,7 @@ export interface RunningStack {
 export async function startEverything(config: EtlConfig): Promise<RunningStack> {
   const stack = await startStack(config, { onStep: say });
   try {
+    await openConfiguredLogFile(config);
     installWorkerLogging('WARN', { metricsAddress: config.ETL_METRICS_ADDRESS, forwardCoreLogs: true });
     const workers = await startWorkers(stack.settings);
     const client = await connectClient(stack.settings);

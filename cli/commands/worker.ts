@@ -1,11 +1,12 @@
 import type { EtlConfig } from '../../lib/config/env';
-import { installWorkerLogging, logger } from '../../lib/temporal/logging';
+import { installWorkerLogging, logger, openConfiguredLogFile } from '../../lib/temporal/logging';
 import { pipelines } from '../../lib/pipelines';
 import { resolveSettings } from '../../lib/config/settings';
 import { startWorkers } from '../../workers';
 
 /** Only the workers, against the configured Temporal and databases (production). Ctrl-C drains and stops. */
 export async function worker(config: EtlConfig): Promise<number> {
+  await openConfiguredLogFile(config);
   installWorkerLogging('INFO', { metricsAddress: config.ETL_METRICS_ADDRESS, forwardCoreLogs: true });
   const settings = resolveSettings(config);
   const running = await startWorkers(settings);

@@ -106,6 +106,10 @@ const envSchema = z.object({
   /** When set, the codec server answers only requests with `Authorization: Bearer <token>`. */
   ETL_CODEC_AUTH_TOKEN: optionalText,
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  /** Also write the logs to this file, rolled daily (etl.log -> etl.<yyyy-MM-dd>.1.log), for hosts without a log collector. */
+  ETL_LOG_FILE: optionalText,
+  /** With ETL_LOG_FILE: how many daily files are kept (today's included); older ones are deleted at each daily roll. */
+  ETL_LOG_KEEP_DAYS: z.coerce.number().int().min(2).max(3650).default(30),
 });
 
 /** Never echoed in an error message. */

@@ -79,7 +79,11 @@ export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOption
       game_diversity_score BETWEEN 0 AND 1 AND weekend_activity_ratio BETWEEN 0 AND 1 AND activity_regularity BETWEEN 0 AND 1
       AND customer_lifetime_value_score BETWEEN 0 AND 1 AND churn_risk_score BETWEEN 0 AND 1 AND behavioral_diversity_score BETWEEN 0 AND 1
       AND recency_score BETWEEN 1 AND 4 AND frequency_score BETWEEN 1 AND 4 AND monetary_score BETWEEN 1 AND 4
-      AND total_transactions > 0 AND bet_volatility >= 0 AND balance_ratio >= 0 AND ticket_medio >= 0 AND recency_days >= 0)`);
+      AND total_transactions > 0 AND bet_volatility >= 0 AND balance_ratio >= 0 AND ticket_medio >= 0 AND recency_days >= 0
+      AND coalesce(win_rate, 0) >= 0 AND coalesce(game_type_entropy, 0) BETWEEN 0 AND 2.3220 AND bonus_usage_share BETWEEN 0 AND 1
+      AND night_activity_share BETWEEN 0 AND 1 AND spend_trend_30d BETWEEN -1 AND 1 AND days_active_7d BETWEEN 0 AND 7
+      AND days_active_30d BETWEEN days_active_7d AND 30 AND days_active_90d BETWEEN days_active_30d AND 90 AND tenure_days >= recency_days
+      AND session_count BETWEEN 1 AND total_transactions AND rfm_score BETWEEN 3 AND 12 AND churn_label IN (0, 1))`);
   add({ name: 'value_ranges', stage: 'features', value: outOfRange, threshold: '0 users with a feature out of its range',
     passed: (outOfRange ?? 0) === 0 });
   const stats = await db.query<{ t: string | null; n: string | null; c: string | null }>(

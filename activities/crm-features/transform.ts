@@ -174,7 +174,7 @@ export const SESSION_GAP_MINUTES = 30;
 /** churn_label: no transaction in this many days before asOf. */
 export const CHURN_LABEL_DAYS = 30;
 
-/** Per-user features from the clean transactions, in one statement (formulas in the README, "crmFeatures features"). */
+/** Per-user features from the clean transactions, set-based (formulas in docs/pipelines/crm-features.md, "Features"). */
 export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Transformed> {
   const started = Date.now();
   const { clean, features } = stagingTables(run.runId);

@@ -52,6 +52,44 @@ class Fingerprint extends Transform {
   }
 }
 
+/**
+ * LF -> CRLF on the way out (Postgres' COPY writes LF). Every LF becomes CRLF, so a line break inside a quoted
+ * value does too, which is what a Windows dialer reads back; a CR already before an LF is not doubled.
+ */
+class CrlfLines extends Transform {
+  private lastWasCr = false;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null, data?: Buffer) => void): void {
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) {
+      const afterCr = i > 0 ? chunk[i - 1] === 0x0d : this.lastWasCr;
+      parts.push(chunk.subarray(from, i), afterCr ? LF : CRLF);
+      from = i + 1;
+    }
+    parts.push(chunk.subarray(from));
+    if (chunk.length) this.lastWasCr = chunk[chunk.length - 1] === 0x0d;
+    done(null, Buffer.concat(parts));
+  }
+}
+const LF = Buffer.from('\n');
+const CRLF = Buffer.from('\r\n');
+
+/** Rows in a file someone else put under our name: its lines, less the header line when the campaign has one. */
+async function countRows(sftp: SftpClient, remotePath: string, header: boolean): Promise<number> {
+  let lines = 0;
+  let last = 0x0a;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) lines++;
+      if (chunk.length) last = chunk[chunk.length - 1];
+      done();
+    },
+  });
+  await pipeline(sftp.createReadStream(remotePath), counter);
+  if (last !== 0x0a) lines++;
+  return Math.max(lines - (header ? 1 : 0), 0);
+}
+
 const throttled = (every: number, run: (bytes: number) => void) => {
   let last = 0;
   return (bytes: number) => {
@@ -130,8 +168,9 @@ async function deliverLocked(
   if (journal?.status === 'empty-not-sent') return receipt(delivery, { status: 'empty-not-sent', ...recorded });
   if (finalSize !== undefined) {
     // Someone else's file under our name (a manual upload?): the dialer may have started on it; never overwrite.
-    await writeJournal(journalClient, delivery, run, { status: 'already-present', bytes: finalSize });
-    return receipt(delivery, { status: 'already-present', rows: 0, bytes: finalSize, sha256: null, remoteChecksum: null });
+    const rows = await countRows(sftp, remotePath, campaign.header);
+    await writeJournal(journalClient, delivery, run, { status: 'already-present', rows, bytes: finalSize });
+    return receipt(delivery, { status: 'already-present', rows, bytes: finalSize, sha256: null, remoteChecksum: null });
   }
 
   // 2. Upload under a temporary name, fingerprinting the bytes as they go.
@@ -141,7 +180,9 @@ async function deliverLocked(
   let rows: number;
   try {
     ({ rows } = await exportCampaign(deps.source, campaign, deps.timeZone,
-      (csv) => pipeline(csv, fingerprint, sftp.createWriteStream(tempPath, { flags: 'w' }))));
+      (csv) => (campaign.lineEnding === 'CRLF'
+        ? pipeline(csv, new CrlfLines(), fingerprint, sftp.createWriteStream(tempPath, { flags: 'w' }))
+        : pipeline(csv, fingerprint, sftp.createWriteStream(tempPath, { flags: 'w' })))));
   } catch (error) {
     await sftp.delete(tempPath, true).catch(() => undefined);
     throw error;

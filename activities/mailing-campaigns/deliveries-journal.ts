@@ -1,11 +1,11 @@
 // mailing_deliveries: the record operations query, and the journal that makes a delivery exactly-once.
 import type pg from 'pg';
-import type { PlannedDelivery } from '../../lib/contracts/mailing-campaigns';
+import type { DeliveryReceipt, DeliveryStatus, PlannedDelivery } from '../../lib/contracts/mailing-campaigns';
 import type { RunRef } from '../../lib/contracts/run';
 export type { RunRef };
 
 
-export type JournalStatus = 'renaming' | 'delivered' | 'already-present' | 'empty-not-sent' | 'failed';
+export type JournalStatus = 'renaming' | 'delivered' | 'already-present' | 'empty-not-sent' | 'failed' | 'invalid';
 
 export interface JournalRow {
   status: JournalStatus;
@@ -43,11 +43,55 @@ export async function writeJournal(
   );
 }
 
-/** A failure is recorded only where nothing was delivered for the slot: it never hides a delivery. */
-export async function recordFailure(db: Queryable, delivery: PlannedDelivery, run: RunRef, error: string): Promise<void> {
-  const current = await readJournal(db, delivery);
-  if (current && current.status !== 'failed') return;
-  await writeJournal(db, delivery, run, { status: 'failed', error });
+/** Journal states that mean the slot's file is settled: a failure reported for it would be false. */
+const SETTLED: Partial<Record<JournalStatus, DeliveryStatus>> = {
+  delivered: 'delivered', 'already-present': 'already-present', 'empty-not-sent': 'empty-not-sent',
+};
+
+/**
+ * A failure is recorded only where nothing was delivered for the slot: it never hides a delivery. An attempt the
+ * workflow gave up on (a timeout) may still be running and deliver the file afterwards, so this first waits (up to
+ * `waitMs`) for the slot's delivery lock, then reads the journal: when the file was in fact delivered, that real
+ * state is returned (and nothing is recorded); otherwise the failure is recorded and null returned.
+ */
+export async function recordFailure(
+  pool: pg.Pool, delivery: PlannedDelivery, run: RunRef, error: string, waitMs = 45_000,
+): Promise<DeliveryReceipt | null> {
+  const client = await pool.connect();
+  let locked = false;
+  try {
+    await client.query(`SELECT set_config('lock_timeout', $1, false)`, [`${waitMs}ms`]);
+    locked = await client.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [lockKey(delivery)]).then(() => true, () => false);
+    await client.query('RESET lock_timeout');
+    const current = await readJournal(client, delivery);
+    const settled = current && SETTLED[current.status];
+    if (current && settled) {
+      return { campaign: delivery.campaign.name, fileName: delivery.fileName, remotePath: delivery.remotePath, status: settled,
+        rows: current.rows ?? 0, bytes: current.bytes ?? 0, sha256: current.sha256, remoteChecksum: null };
+    }
+    if (current && current.status !== 'failed') return null;
+    await writeJournal(client, delivery, run, { status: 'failed', error });
+    return null;
+  } finally {
+    if (locked) await unlockDelivery(client, delivery).catch(() => undefined);
+    client.release();
+  }
+}
+
+const lockKey = (delivery: PlannedDelivery) => `mailing:${delivery.campaign.name}:${delivery.slot}`;
+
+/**
+ * A campaign file that failed validation, recorded for the slot (no file name: its configuration could not be read).
+ * Like a failure, it never replaces a row of something delivered for the slot.
+ */
+export async function recordInvalid(db: Queryable, invalid: { campaign: string; error: string }, slot: string, run: RunRef): Promise<void> {
+  await db.query(
+    `INSERT INTO mailing_deliveries (campaign, slot, status, workflow_id, run_id, error_message, finished_at)
+     VALUES ($1, $2, 'invalid', $3, $4, $5, now())
+     ON CONFLICT (campaign, slot) DO UPDATE SET status = 'invalid', file_name = NULL, remote_path = NULL, sql_file = NULL,
+       workflow_id = EXCLUDED.workflow_id, run_id = EXCLUDED.run_id, error_message = EXCLUDED.error_message, finished_at = now()
+     WHERE mailing_deliveries.status IN ('failed', 'invalid')`,
+    [invalid.campaign, slot, run.workflowId, run.runId, invalid.error]);
 }
 
 /**
@@ -56,10 +100,10 @@ export async function recordFailure(db: Queryable, delivery: PlannedDelivery, ru
  */
 export async function tryLockDelivery(client: pg.PoolClient, delivery: PlannedDelivery): Promise<boolean> {
   const { rows: [row] } = await client.query<{ locked: boolean }>(
-    `SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked`, [`mailing:${delivery.campaign.name}:${delivery.slot}`]);
+    `SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked`, [lockKey(delivery)]);
   return row.locked;
 }
 
 export async function unlockDelivery(client: pg.PoolClient, delivery: PlannedDelivery): Promise<void> {
-  await client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [`mailing:${delivery.campaign.name}:${delivery.slot}`]);
+  await client.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [lockKey(delivery)]);
 }

@@ -3,9 +3,9 @@ import type pg from 'pg';
 import type { MailingPlan, PlannedDelivery, PlanRequest } from '../../lib/contracts/mailing-campaigns';
 import { planMailingRun } from './plan-mailing-run';
 import { deliverCampaign, type DeliveryDeps } from './deliver-campaign';
-import { recordFailure, type RunRef } from './deliveries-journal';
+import { recordFailure, recordInvalid, type RunRef } from './deliveries-journal';
 import type { SftpSettings } from '../../lib/io/sftp';
-import { reportProgress } from '../../lib/activity/heartbeat';
+import { reportProgress, withHeartbeat } from '../../lib/activity/heartbeat';
 
 export interface MailingDeps {
   /** The source database as the read-only user: the campaigns' queries run there. */
@@ -21,14 +21,22 @@ export interface MailingDeps {
 export function createMailingActivities(deps: MailingDeps) {
   const delivery: DeliveryDeps = { source: deps.source, target: deps.target, sftp: deps.sftp, timeZone: deps.timeZone };
   return {
-    planMailingRun: async (request: PlanRequest): Promise<MailingPlan> => planMailingRun(deps, request),
-    deliverCampaign: (planned: PlannedDelivery, run: RunRef) => {
+    planMailingRun: async (request: PlanRequest): Promise<MailingPlan> => {
+      const plan = planMailingRun(deps, request);
+      // Campaign files that failed validation are recorded for the slot, like any failed delivery.
+      const run = Context.current().info.workflowExecution;
+      if (run) for (const invalid of plan.invalid) await recordInvalid(deps.target, invalid, plan.slot, run);
+      return plan;
+    },
+    // Heartbeats every few seconds from the start, also while the query runs before its first row: a query longer
+    // than the heartbeat timeout is not mistaken for a dead worker (which would retry it while it still delivers).
+    deliverCampaign: (planned: PlannedDelivery, run: RunRef) => withHeartbeat(() => {
       const context = Context.current();
       return deliverCampaign(delivery, planned, run, {
         attempt: context.info.attempt,
         heartbeat: reportProgress,
       });
-    },
+    }),
     recordCampaignFailure: (planned: PlannedDelivery, run: RunRef, error: string) => recordFailure(deps.target, planned, run, error),
   };
 }

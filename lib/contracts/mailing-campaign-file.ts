@@ -81,6 +81,8 @@ export const campaignSchema = z.object({
     z.enum(['UTF8', 'LATIN1', 'WIN1252'], 'must be UTF8, LATIN1 or WIN1252')).default('UTF8'),
   header: z.boolean().default(true),
   quoteAll: z.boolean().default(false),
+  /** Line endings of the file: LF, or CRLF for dialers on Windows. */
+  lineEnding: z.enum(['LF', 'CRLF'], 'must be LF or CRLF').default('LF'),
   sftpFolder,
   fileName: fileNamePattern.default(DEFAULT_FILE_NAME),
   activeDays: z.array(z.enum(WEEKDAYS)).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri', 'sat']),

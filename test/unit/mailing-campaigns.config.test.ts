@@ -127,7 +127,7 @@ describe('the dialer layout as SQL', () => {
     assert.equal(toCharPattern('dd/MM/yyyy HH:mm'), 'DD/MM/YYYY HH24:MI');
     const sql = campaignCopySql({
       name: 'x', sqlFile: 'x.sql', sql: 'SELECT 1 -- trailing comment', statementTimeoutSeconds: 1, separator: '|', encoding: 'WIN1252',
-      header: false, quoteAll: true, sftpFolder: '/x', fileName: 'f_{dd}_{HH}', activeDays: ['mon'], activeHours: { from: 8, to: 20 },
+      header: false, quoteAll: true, lineEnding: 'LF', sftpFolder: '/x', fileName: 'f_{dd}_{HH}', activeDays: ['mon'], activeHours: { from: 8, to: 20 },
       emptyResult: 'send-nothing', columns: [{ source: 'debt', header: 'VALOR "R$"', format: 'number', decimals: 2, decimalSeparator: ',' }],
     });
     assert.match(sql, /replace\(round\(campaign\."debt"::numeric, 2\)::text, '\.', ','\) AS "VALOR ""R\$"""/);

@@ -1,7 +1,7 @@
-import { ApplicationFailure, defineQuery, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { SalesActivities } from '../activities/sales-warehouse';
 import {
-  salesWarehouseInputSchema, type SalesWarehouseInput, type SalesWarehouseProgress, type SalesWarehouseResult, type SourceSummary, type StepMetric,
+  type AlertsOutcome, salesWarehouseInputSchema, type SalesWarehouseInput, type SalesWarehouseProgress, type SalesWarehouseResult, type SourceSummary, type StepMetric,
 } from '../lib/contracts/sales-warehouse';
 import { summarized } from '../lib/workflow/activity-summary';
 import { ErrorType } from '../lib/workflow/errors';
@@ -14,6 +14,15 @@ const { salesExtractSource, salesClean, salesValidate, salesLoad, salesRefreshKp
   heartbeatTimeout: '20 seconds',
   retry: retryPolicies.bigStatement,
 });
+
+// A short step that reports its own trouble: two attempts, then the run goes on without it.
+const { salesDetectAnomalies } = proxyActivities<SalesActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 2 },
+});
+
+/** Runs recorded before the anomaly alerts end after the KPI refresh. */
+const ANOMALY_ALERTS = 'sales-anomaly-alerts';
 
 export const salesProgressQuery = defineQuery<SalesWarehouseProgress>('progress');
 
@@ -60,13 +69,27 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
 
     // 4. Load the star schema (incremental by watermark, merge of a window, or full rebuild swapped in atomically).
     progress.step = 'loading';
-    const loaded = await summarized(salesLoad, `sales_dw star schema (${options.loadStrategy})`)(run, { strategy: options.loadStrategy, window: options.window });
+    //    Customers' RFM segments and value tiers are recomputed as of asOf in the same load (type 1).
+    const loaded = await summarized(salesLoad, `sales_dw star schema (${options.loadStrategy})`)(run, { strategy: options.loadStrategy, window: options.window, asOf });
     done({ step: 'load', rows: loaded.rows, durationMs: loaded.durationMs });
 
     // 5. KPI views, refreshed concurrently (readers are never blocked); a full load built them new already.
     if (options.loadStrategy !== 'full') {
       progress.step = 'refreshing KPIs';
       done({ step: 'kpi refresh', rows: loaded.rows, durationMs: await salesRefreshKpis() });
+    }
+
+    // 6. Anomaly alerts: the last complete day's KPIs against the same weekday of previous weeks; stored, and POSTed
+    //    to ALERT_WEBHOOK_URL when set. Never fails the run (the activity reports its own trouble in the result).
+    let alerts: AlertsOutcome | undefined;
+    if (patched(ANOMALY_ALERTS)) {
+      progress.step = 'checking anomalies';
+      const alertsStarted = Date.now();
+      alerts = await salesDetectAnomalies(run, asOf, options.alerts).catch((error: Error) => {
+        log.warn('anomaly check failed; the load stands', { error: error.message });
+        return undefined;
+      });
+      done({ step: 'anomaly check', rows: alerts?.found ?? 0, durationMs: Date.now() - alertsStarted });
     }
 
     const sources: Record<string, SourceSummary> = {};
@@ -79,6 +102,8 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
       rowsExtracted: extracts.reduce((sum, e) => sum + e.rows, 0), rowsUnchanged: stats.unchangedRows ?? 0,
       rowsQuarantined: stats.quarantined, duplicatesRemoved: stats.duplicatesRemoved,
       rowsLoaded: loaded.rows, leadsLoaded: loaded.leads, partitionsCreated: loaded.partitionsCreated, watermark: loaded.watermark,
+      ...(loaded.customersResegmented === undefined ? {} : { customersResegmented: loaded.customersResegmented }),
+      ...(alerts ? { alerts } : {}),
       quality, steps: progress.steps,
     };
   });

@@ -1,9 +1,10 @@
 import { beating } from '../../lib/activity/heartbeat';
-import type { RunRef, SalesThresholds, SalesWarehouseOptions, SourceConfig, SourceExtract } from '../../lib/contracts/sales-warehouse';
+import type { AlertSettings, RunRef, SalesThresholds, SalesWarehouseOptions, SourceConfig, SourceExtract } from '../../lib/contracts/sales-warehouse';
 import { type CleanStats, cleanSales } from './clean';
 import { extractSource, type Landing, type SalesDeps } from './extract';
 import { dropSalesStaging, type LoadRequest, loadWarehouse, refreshKpis } from './load';
 import { validateSales } from './quality';
+import { detectAnomalies } from './alerts';
 
 export type { SalesDeps, Landing } from './extract';
 export type { CleanStats } from './clean';
@@ -18,6 +19,7 @@ export function createSalesActivities(deps: SalesDeps) {
     salesLoad: beating((run: RunRef, request: LoadRequest) => loadWarehouse(deps, run, request)),
     salesRefreshKpis: beating(() => refreshKpis(deps)),
     salesDropStaging: (run: RunRef) => dropSalesStaging(deps, run),
+    salesDetectAnomalies: (run: RunRef, asOf: string, settings: AlertSettings) => detectAnomalies(deps, run, asOf, settings),
   };
 }
 

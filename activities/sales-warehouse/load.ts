@@ -12,12 +12,14 @@ import type { SalesDeps } from './extract';
 export const WAREHOUSE = 'sales_dw';
 const NEXT = 'sales_dw_next';
 const OLD = 'sales_dw_old';
-export const KPI_VIEWS = ['kpi_revenue', 'kpi_conversion_rate', 'kpi_customer_lifetime_value', 'kpi_churn_rate', 'kpi_seasonality'] as const;
+export const KPI_VIEWS = ['kpi_revenue', 'kpi_conversion_rate', 'kpi_customer_lifetime_value', 'kpi_churn_rate', 'kpi_seasonality', 'kpi_customer_segments'] as const;
 const DIMENSIONS = [['dim_customer', 'customer_key'], ['dim_product', 'product_key'], ['dim_geography', 'geography_key'], ['dim_sales_channel', 'channel_key']];
 
 export interface LoadRequest {
   strategy: SalesLoadStrategy;
   window?: { from: string; to: string };
+  /** The day customer segments are computed as of (the run's asOf); a workflow older than segmentation sends none. */
+  asOf?: string;
 }
 
 export interface Loaded {
@@ -26,6 +28,8 @@ export interface Loaded {
   bySource: Record<string, number>;
   partitionsCreated: number;
   watermark: string | null;
+  /** dim_customer members whose RFM segment, scores or value tier changed. */
+  customersResegmented: number;
   durationMs: number;
 }
 
@@ -99,7 +103,7 @@ async function saveWatermark(db: pg.PoolClient, clean: string, run: RunRef, stra
 export async function loadWarehouse(deps: SalesDeps, run: RunRef, request: LoadRequest): Promise<Loaded> {
   const started = Date.now();
   const t = salesStaging(run.runId);
-  if (request.strategy === 'full') return { ...(await loadFull(deps, run, t.clean, t.leads)), durationMs: Date.now() - started };
+  if (request.strategy === 'full') return { ...(await loadFull(deps, run, t.clean, t.leads, request.asOf)), durationMs: Date.now() - started };
   const result = await withTransaction(deps.target, async (db) => {
     await db.query("SET LOCAL work_mem = '512MB'");
     // One load at a time; readers keep reading the committed warehouse meanwhile.
@@ -110,13 +114,20 @@ export async function loadWarehouse(deps: SalesDeps, run: RunRef, request: LoadR
       : request.window ? `sale_date >= '${request.window.from}'::date AND sale_date < '${request.window.to}'::date` : 'true';
     await db.query(`CREATE TEMP TABLE sales_batch ON COMMIT DROP AS SELECT * FROM ${t.clean} WHERE ${filter}`);
     const loaded = await loadBatch(db, WAREHOUSE, 'sales_batch', t.leads, true);
+    const customersResegmented = await segmentCustomers(db, WAREHOUSE, request.asOf);
     const watermark = await saveWatermark(db, t.clean, run, request.strategy);
-    return { ...loaded, watermark };
+    return { ...loaded, customersResegmented, watermark };
   });
   return { ...result, durationMs: Date.now() - started };
 }
 
-async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: string): Promise<Omit<Loaded, 'durationMs'>> {
+/** RFM segment and value tier of every customer, recomputed as of the run's day (type 1, in place). */
+async function segmentCustomers(db: pg.PoolClient, s: string, asOf: string | undefined): Promise<number> {
+  const { rows } = await db.query<{ n: number }>('SELECT sales_etl.segment_customers($1, coalesce($2::date, current_date)) AS n', [s, asOf ?? null]);
+  return rows[0].n;
+}
+
+async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: string, asOf?: string): Promise<Omit<Loaded, 'durationMs'>> {
   const db = await deps.target.connect();
   try {
     await db.query("SET work_mem = '512MB'");
@@ -125,6 +136,7 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
     await db.query(`DROP SCHEMA IF EXISTS ${NEXT} CASCADE`);
     await db.query(`DROP SCHEMA IF EXISTS ${OLD} CASCADE`);
     await db.query(`SELECT sales_etl.build_warehouse('${NEXT}')`);
+    await db.query(`SELECT sales_etl.add_segment_columns('${NEXT}')`);
     // Surrogate keys stay stable across a full rebuild: the current members come along with their keys.
     await db.query(`INSERT INTO ${NEXT}.dim_date SELECT * FROM ${WAREHOUSE}.dim_date`);
     for (const [dim, key] of DIMENSIONS) {
@@ -137,7 +149,11 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
     await db.query('SET default_statistics_target = 10');
     await db.query(`ANALYZE ${NEXT}.sales_fact, ${NEXT}.dim_customer, ${NEXT}.dim_product, ${NEXT}.dim_geography, ${NEXT}.leads`);
     await db.query('RESET default_statistics_target');
+    const customersResegmented = await segmentCustomers(db, NEXT, asOf);
     await db.query(`SELECT sales_etl.create_kpi_views('${NEXT}')`);
+    await db.query(`SELECT sales_etl.create_segment_view('${NEXT}')`);
+    // The BI role's grants go with the new warehouse (a schema swapped in carries its own).
+    await db.query(`SELECT sales_etl.grant_bi_reader('${NEXT}')`);
     const watermark = await inTransaction(db, async () => {
       await db.query('SELECT pg_advisory_xact_lock(7233005)');
       // A query names a table more than once (the facts, then a KPI view) and Postgres looks each name up as it
@@ -153,7 +169,7 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
     });
     // Outside the swap: waits for readers still on the old tables, without holding up the new ones.
     await db.query(`DROP SCHEMA ${OLD} CASCADE`);
-    return { ...loaded, watermark };
+    return { ...loaded, customersResegmented, watermark };
   } finally {
     await db.query('RESET work_mem; RESET maintenance_work_mem').catch(() => undefined);
     db.release();

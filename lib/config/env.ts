@@ -85,6 +85,8 @@ const envSchema = z.object({
   GEMINI_BASE_URL: z.string().url('must be a URL, e.g. http://127.0.0.1:8089').optional(),
   /** Gemini requests per minute for the whole task queue; the default is the free tier's. */
   GEMINI_RPM: z.coerce.number().positive().max(100_000).default(15),
+  /** salesWarehouse POSTs the anomalies found after a load here, as JSON (read by the worker when it checks). */
+  ALERT_WEBHOOK_URL: z.string().url('must be a URL, e.g. https://hooks.example.com/sales-alerts').optional(),
   /** Where `etl worker` and `etl dev` serve Prometheus metrics (GET /metrics); `off` serves none. */
   ETL_METRICS_ADDRESS: z
     .string()

@@ -70,6 +70,40 @@ export const salesThresholdsSchema = z.object({
 }).strict();
 export type SalesThresholds = z.output<typeof salesThresholdsSchema>;
 
+/** The anomaly check after each load (activities/sales-warehouse/alerts.ts). */
+export const alertSettingsSchema = z.object({
+  /** |robust z| above this is an anomaly (3.5: Iglewicz and Hoaglin's usual cut-off). */
+  zThreshold: z.number().positive().default(3.5),
+  /** How many previous same weekdays the last complete day is compared with. */
+  weeks: z.number().int().min(3).max(52).default(8),
+  /** A KPI with fewer past values than this (a young warehouse) is not checked. */
+  minHistory: z.number().int().min(3).max(52).default(4),
+}).strict().refine((a) => a.minHistory <= a.weeks, 'minHistory must not exceed weeks');
+export type AlertSettings = z.output<typeof alertSettingsSchema>;
+
+export interface Anomaly {
+  day: string;
+  kpi: string;
+  value: number;
+  median: number;
+  mad: number;
+  /** null: the history never varies and the value differs from it. */
+  robustZ: number | null;
+  direction: 'up' | 'down';
+  history: number[];
+}
+
+export interface AlertsOutcome {
+  /** The day checked: the last complete day before asOf. */
+  day: string;
+  checked: number;
+  found: number;
+  /** Anomalies POSTed to ALERT_WEBHOOK_URL by this run (earlier unsent ones included). */
+  notified: number;
+  /** The webhook's or the check's failure: recorded, never failing the run. */
+  error?: string;
+}
+
 export const LOAD_STRATEGIES = ['incremental', 'full', 'merge'] as const;
 export type SalesLoadStrategy = (typeof LOAD_STRATEGIES)[number];
 
@@ -111,6 +145,7 @@ export const salesWarehouseInputSchema = z.object({
   asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
   /** The business's time zone: the run's date (asOf's default, the raw zone's folder) is read on its clock. */
   timeZone: timeZoneSchema,
+  alerts: alertSettingsSchema.default(alertSettingsSchema.parse({})),
 }).strict();
 
 export type SalesWarehouseInput = z.input<typeof salesWarehouseInputSchema>;
@@ -179,6 +214,10 @@ export interface SalesWarehouseResult {
   leadsLoaded: number;
   partitionsCreated: number;
   watermark: string | null;
+  /** Customers whose RFM segment, scores or value tier changed in this load (absent in runs from before segmentation). */
+  customersResegmented?: number;
+  /** The anomaly check after the load (absent in runs from before the alerts). */
+  alerts?: AlertsOutcome;
   quality: QualityReport;
   steps: StepMetric[];
 }

@@ -13,6 +13,7 @@ import { DEMO_TABLE } from '../lib/sample-data/incremental-sync';
 import { sampleConversations, sampleCrm, sampleCustomers, samplePartners, sampleSales } from './commands/sample-data';
 import { serve } from './commands/serve';
 import { applySchedulesCommand, backfillSchedule, deleteSchedule, listSchedules, pauseSchedule, triggerSchedule } from './commands/schedules';
+import { watchStart, watchStatus, watchStop, type WatchOptions } from './commands/watch';
 import { worker } from './commands/worker';
 import { action } from './output';
 
@@ -94,6 +95,22 @@ crm.command('restore')
   .option('--id <workflowId>', 'workflow id (default: crm-features-manual-<time>)')
   .option('--no-wait', 'print the ids and return without waiting for the result')
   .action(action((options: { backup: string; id?: string; wait: boolean }) => restoreCrmBackup(loadConfig(), options)));
+
+const watch = program.command('watch').description('the salesWarehouse lake watcher: a sales run for each new file under an S3 prefix');
+watch.command('start')
+  .description('start watching a prefix of the lake bucket (one watcher per prefix)')
+  .requiredOption('--prefix <prefix>', 'key prefix in the configured bucket, e.g. sales/incoming/')
+  .option('--poll-seconds <n>', 'seconds between two listings (default 60)', positiveInt)
+  .option('--input <json>', 'more watcher input as JSON or @file.json: dataset, maxFilesPerPoll, run (the runs\' options)')
+  .action(action((options: WatchOptions) => watchStart(loadConfig(), options)));
+watch.command('stop')
+  .description('stop the watcher of a prefix (runs it started go on)')
+  .requiredOption('--prefix <prefix>', 'the prefix it watches')
+  .action(action((options: { prefix: string }) => watchStop(loadConfig(), options)));
+watch.command('status')
+  .description('the watcher of a prefix: status, listings, files started, the last ten')
+  .requiredOption('--prefix <prefix>', 'the prefix it watches')
+  .action(action((options: { prefix: string }) => watchStatus(loadConfig(), options)));
 
 program.command('replay')
   .description('replay workflow histories against the current workflow code (determinism check)')

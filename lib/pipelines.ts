@@ -99,6 +99,8 @@ export const pipelines: PipelineInfo[] = [
   {
     name: 'sales-warehouse',
     workflowType: 'salesWarehouse',
+    // The event trigger: a long-running watcher of a lake prefix that starts salesWarehouse for each new file.
+    otherWorkflowTypes: ['salesLakeWatcher'],
     taskQueue: 'etl-sales-warehouse',
     description: 'REST APIs + CSV/XLSX files + databases -> raw copy in S3 -> clean, quality gate -> sales_dw star schema (monthly partitions) -> KPI views',
     // Sources extract in parallel, each holding a target connection for its COPY (plus the database source's own).

@@ -5,9 +5,11 @@ import { extractSource, type Landing, type SalesDeps } from './extract';
 import { dropSalesStaging, type LoadRequest, loadWarehouse, refreshKpis } from './load';
 import { validateSales } from './quality';
 import { detectAnomalies } from './alerts';
+import { listNewLakeFiles, type NewLakeFile, recordLakeFile } from './lake-watcher';
 
 export type { SalesDeps, Landing } from './extract';
 export type { CleanStats } from './clean';
+export type { NewLakeFile } from './lake-watcher';
 export type { Loaded, LoadRequest } from './load';
 
 /** The salesWarehouse activities, bound to the warehouse (target), the default source database and the lake's S3. */
@@ -19,6 +21,8 @@ export function createSalesActivities(deps: SalesDeps) {
     salesLoad: beating((run: RunRef, request: LoadRequest) => loadWarehouse(deps, run, request)),
     salesRefreshKpis: beating(() => refreshKpis(deps)),
     salesDropStaging: (run: RunRef) => dropSalesStaging(deps, run),
+    salesListNewLakeFiles: (request: { prefix: string; limit: number }) => listNewLakeFiles(deps, request),
+    salesRecordLakeFile: (file: NewLakeFile, watcherId: string) => recordLakeFile(deps, file, watcherId),
     salesDetectAnomalies: (run: RunRef, asOf: string, settings: AlertSettings) => detectAnomalies(deps, run, asOf, settings),
   };
 }

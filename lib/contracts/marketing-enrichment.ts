@@ -58,6 +58,18 @@ export const enrichmentInputSchema = z
     maxParallelRequests: z.number().int().min(1).max(64).default(4),
     /** How many times customers whose message came back missing or too long are asked again. */
     retryRounds: z.number().int().min(0).max(5).default(2),
+    /** A 429 that outlasts the request's retry budget: the batch waits and is sent again, until the deadline. */
+    rateLimit: z
+      .object({
+        /** Attempts of one request (each 429 waiting as long as Gemini asks) before the batch waits. */
+        attempts: z.number().int().min(1).max(50).default(12),
+        /** How long a batch waits (a durable timer) before it is sent again. */
+        pauseSeconds: z.number().min(1).max(86_400).default(300),
+        /** Minutes from the run's start after which no batch waits again or starts: the rest is left for a rerun. */
+        deadlineMinutes: z.number().positive().max(7 * 24 * 60).default(720),
+      })
+      .strict()
+      .default({ attempts: 12, pauseSeconds: 300, deadlineMinutes: 720 }),
     outputs: z
       .object({
         /** Local folder (on the worker) for the XLSX and CSV; default `<ETL_DATA_DIR>/exports/marketing`. */
@@ -94,6 +106,12 @@ export interface EnrichmentResult {
   requests: number;
   tokens: { prompt: number; output: number; total: number } | null;
   files: string[];
+  /** Times a batch, still rate limited after its retry budget, waited on a timer (absent in runs from before). */
+  rateLimitWaits?: number;
+  /** Customers left without a message because the deadline came while Gemini still answered 429. */
+  deferred?: number;
+  /** Runs of this workflow id: more than one when a long base continued as new. */
+  runs?: number;
 }
 
 export interface EnrichmentProgress {

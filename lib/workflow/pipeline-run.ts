@@ -3,7 +3,7 @@
 // failure, cancellation), and run cleanup that a cancellation cannot skip.
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
-  ApplicationFailure, CancellationScope, isCancellation, patched, setHandler, upsertSearchAttributes, type QueryDefinition,
+  ApplicationFailure, CancellationScope, ContinueAsNew, isCancellation, patched, setHandler, upsertSearchAttributes, type QueryDefinition,
 } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { ErrorType } from './errors';
@@ -60,6 +60,7 @@ export async function runPipeline<Schema extends z.ZodType, Result, Progress ext
   const failureHandlers: ((error: unknown) => Promise<unknown>)[] = [];
   const exitHandlers: (() => Promise<unknown>)[] = [];
   let cleanUp: <T>(work: () => Promise<T>) => Promise<T> = nonCancellable;
+  let continuing = false;
   const run: PipelineRun = {
     outcomeAttributes: [],
     onFailure: (handler) => failureHandlers.push(handler),
@@ -74,6 +75,11 @@ export async function runPipeline<Schema extends z.ZodType, Result, Progress ext
     progress.step = 'done';
     return result;
   } catch (error) {
+    // Continuing as new is not an end: no outcome, no failure handlers, no cleanup (the next run goes on with it).
+    if (error instanceof ContinueAsNew) {
+      continuing = true;
+      throw error;
+    }
     const cancelled = isCancellation(error);
     // Before this patch, a cancelled run's cleanup ran in the cancelled scope, where it could not start.
     if (cancelled && !patched(CLEANUP_WHEN_CANCELLED)) cleanUp = inCancelledScope;
@@ -87,8 +93,10 @@ export async function runPipeline<Schema extends z.ZodType, Result, Progress ext
     progress.step = cancelled ? 'cancelled' : 'failed';
     throw error;
   } finally {
-    await cleanUp(async () => {
-      for (const cleanup of exitHandlers) await cleanup();
-    });
+    if (!continuing) {
+      await cleanUp(async () => {
+        for (const cleanup of exitHandlers) await cleanup();
+      });
+    }
   }
 }

@@ -41,7 +41,6 @@ describe('marketingEnrichment on a large base', () => {
     }
     assert.equal(result.runs, lengths.length);
     assert.ok(lengths.length >= 2, `runs: ${lengths.length}`);
-    console.log(`history lengths of the runs: ${lengths.join(', ')}`);
     // A run stops taking batches at MAX_HISTORY_EVENTS; the ones in flight (8 at most) add a few events each.
     for (const length of lengths) assert.ok(length < MAX_HISTORY_EVENTS + 100, `history lengths: ${lengths.join(', ')}`);
 

@@ -124,13 +124,15 @@ export async function marketingEnrichment(input: EnrichmentInput = {}, continuat
         deferred += batchCustomers(plan, options.batchSize, batch);
         return;
       }
+      let remaining = batchCustomers(plan, options.batchSize, batch);
       for (let round = 0; round <= options.retryRounds; round++) {
         const outcome = await request(batch, round);
         if (!outcome) {
           // Left for a rerun: the customers still without a message in this batch.
-          deferred += batchCustomers(plan, options.batchSize, batch);
+          deferred += remaining;
           return;
         }
+        remaining = outcome.retry;
         add(totals, outcome);
         progress.done += outcome.enriched;
         progress.failed += outcome.failed;

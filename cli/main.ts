@@ -12,7 +12,7 @@ import { runPipeline } from './commands/run';
 import { DEMO_TABLE } from '../lib/sample-data/incremental-sync';
 import { sampleConversations, sampleCrm, sampleCustomers, samplePartners, sampleSales } from './commands/sample-data';
 import { serve } from './commands/serve';
-import { applySchedulesCommand, backfillSchedule, deleteSchedule, listSchedules, pauseSchedule, triggerSchedule } from './commands/schedules';
+import { applySchedulesCommand, backfillSchedule, diffSchedules, deleteSchedule, listSchedules, pauseSchedule, triggerSchedule } from './commands/schedules';
 import { watchStart, watchStatus, watchStop, type WatchOptions } from './commands/watch';
 import { worker } from './commands/worker';
 import { action } from './output';
@@ -54,8 +54,12 @@ program.command('health')
 
 const schedules = program.command('schedules').description('the pipelines\' Temporal Schedules, defined in schedules/');
 schedules.command('apply')
-  .description('create or update every schedule to match its definition, printing what changed (paused state is left alone)')
-  .action(action(() => applySchedulesCommand(loadConfig())));
+  .description('create or update every schedule to its definition; what an operator changed and the code did not is kept, a conflict is reported (exit 1)')
+  .option('--force', 'on a conflict (a field both the code and an operator changed), take the code\'s side')
+  .action(action((options: { force?: boolean }) => applySchedulesCommand(loadConfig(), options)));
+schedules.command('diff')
+  .description('what apply would do, field by field: code now, code last applied, server now (exit 1 on a conflict)')
+  .action(action(() => diffSchedules(loadConfig())));
 schedules.command('list')
   .description('every schedule: paused or active (with its note), when it runs, its next runs and its last run')
   .action(action(() => listSchedules(loadConfig())));

@@ -7,4 +7,6 @@ import type { PipelineScheduleSpec } from './pipeline-schedule';
  */
 export const crmFeaturesSchedule = (_config: EtlConfig): PipelineScheduleSpec => ({
   scheduleId: 'crm-features-daily', cron: '0 4 * * *', catchupWindow: '1 hour',
+  needsInput: 'set sourceTable and lakePrefix in the schedule\'s input to your transactions, then unpause; the defaults '
+    + '(tbl_transactions, s3:lake/transactions/) are the sample data (npx etl sample-data crm)',
 });

@@ -7,4 +7,6 @@ import type { PipelineScheduleSpec } from './pipeline-schedule';
  */
 export const salesWarehouseSchedule = (_config: EtlConfig): PipelineScheduleSpec => ({
   scheduleId: 'sales-warehouse-hourly', cron: '0 * * * *', catchupWindow: '15 minutes',
+  needsInput: 'set sources in the schedule\'s input to your APIs, files and databases, then unpause; the default sources are '
+    + 'the sample data (npx etl sample-data sales)',
 });

@@ -16,6 +16,8 @@ export interface ScheduleView {
   input: string;
   overlap: string;
   catchupWindow: string;
+  /** `active` or `paused`. */
+  state: string;
 }
 
 export interface FieldChange {
@@ -35,6 +37,7 @@ export function viewOfDefinition(definition: ScheduleOptions): ScheduleView {
     input: JSON.stringify(action.args ?? []),
     overlap: definition.policies?.overlap ?? 'SKIP',
     catchupWindow: duration(definition.policies?.catchupWindow ?? '1 year'),
+    state: definition.state?.paused ? 'paused' : 'active',
   };
 }
 
@@ -49,6 +52,7 @@ export function viewOfServer(description: ScheduleDescription): ScheduleView {
     input: JSON.stringify(action.type === 'startWorkflow' ? action.args ?? [] : []),
     overlap: description.policies.overlap ?? 'SKIP',
     catchupWindow: duration(description.policies.catchupWindow),
+    state: description.state.paused ? 'paused' : 'active',
   };
 }
 

@@ -16,6 +16,7 @@ import { writeSalesSample } from '../../lib/sample-data/sales-warehouse';
 import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-warehouse-api';
 import { cliTrigger, connectClient, webUiLink } from '../../lib/temporal/connection';
 import { printJson, say, table } from '../output';
+import { recordSampleData } from '../../lib/sample-data/marker';
 import { addresses, startEverything } from './dev';
 import { localDateTime } from '../../lib/workflow/zoned-time';
 
@@ -120,6 +121,8 @@ export async function demo(config: EtlConfig): Promise<number> {
     for (const step of steps) {
       if (step.before) say(await step.before());
       const pipeline = findPipeline(step.pipeline);
+      // Its sample data is on this stack now: the next `etl dev` finds its schedule's default input and unpauses it.
+      if (pipeline.schedule(config).needsInput) recordSampleData(config.ETL_DATA_DIR, pipeline.name);
       const workflowId = `demo-${step.pipeline}-${Date.now()}`;
       const started = Date.now();
       const handle = await client.workflow.start(pipeline.workflowType, { taskQueue: pipeline.taskQueue, workflowId, args: [inputWithConfiguration(pipeline, config, step.input)] });

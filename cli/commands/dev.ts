@@ -7,6 +7,7 @@ import { connectClient } from '../../lib/temporal/connection';
 import { applySchedules } from '../../schedules';
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { say, table } from '../output';
+import { reportApplied } from './schedules';
 
 export interface RunningStack {
   stack: Stack;
@@ -23,7 +24,7 @@ export async function startEverything(config: EtlConfig): Promise<RunningStack> 
     const workers = await startWorkers(stack.settings);
     const client = await connectClient(stack.settings);
     try {
-      for (const applied of await applySchedules(client, config)) say(`schedule ${applied.scheduleId}: ${applied.change}`);
+      reportApplied(await applySchedules(client, config), (line) => say(`schedule ${line}`));
     } finally {
       await client.connection.close();
     }

@@ -1,6 +1,7 @@
 import type { EtlConfig } from '../../lib/config/env';
 import { createPool } from '../../lib/io/postgres';
-import { seedConversations } from '../../lib/sample-data/incremental-sync';
+import { DEMO_TABLE, seedConversations } from '../../lib/sample-data/incremental-sync';
+import { recordSampleData } from '../../lib/sample-data/marker';
 import { createCampaignFolders } from '../../activities/mailing-campaigns/sftp-folders';
 import { PARTNERS_TABLE, seedPartnerCustomers } from '../../lib/sample-data/mailing-campaigns';
 import { resolveSettings } from '../../lib/config/settings';
@@ -20,6 +21,8 @@ export async function sampleConversations(config: EtlConfig, options: { rows: nu
   try {
     const inserted = await seedConversations(source, target, options.rows, options.table);
     say(`${options.table}: ${inserted} new rows on the source (rows that already existed were kept)`);
+    // The schedule's default input reads the demo table: with it there, `etl schedules apply` leaves the schedule active.
+    if (options.table === DEMO_TABLE) recordSampleData(config.ETL_DATA_DIR, 'incremental-sync');
     printJson({ table: options.table, inserted });
     return 0;
   } finally {
@@ -44,6 +47,7 @@ export async function samplePartners(config: EtlConfig, options: { rows: number;
     const inserted = await seedPartnerCustomers(source, options.rows, options.seed);
     say(`${PARTNERS_TABLE}: ${inserted} new customers on the source, seed ${options.seed} (rows that already existed were kept)`);
     const folders = await createCampaignFolders(settings);
+    recordSampleData(config.ETL_DATA_DIR, 'mailing-campaigns');
     say(`SFTP folders of the campaigns in ${settings.mailing.campaignsDir}: ${folders.join(', ')}`);
     printJson({ table: PARTNERS_TABLE, inserted, seed: options.seed, folders });
     return 0;
@@ -61,6 +65,7 @@ export async function sampleCrm(config: EtlConfig, options: { users: number; tra
     const asOf = crmSampleAsOf(config.ETL_TIMEZONE);
     const rows = generateCrmTransactions({ users: options.users, transactions: options.transactions, seed: options.seed, asOf });
     const written = await writeCrmSample({ source, s3, bucket: settings.s3.bucket }, rows, { prefix: options.prefix });
+    if (options.prefix === 'lake/transactions/') recordSampleData(config.ETL_DATA_DIR, 'crm-features');
     say(`tbl_transactions: ${written.sourceRows} new rows on the source; lake: ${written.lakeFiles.map((f) => `s3://${settings.s3.bucket}/${f.key} (${f.rows})`).join(', ')}`);
     printJson({ table: 'tbl_transactions', ...written, seed: options.seed });
     return 0;
@@ -83,6 +88,7 @@ export async function sampleSales(config: EtlConfig, options: { rows: number }):
     await migrate(target);
     const asOf = localDateTime(new Date(), config.ETL_TIMEZONE).slice(0, 10);
     const sample = await writeSalesSample({ sourceAdmin, target, s3, bucket: settings.s3.bucket }, { rows: options.rows, asOf });
+    recordSampleData(config.ETL_DATA_DIR, 'sales-warehouse');
     say(`erp_sales: ${sample.erpRows} rows on the source; s3://${settings.s3.bucket}/sales/exports/ecommerce.csv (${sample.csvRows}), lojas.xlsx (${sample.xlsxRows}); `
       + `s3://${settings.s3.bucket}/sales/leads/leads.csv (${sample.leads}); the demo serves the other ${sample.apiItems.length} from its sample REST API`);
     printJson({ erpRows: sample.erpRows, csvRows: sample.csvRows, xlsxRows: sample.xlsxRows, leads: sample.leads, apiRows: sample.apiItems.length });

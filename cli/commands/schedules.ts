@@ -3,7 +3,7 @@ import { ConfigError, type EtlConfig } from '../../lib/config/env';
 import { resolveSettings } from '../../lib/config/settings';
 import { connectClient } from '../../lib/temporal/connection';
 import { instantOfWallClock, zonedTime } from '../../lib/workflow/zoned-time';
-import { applySchedules, scheduleDefinitions } from '../../schedules';
+import { applySchedules, planSchedules, scheduleDefinitions, type AppliedSchedule } from '../../schedules';
 import { viewOfServer } from '../../schedules/schedule-view';
 import { printJson, say, table } from '../output';
 
@@ -18,14 +18,45 @@ async function withClient<T>(config: EtlConfig, run: (client: Client) => Promise
   }
 }
 
-export const applySchedulesCommand = (config: EtlConfig) => withClient(config, async (client) => {
-  const applied = await applySchedules(client, config);
-  for (const { scheduleId, change, diff } of applied) {
-    say(`${scheduleId}: ${change}`);
-    for (const { field, from, to } of diff) say(`  ${field}: ${from} -> ${to}`);
+/** One line per schedule, then what changed, what was kept and what conflicts; exit 1 while a conflict remains. */
+export function reportApplied(applied: AppliedSchedule[], print: (line: string) => void = say): boolean {
+  for (const { scheduleId, change, diff, kept, conflicts, forced } of applied) {
+    print(`${scheduleId}: ${change}`);
+    for (const { field, from, to } of diff) print(`  ${field}: ${from} -> ${to}`);
+    for (const { field, server } of kept) print(`  ${field}: kept ${server} (changed on the server, not in the code)`);
+    if (!forced) for (const { field, code, server } of conflicts) print(`  ${field}: CONFLICT, kept ${server}; the code says ${code}`);
   }
+  const unresolved = applied.filter((a) => a.conflicts.length > 0 && !a.forced);
+  if (unresolved.length > 0) {
+    print(`conflicts in ${unresolved.map((a) => a.scheduleId).join(', ')}: see \`etl schedules diff\`; \`etl schedules apply --force\` takes the code's side`);
+  }
+  return unresolved.length === 0;
+}
+
+export const applySchedulesCommand = (config: EtlConfig, options: { force?: boolean } = {}) => withClient(config, async (client) => {
+  const applied = await applySchedules(client, config, options);
+  const clean = reportApplied(applied);
   printJson(applied);
-  return 0;
+  return clean ? 0 : 1;
+});
+
+/**
+ * What `apply` would do, field by field, three ways: the code now, what the code last applied (the schedule's memo)
+ * and the server now. Exit 1 when a conflict needs a person: apply keeps the server's side unless --force.
+ */
+export const diffSchedules = (config: EtlConfig) => withClient(config, async (client) => {
+  const plans = await planSchedules(client, config);
+  const rows: string[][] = [['schedule', 'field', 'code', 'last applied', 'server', 'apply']];
+  for (const plan of plans) {
+    if (!plan.exists) rows.push([plan.scheduleId, '', '', '', '(missing)', 'creates it']);
+    const lastApplied = (value: string) => (plan.unrecorded ? '(no record)' : value);
+    for (const c of plan.changes) rows.push([plan.scheduleId, c.field, c.to, lastApplied(c.from), c.from, 'takes the code\'s']);
+    for (const k of plan.kept) rows.push([plan.scheduleId, k.field, k.code, lastApplied(k.code), k.server, 'keeps the server\'s (operator change)']);
+    for (const c of plan.conflicts) rows.push([plan.scheduleId, c.field, c.code, c.lastApplied, c.server, 'CONFLICT: keeps the server\'s; --force takes the code\'s']);
+  }
+  say(rows.length > 1 ? table(rows) : 'every schedule is as its definition says');
+  printJson(plans.map(({ scheduleId, exists, changes, kept, conflicts, unrecorded }) => ({ scheduleId, exists, changes, kept, conflicts, unrecorded })));
+  return plans.some((p) => p.conflicts.length > 0) ? 1 : 0;
 });
 
 export const listSchedules = (config: EtlConfig) => withClient(config, async (client) => {
@@ -42,7 +73,6 @@ export const listSchedules = (config: EtlConfig) => withClient(config, async (cl
     const description = await client.schedule.getHandle(scheduleId).describe();
     rows.push({
       scheduleId,
-      state: description.state.paused ? 'paused' : 'active',
       note: description.state.note ?? '',
       definedInCode: defined.includes(scheduleId),
       ...viewOfServer(description),

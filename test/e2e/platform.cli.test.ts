@@ -1,41 +1,16 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
-import { msToTs } from '@temporalio/common/lib/time';
-import { temporal } from '@temporalio/proto';
 import type { SyncResult } from '../../lib/contracts/incremental-sync';
 import { seedConversations } from '../../lib/sample-data/incremental-sync';
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { etl } from '../helpers/cli';
-import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
+import { newNamespace, openTestContext, settings, workflowBundle, type TestContext } from '../helpers/env';
 
 const TABLE = 'public.conv_cli';
 
 interface HealthReport {
   healthy: boolean;
   checks: { name: string; ok: boolean; detail: string; required: boolean }[];
-}
-
-/**
- * A new namespace on the test server, once the server answers for it. Where no worker has ever polled: in the
- * shared namespace, other test files run workers on the pipelines' own task queues (`etl worker` in the crash
- * tests, the CLI tests), and the server lists a poller for minutes after it stopped, so whether a worker is
- * polling there depends on which files ran before.
- */
-async function namespaceWithoutWorkers(ctx: TestContext): Promise<string> {
-  const namespace = uniqueId('cli-health');
-  await ctx.client.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await ctx.client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: 'etl-incremental-sync' },
-        taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW });
-      return namespace;
-    } catch (error) {
-      // A namespace just registered is known to the server's caches within seconds.
-      if (attempt >= 60) throw error;
-      await sleep(500);
-    }
-  }
 }
 
 describe('the etl command', () => {
@@ -52,7 +27,7 @@ describe('the etl command', () => {
   });
 
   it('health fails and names the task queue when no worker is polling', async () => {
-    const result = await etl(['health', '--json'], { TEMPORAL_NAMESPACE: await namespaceWithoutWorkers(ctx) });
+    const result = await etl(['health', '--json'], { TEMPORAL_NAMESPACE: await newNamespace(ctx.client, 'cli-health') });
     assert.equal(result.code, 1);
     const report = result.json as HealthReport;
     assert.equal(report.healthy, false);

@@ -48,9 +48,10 @@ program.command('run')
   .action(action((name: string, options: { input?: string; id?: string; wait: boolean }) => runPipeline(loadConfig(), name, options)));
 
 program.command('health')
-  .description('check Temporal, workers, databases, storage, schedules and the last run of each pipeline')
+  .description('servers, and per pipeline: workers and backlog, schedule, last success against the schedule, failures in 24 h; '
+    + 'exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
   .option('--json', 'machine-readable output')
-  .action(action((options: { json?: boolean }) => health(loadConfig(), options)));
+  .action(action((options: { json?: boolean }) => health(() => loadConfig(), options)));
 
 const schedules = program.command('schedules').description('the pipelines\' Temporal Schedules, defined in schedules/');
 schedules.command('apply')

@@ -4,14 +4,9 @@ import type { SyncResult } from '../../lib/contracts/incremental-sync';
 import { seedConversations } from '../../lib/sample-data/incremental-sync';
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { etl } from '../helpers/cli';
-import { newNamespace, openTestContext, settings, workflowBundle, type TestContext } from '../helpers/env';
+import { openTestContext, settings, workflowBundle, type TestContext } from '../helpers/env';
 
 const TABLE = 'public.conv_cli';
-
-interface HealthReport {
-  healthy: boolean;
-  checks: { name: string; ok: boolean; detail: string; required: boolean }[];
-}
 
 describe('the etl command', () => {
   let ctx: TestContext;
@@ -26,25 +21,14 @@ describe('the etl command', () => {
     await ctx?.close();
   });
 
-  it('health fails and names the task queue when no worker is polling', async () => {
-    const result = await etl(['health', '--json'], { TEMPORAL_NAMESPACE: await newNamespace(ctx.client, 'cli-health') });
-    assert.equal(result.code, 1);
-    const report = result.json as HealthReport;
-    assert.equal(report.healthy, false);
-    const worker = report.checks.find((c) => c.name === 'worker etl-incremental-sync');
-    assert.equal(worker?.ok, false);
-    assert.match(worker!.detail, /no worker is polling task queue etl-incremental-sync/);
-    assert.ok(report.checks.find((c) => c.name === 'Temporal')?.ok);
-    assert.ok(report.checks.find((c) => c.name === 'source database')?.ok);
-  });
-
   it('schedules apply creates the schedules, and a second apply changes nothing', async () => {
     const first = await etl(['schedules', 'apply']);
     assert.equal(first.code, 0, first.stderr);
     const ids = ['incremental-sync-daily', 'mailing-campaigns-hourly', 'marketing-enrichment-weekly', 'crm-features-daily', 'sales-warehouse-hourly'];
-    assert.deepEqual(first.json, ids.map((scheduleId) => ({ scheduleId, change: 'created', diff: [] })));
+    const changes = (result: unknown) => (result as { scheduleId: string; change: string }[]).map((a) => [a.scheduleId, a.change]);
+    assert.deepEqual(changes(first.json), ids.map((scheduleId) => [scheduleId, 'created']));
     const again = await etl(['schedules', 'apply']);
-    assert.deepEqual(again.json, ids.map((scheduleId) => ({ scheduleId, change: 'unchanged', diff: [] })));
+    assert.deepEqual(changes(again.json), ids.map((scheduleId) => [scheduleId, 'unchanged']));
     // The hourly mailing schedule must not fire into the other tests' workers at a full hour.
     await ctx.client.schedule.getHandle('mailing-campaigns-hourly').pause('tests');
     await ctx.client.schedule.getHandle('sales-warehouse-hourly').pause('tests');
@@ -82,12 +66,14 @@ describe('the etl command', () => {
     await ctx.client.workflow.getHandle('cli-run-nowait').result();
   });
 
-  it('health is green with a worker polling and the schedule in place', async () => {
+  it('health with a worker polling and the schedules in place: not critical; a schedule waiting for its input is a warning', async () => {
     const result = await etl(['health']);
-    assert.equal(result.code, 0, result.stdout);
-    assert.match(result.stdout, /ok\s+schedule incremental-sync-daily\s+active, next run/);
-    assert.match(result.stdout, /last run incrementalSync\s+cli-run-nowait completed/);
-    assert.match(result.stdout, /^healthy$/m);
+    // Other test files' failed runs of the same workflow types may add warnings; nothing here is critical.
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stdout, /ok\s+worker etl-incremental-sync\s+1 workflow and 1 activity poller\(s\)/);
+    assert.match(result.stdout, /warn\s+schedule incremental-sync-daily\s+paused: input not configured: set sourceTable/);
+    assert.match(result.stdout, /ok\s+last success incrementalSync\s+cli-run-nowait \d+ min ago/);
+    assert.match(result.stdout, /^healthy, with warnings$/m);
   });
 
   it('a failed run exits non-zero with the message, the failed activity and its attempt', async () => {
@@ -107,7 +93,7 @@ describe('the etl command', () => {
   });
 
   it('a malformed variable is one clear line, not a stack trace', async () => {
-    const result = await etl(['health'], { DATABASE_URL: 'localhost:5432/etl' });
+    const result = await etl(['run', 'incremental-sync'], { DATABASE_URL: 'localhost:5432/etl' });
     assert.equal(result.code, 2);
     assert.equal(result.stderr.trim().split('\n').length, 1);
     assert.match(result.stderr, /^etl: invalid configuration: DATABASE_URL="localhost:5432\/etl": must be a postgres:\/\/ URL/);
@@ -132,7 +118,7 @@ describe('the etl command', () => {
     assert.ok(lastRun, 'the schedule started a run');
     await ctx.client.workflow.getHandle(lastRun.workflowId, lastRun.firstExecutionRunId).result().catch(() => undefined);
     const result = await etl(['health']);
-    assert.equal(result.code, 1);
+    assert.equal(result.code, 2);
     assert.match(result.stdout, new RegExp(`FAIL\\s+schedule incremental-sync-daily\\s+last scheduled run ${lastRun.workflowId} failed`));
     assert.match(result.stdout, /^UNHEALTHY$/m);
   });

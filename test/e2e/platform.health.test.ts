@@ -85,7 +85,7 @@ describe('etl health', () => {
     assert.equal(report.status, 'warning');
     assert.equal(report.healthy, true);
     const sync = pipelineOf(report, 'incremental-sync');
-    assert.equal(sync.queues[0].workflowPollers > 0 && sync.queues[0].backlog, 0);
+    assert.ok(sync.queues[0].workflowPollers > 0);
     assert.equal(sync.schedule?.state, 'paused');
     assert.match(checkOf(report, 'schedule crm-features-daily').detail, /^paused: input not configured: set sourceTable and lakePrefix/);
     assert.equal(sync.failedLast24h.temporal, 1);

@@ -26,7 +26,7 @@ describe('etl schedules', () => {
     const sync = scheduleDefinitions(loadConfig()).find((d) => d.scheduleId === 'incremental-sync-daily')!;
     scheduleId = uniqueId('ops');
     await ctx.client.schedule.create({
-      ...sync, scheduleId,
+      ...sync, scheduleId, state: {},
       action: { ...sync.action, taskQueue: ctx.taskQueue, workflowId: `${scheduleId}-run`, args: [{ sourceTable: 'public.no_such_table' }] },
     });
   });
@@ -46,14 +46,14 @@ describe('etl schedules', () => {
     const changed = await etl(['schedules', 'apply'], { SYNC_SCHEDULE_CRON: '30 5 * * MON-FRI' });
     assert.equal(changed.code, 0, changed.stderr);
     const sync = (changed.json as { scheduleId: string; change: string; diff: unknown[] }[]).find((s) => s.scheduleId === 'incremental-sync-daily');
-    assert.deepEqual(sync, { scheduleId: 'incremental-sync-daily', change: 'updated', diff: [{ field: 'cron', from: '0 3 * * *', to: '30 5 * * 1-5' }] });
+    assert.deepEqual([sync?.change, sync?.diff], ['updated', [{ field: 'cron', from: '0 3 * * *', to: '30 5 * * 1-5' }]]);
     assert.match(changed.stderr, /incremental-sync-daily: updated\n {2}cron: 0 3 \* \* \* -> 30 5 \* \* 1-5/);
     assert.match(changed.stderr, /crm-features-daily: unchanged/);
     const back = await etl(['schedules', 'apply']);
     const again = (back.json as { scheduleId: string; change: string }[]).find((s) => s.scheduleId === 'incremental-sync-daily');
     assert.equal(again?.change, 'updated');
     const described = await ctx.client.schedule.getHandle('incremental-sync-daily').describe();
-    assert.equal(described.info.nextActionTimes[0].getUTCHours(), 6, 'back to 03:00 São Paulo');
+    assert.deepEqual(described.spec.calendars?.[0].hour, [{ start: 3, end: 3, step: 1 }], 'back to 03:00 São Paulo');
   });
 
   it('list shows the schedule, its next runs, and pause/unpause with a note', async () => {

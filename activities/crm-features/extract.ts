@@ -57,6 +57,12 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
   // Reported in the order the sources were listed, whatever order the copies finished in.
   const bySource = Object.fromEntries(copies.map(({ name }) => [name, counts.get(name) ?? 0]));
   const rows = Object.values(bySource).reduce((a, b) => a + b, 0);
+  // Nothing at all is not a quality problem of the data: it is data that is not there.
+  if (rows === 0) {
+    throw ApplicationFailure.nonRetryable(`no transactions in ${options.sourceTable} on the source database or under the lake prefix `
+      + `s3://${location.bucket}/${location.key}: load the sample data with \`npx etl sample-data crm\`, or set sourceTable and `
+      + 'lakePrefix in the input to where your transactions are', ErrorType.NoInputData);
+  }
   return { step: 'extract', table: raw, rows, bySource, durationMs: Date.now() - started };
 }
 

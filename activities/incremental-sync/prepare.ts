@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { DEMO_TABLE } from '../../lib/sample-data/incremental-sync';
 import type pg from 'pg';
 import { parseTableName, qualified, quoteIdent, redactUrl } from '../../lib/io/postgres';
 import type { ChangeDetection, SyncOptions } from '../../lib/contracts/incremental-sync';
@@ -22,7 +23,10 @@ async function inspectSource(db: SyncDatabases, options: SyncOptions): Promise<T
   const where = `source database ${redactUrl(db.sourceUrl)}`;
   const source = await describeTable(db.source, options.sourceTable);
   if (!source) {
-    throw permanentFailure(ErrorType.SchemaError, `source table ${options.sourceTable} does not exist on the ${where}`);
+    // The default input reads the sample table: say how to get it, or what to set instead.
+    const hint = options.sourceTable === DEMO_TABLE
+      ? ': set sourceTable in the input to your table, or load the sample table with `npx etl sample-data conversations`' : '';
+    throw permanentFailure(ErrorType.SchemaError, `source table ${options.sourceTable} does not exist on the ${where}${hint}`);
   }
   if (!source.canSelect) {
     const user = (await db.source.query<{ u: string }>('SELECT current_user AS u')).rows[0].u;

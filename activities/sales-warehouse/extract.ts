@@ -15,7 +15,7 @@ import { copyTextLine, createPool, quoteIdent, quoteLiteral } from '../../lib/io
 import { parseS3Location } from '../../lib/io/s3';
 import { httpStatusKind, isTransient } from '../../lib/activity/errors';
 import { ErrorType } from '../../lib/workflow/errors';
-import { fieldsOf, salesStaging, type RunRef, type SourceConfig, type SourceExtract } from '../../lib/contracts/sales-warehouse';
+import { DEFAULT_SOURCES, fieldsOf, salesStaging, type RunRef, type SourceConfig, type SourceExtract } from '../../lib/contracts/sales-warehouse';
 import { reportProgress } from '../../lib/activity/heartbeat';
 
 export interface SalesDeps {
@@ -202,7 +202,10 @@ async function extractFiles(ctx: ExtractContext, source: FileSource): Promise<{ 
     if (isTransient(error)) throw error;
     throw ApplicationFailure.nonRetryable(`source ${source.name}: cannot read ${source.location}: ${(error as Error).message}`, ErrorType.InvalidInput);
   }
-  if (!files.length) throw ApplicationFailure.nonRetryable(`source ${source.name}: no .csv or .xlsx file at ${source.location}`, ErrorType.InvalidInput);
+  if (!files.length) {
+    throw ApplicationFailure.nonRetryable(`source ${source.name}: no .csv or .xlsx file at ${source.location}${sampleHint(source)}`,
+      isSample(source) ? ErrorType.NoInputData : ErrorType.InvalidInput);
+  }
   let rows = 0;
   const rawKeys: string[] = [];
   for (const [i, file] of files.entries()) {
@@ -283,6 +286,14 @@ async function copyXlsx(ctx: ExtractContext, source: FileSource, name: string, b
 
 const cellText = (v: unknown) => (v instanceof Date ? v.toISOString().slice(0, 10) : v);
 
+/** One of the default sources, which read the sample data (`etl sample-data sales`). */
+const isSample = (source: FileSource | DatabaseSource) => DEFAULT_SOURCES.some((d) => d.name === source.name && (
+  (d.kind === 'file' && source.kind === 'file' && d.location === source.location)
+  || (d.kind === 'database' && source.kind === 'database' && d.query === source.query)));
+
+const sampleHint = (source: FileSource | DatabaseSource) => (isSample(source)
+  ? '; the default sources are the sample data: load it with `npx etl sample-data sales`, or set sources in the input to yours' : '');
+
 // ---- Database -----------------------------------------------------------------------------------------------------
 
 async function extractDatabase(ctx: ExtractContext, source: DatabaseSource): Promise<{ rows: number; rawKeys: string[] }> {
@@ -300,7 +311,8 @@ async function extractDatabase(ctx: ExtractContext, source: DatabaseSource): Pro
       columns = (await from.query(`SELECT * FROM (${source.query}) q LIMIT 0`)).fields.map((f) => f.name);
     } catch (error) {
       if (isTransient(error)) throw error;
-      throw ApplicationFailure.nonRetryable(`source ${source.name}: the query failed: ${(error as Error).message}`, ErrorType.InvalidInput);
+      throw ApplicationFailure.nonRetryable(`source ${source.name}: the query failed: ${(error as Error).message}${sampleHint(source)}`,
+        isSample(source) && /does not exist/.test((error as Error).message) ? ErrorType.NoInputData : ErrorType.InvalidInput);
     }
     const byName = new Map(columns.map((c) => [c.toLowerCase(), c]));
     const select = ctx.fields.map((f) => {

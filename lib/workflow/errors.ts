@@ -28,6 +28,8 @@ export const ErrorType = {
   RateLimited: 'RateLimited',
   /** Gemini answered 5xx or timed out: retried by the policy. */
   GeminiUnavailable: 'GeminiUnavailable',
+  /** The run found no input data at all (an empty or missing source): the message says how to get some. */
+  NoInputData: 'NoInputData',
   /** A quality gate stopped the run before anything was loaded. */
   QualityGateFailed: 'QualityGateFailed',
   /** Some campaigns of a mailing slot failed (the others were delivered). */

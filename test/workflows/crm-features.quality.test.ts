@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { createCrmActivities } from '../../activities/crm-features';
 import { runQualityChecks, scoreChecks } from '../../activities/crm-features/quality';
 import {
@@ -14,6 +14,7 @@ import {
 } from '../../lib/contracts/crm-features';
 import { createPool } from '../../lib/io/postgres';
 import { createS3Client } from '../../lib/io/s3';
+import { putLakeFile, toCsv } from '../../lib/sample-data/crm-features';
 import { AS_OF, handChecked, loadedFeatures, writeDataset } from '../helpers/crm-features';
 import { openTestContext, settings, startOptions, uniqueId, type TestContext } from '../helpers/env';
 
@@ -157,18 +158,20 @@ describe('crmFeatures quality gate', () => {
     assert.equal(validated.usersTransformed, 4);
     assert.deepEqual(await loadedFeatures(ctx.target, p), []);
 
+    // One lake row without a user: completeness and key integrity, both critical, fail.
+    const [keyless] = handChecked(`${p}gate-`).lake;
+    await putLakeFile(s3, settings.s3.bucket, `lake/${p}gate/keyless.csv`, toCsv([{ ...keyless, user_id: '' }]));
     const opts = startOptions(ctx, 'crm-gate');
     const failed = await ctx.client.workflow.execute('crmFeatures', {
-      ...opts, args: [{ sourceTable: 'crm_no_such_table', lakePrefix: `s3:lake/${p}nothing/`, asOf: AS_OF }],
+      ...opts, args: [{ sourceTable: 'crm_no_such_table', lakePrefix: `s3:lake/${p}gate/`, asOf: AS_OF }],
     }).then(() => undefined, (e: unknown) => e);
     assert.ok(failed instanceof WorkflowFailedError);
     const cause = failed.cause as ApplicationFailure;
     assert.equal(cause.type, 'QualityGateFailed');
-    assert.match(cause.message, /critical check\(s\) completeness; high check\(s\) freshness, ml_readiness \(input allowHigh lets these through\); nothing was loaded/);
+    assert.match(cause.message, /critical check\(s\) completeness, primary_key_integrity[;:].*nothing was loaded/);
     const report = cause.details?.[0] as QualityReport;
     assert.equal(report.passed, false);
-    assert.deepEqual(report.criticalFailures, ['completeness']);
-    assert.equal(report.checks.find((c) => c.name === 'completeness')?.detail, 'no rows were extracted');
+    assert.deepEqual(report.criticalFailures, ['completeness', 'primary_key_integrity']);
     assert.deepEqual(await loadedFeatures(ctx.target, p), []);
     const stored = await ctx.target.query('SELECT passed FROM ml_features.quality_reports WHERE workflow_id = $1', [opts.workflowId]);
     assert.deepEqual(stored.rows, [{ passed: false }]);
@@ -190,5 +193,16 @@ describe('crmFeatures quality gate', () => {
     assert.deepEqual([report.criticalFailures, report.highFailures], [[], ['duplicates', 'business_rules']]);
     assert.deepEqual(await loadedFeatures(ctx.target, p), []);
     // With allowHigh the same data loads (the story tests), the high failures listed in the result's report.
+  });
+
+  it('a run that finds no transactions at all says so, and how to get some, instead of grading nothing', async () => {
+    const failed = await ctx.client.workflow.execute('crmFeatures', {
+      ...startOptions(ctx, 'crm-nothing'), args: [{ sourceTable: 'crm_no_such_table', lakePrefix: `s3:lake/${p}nothing/`, asOf: AS_OF }],
+    }).then(() => undefined, (e: unknown) => e);
+    assert.ok(failed instanceof WorkflowFailedError);
+    const cause = (failed.cause as ActivityFailure).cause as ApplicationFailure;
+    assert.equal(cause.type, 'NoInputData');
+    assert.equal(cause.message, `no transactions in crm_no_such_table on the source database or under the lake prefix s3://${settings.s3.bucket}/lake/${p}nothing/: `
+      + 'load the sample data with `npx etl sample-data crm`, or set sourceTable and lakePrefix in the input to where your transactions are');
   });
 });

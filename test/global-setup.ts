@@ -1,12 +1,13 @@
 // jest's globalSetup: starts one embedded stack on free loopback ports (Temporal, Postgres, S3, SFTP, and the
 // codec server), bundles the workflows once into a file, and hands both to the test files through process.env
 // (jest runs the files in this same process, one at a time: maxWorkers 1). test/global-teardown.ts stops it all.
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig, projectRoot } from '../lib/config/env';
 import { settingsToEnv, withoutServerVariables } from '../lib/config/settings';
 import { startStack, type Stack } from '../lib/stack';
+import { removeStackData } from '../lib/stack/postgres';
 import { freePortsEnv } from '../lib/stack/ports';
 import { failureConverterPath } from '../lib/temporal/connection';
 import { quietBundlerLogger } from '../lib/temporal/logging';
@@ -34,7 +35,7 @@ export default async function globalSetup(): Promise<void> {
   let stopping: Promise<void> | undefined;
   const stop = () => stopping ??= (async () => {
     await stack?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    removeStackData(dataDir);
   })();
   const signalHandlers = (['SIGINT', 'SIGTERM'] as const).map((signal): [NodeJS.Signals, () => void] =>
     [signal, () => void stop().finally(() => process.exit(130))]);

@@ -5,7 +5,7 @@ import { startCodecServer, type RunningCodecServer } from '../temporal/codec-ser
 import type { EtlConfig } from '../config/env';
 import { embeddedCodecKeyFile, resolveSettings, type Settings } from '../config/settings';
 import { assertPortFree, reapStale, type ManagedProcess } from './processes';
-import { startEmbeddedPostgres } from './postgres';
+import { claimRelocatedData, postgresDataLocation, startEmbeddedPostgres } from './postgres';
 import { startS3Server, startSftpServer } from './storage';
 import { startTemporalDevServer } from './temporal';
 import { rcloneBinary, temporalCli } from './tools';
@@ -46,8 +46,13 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
     // Servers of ours left by a crash are reaped by their PID files before the ports are checked.
     if (settings.postgres.embedded) {
       step(`starting Postgres on 127.0.0.1:${config.ETL_POSTGRES_PORT}`);
+      const location = postgresDataLocation(config.ETL_DATA_DIR);
+      if (location.closedFolder) {
+        step(`Postgres data in ${location.dir}: the postgres user it runs as cannot enter ${location.closedFolder} (removed with the stack's data)`);
+        claimRelocatedData(config.ETL_DATA_DIR, location);
+      }
       started.push(await startEmbeddedPostgres({
-        dataDir: path.join(config.ETL_DATA_DIR, 'postgres'),
+        dataDir: location.dir,
         runDir,
         port: await checkedPort(runDir, 'postgres', config.ETL_POSTGRES_PORT, 'Postgres', 'ETL_POSTGRES_PORT'),
         unsafeFast: options.unsafeFast,

@@ -1,6 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -33,15 +34,64 @@ function runAsIds(): { uid?: number; gid?: number } {
   return { uid: id('-u'), gid: id('-g') };
 }
 
+/** The first folder above `dir` that users other than its owner cannot enter, if any. */
+function closedAncestor(dir: string): string | undefined {
+  for (let up = path.dirname(path.resolve(dir)); up !== path.dirname(up); up = path.dirname(up)) {
+    if (existsSync(up) && (statSync(up).mode & 0o001) === 0) return up;
+  }
+  return undefined;
+}
+
+/** The folder under the system temp folder for a data folder that Postgres cannot reach, the same for the same path. */
+export const relocatedPostgresRoot = (dataDir: string): string =>
+  path.join(os.tmpdir(), `etl-postgres-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12)}`);
+
+export interface PostgresDataLocation {
+  dir: string;
+  /** Set when the data is not under the data folder: the folder above it that the postgres user cannot enter. */
+  closedFolder?: string;
+}
+
+/**
+ * Where the embedded Postgres keeps its data: `<dataDir>/postgres`. As root, Postgres runs as user postgres, which must
+ * be able to walk down to it; when a folder above (e.g. /root, mode 700) stops it, the data goes to a folder under the
+ * system temp folder keyed by the data folder's path, so that each start finds the same one again.
+ */
+export function postgresDataLocation(dataDir: string): PostgresDataLocation {
+  const inDataDir = path.join(dataDir, 'postgres');
+  if (os.userInfo().uid !== 0) return { dir: inDataDir };
+  // The data folder itself is made enterable (ensureReachable); the folders above it are not ours to open.
+  const closedFolder = closedAncestor(dataDir);
+  if (!closedFolder) return { dir: inDataDir };
+  return { dir: path.join(relocatedPostgresRoot(dataDir), 'postgres'), closedFolder };
+}
+
+/**
+ * Records in the data folder where Postgres keeps its data when it is elsewhere. Postgres data found there without
+ * that record belongs to a data folder since removed (its Temporal history went with it): it is removed too.
+ */
+export function claimRelocatedData(dataDir: string, location: PostgresDataLocation): void {
+  if (!location.closedFolder) return;
+  const record = path.join(dataDir, 'postgres-data-location');
+  if (!existsSync(record)) rmSync(relocatedPostgresRoot(dataDir), { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(record, `${location.dir}\n`);
+}
+
+/** Removes a stack's data folder and, when Postgres kept its data elsewhere (postgresDataLocation), that folder too. */
+export function removeStackData(dataDir: string): void {
+  rmSync(relocatedPostgresRoot(dataDir), { recursive: true, force: true });
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
 /** As root, Postgres runs as another user, which must be able to walk down to its data folder. */
 function ensureReachable(dataDir: string): void {
   if (os.userInfo().uid !== 0) return;
   const parent = path.dirname(dataDir);
   chmodSync(parent, statSync(parent).mode | 0o711);
-  for (let dir = path.dirname(parent); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    if ((statSync(dir).mode & 0o001) === 0) {
-      throw new ConfigError(`Postgres runs as user ${EMBEDDED_USER}, which cannot enter ${dir}: run chmod o+x ${dir}, or set ETL_DATA_DIR to a folder under one it can enter`);
-    }
+  const closed = closedAncestor(parent);
+  if (closed) {
+    throw new ConfigError(`Postgres runs as user ${EMBEDDED_USER}, which cannot enter ${closed}: run chmod o+x ${closed}, or set ETL_DATA_DIR to a folder under one it can enter`);
   }
 }
 

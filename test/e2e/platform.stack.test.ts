@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, it } from '@jest/globals';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -11,6 +13,8 @@ import { createS3Client } from '../../lib/io/s3';
 import { startStack, type Stack } from '../../lib/stack';
 import { freePortsEnv } from '../../lib/stack/ports';
 import { isAlive } from '../../lib/stack/processes';
+import { removeStackData } from '../../lib/stack/postgres';
+import { createPool } from '../../lib/io/postgres';
 import { settings } from '../helpers/env';
 
 describe('the embedded S3 and SFTP servers', () => {
@@ -92,5 +96,46 @@ describe('starting the stack again after a crash', () => {
     } finally {
       stranger.close();
     }
+  });
+});
+
+describe('a project in a folder the postgres user cannot enter (a clone under /root, mode 700, run as root)', () => {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'etl-private-home-'));
+  const dataDir = path.join(home, 'clone', '.data');
+  afterAll(() => {
+    removeStackData(dataDir);
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('keeps the Postgres data under the system temp folder, says where in one line, finds it again, removes it with the stack\'s data', async () => {
+    if (os.userInfo().uid !== 0) {
+      console.log('skipped: only root runs Postgres as another user (postgres), which a private folder keeps out');
+      return;
+    }
+    chmodSync(home, 0o700);
+    // Only Postgres is embedded here: the other servers are the test stack's.
+    const env: NodeJS.ProcessEnv = { ...process.env, ETL_DATA_DIR: dataDir, ETL_POSTGRES_PORT: (await freePortsEnv()).ETL_POSTGRES_PORT };
+    for (const name of ['DATABASE_URL', 'SOURCE_DATABASE_URL', 'SOURCE_ADMIN_DATABASE_URL']) delete env[name];
+    const config = loadConfig(env);
+    const steps: string[] = [];
+    const first = await startStack(config, { unsafeFast: true, onStep: (m) => steps.push(m) });
+    const moved = path.join(os.tmpdir(), `etl-postgres-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'postgres');
+    try {
+      assert.deepEqual(steps.filter((m) => m.startsWith('Postgres data in')),
+        [`Postgres data in ${moved}: the postgres user it runs as cannot enter ${home} (removed with the stack's data)`]);
+      const db = createPool(first.settings.postgres.databaseUrl, 1);
+      await db.query('CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)').finally(() => db.end());
+    } finally {
+      await first.stop();
+    }
+    const second = await startStack(config, { unsafeFast: true });
+    try {
+      const db = createPool(second.settings.postgres.databaseUrl, 1);
+      assert.deepEqual((await db.query('SELECT n FROM kept').finally(() => db.end())).rows, [{ n: 7 }], 'the same data on the next start');
+    } finally {
+      await second.stop();
+    }
+    removeStackData(dataDir);
+    assert.equal(existsSync(moved), false);
   });
 });

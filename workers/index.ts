@@ -53,6 +53,9 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     ...converter,
     activities: Object.assign({}, ...group.map((entry) => entry.activities)),
     maxConcurrentActivityTaskExecutions: group.reduce((sum, entry) => sum + entry.pipeline.maxConcurrentActivities, 0),
+    // A step's progress (rows, batches: its heartbeat details) reaches the server within 2 s, not the SDK's default of
+    // 80 % of the heartbeat timeout, so that `etl run` and the Web UI show it live.
+    maxHeartbeatThrottleInterval: '2 seconds',
     ...options.tuning,
   })));
   for (const { pipeline, activities } of bound) {

@@ -6,6 +6,7 @@ import { findPipeline, inputWithConfiguration } from '../../lib/pipelines';
 import { resolveSettings, type Settings } from '../../lib/config/settings';
 import { cliTrigger, connectClient, webUiLink } from '../../lib/temporal/connection';
 import { printJson, say } from '../output';
+import { followProgress } from '../progress';
 
 export interface RunOptions {
   input?: string;
@@ -58,8 +59,9 @@ export async function startAndFollow(
     return 0;
   }
   const started = Date.now();
+  const progress = followProgress(client, handle, { tty: Boolean(process.stderr.isTTY), write: (text) => process.stderr.write(text) });
   try {
-    const result = await handle.result();
+    const result = await handle.result().finally(() => progress.stop());
     say(`completed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     printJson(result);
     return 0;

@@ -1,4 +1,4 @@
-import { defineQuery, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { defineQuery, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { SyncActivities } from '../activities/incremental-sync';
 import { syncInputSchema, type SyncInput, type SyncResult } from '../lib/contracts/incremental-sync';
 import { summarized } from '../lib/workflow/activity-summary';
@@ -40,7 +40,11 @@ export async function incrementalSync(input: SyncInput = {}): Promise<SyncResult
     progress.step = 'preparing';
     const plan = await summarized(prepareSync, `check ${options.sourceTable} -> ${options.targetTable}`)(options, { workflowId, runId, triggeredBy: triggeredBy() });
     // However the run ends from here (a failure, a cancellation), its etl_control row says so.
-    run.onFailure((error) => summarized(finishSync, `etl_control: ${plan.targetTable} failed`)(plan, { status: 'failed', error: messageOf(error) }));
+    run.onFailure((error) => {
+      // A cancelled run (Web UI, CLI) is recorded as cancelled; the same one activity, so histories replay unchanged.
+      const status = isCancellation(error) ? 'cancelled' : 'failed';
+      return summarized(finishSync, `etl_control: ${plan.targetTable} ${status}`)(plan, { status, error: messageOf(error) });
+    });
 
     // 2. Copy the changed rows (all of them in full mode) batch by batch, each merged with its watermark.
     Object.assign(progress, { step: 'copying changed rows', mode: plan.mode });

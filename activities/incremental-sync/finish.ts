@@ -4,7 +4,7 @@ import { countsOf } from './control-row';
 import type { SyncPlan } from './plan';
 import type { SyncDatabases } from './prepare';
 
-export type SyncOutcome = { status: 'success' } | { status: 'failed'; error: string };
+export type SyncOutcome = { status: 'success' } | { status: 'failed' | 'cancelled'; error: string };
 
 /** Closes the run's etl_control row (success makes its watermark the next run's start) and drops its staging. */
 export async function finishSync(db: SyncDatabases, plan: SyncPlan, outcome: SyncOutcome): Promise<SyncResult> {
@@ -13,7 +13,7 @@ export async function finishSync(db: SyncDatabases, plan: SyncPlan, outcome: Syn
     `UPDATE etl_control SET status = $2, error_message = $3, finished_at = coalesce(finished_at, now())
       WHERE id = $1
       RETURNING *, watermark_from::text AS watermark_from_text, watermark::text AS watermark_text`,
-    [plan.controlId, outcome.status, outcome.status === 'failed' ? outcome.error : null],
+    [plan.controlId, outcome.status, outcome.status === 'success' ? null : outcome.error],
   );
   return {
     pipeline: 'incrementalSync',

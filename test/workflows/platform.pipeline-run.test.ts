@@ -47,7 +47,7 @@ describe('a pipeline run, however it ends', () => {
     assert.deepEqual(await outcomeOf(handle.workflowId), ['failed']);
   });
 
-  it('cancelled mid-copy: etl_control says failed (not running), staging is dropped, listed as cancelled', async () => {
+  it('cancelled mid-copy: etl_control says cancelled (not running, not failed), staging is dropped, listed as cancelled', async () => {
     await seedConversations(ctx.sourceAdmin, ctx.target, 200_000, TABLE);
     await ctx.target.query(`TRUNCATE ${TABLE}`);
     const handle = await ctx.client.workflow.start('incrementalSync', {
@@ -70,7 +70,7 @@ describe('a pipeline run, however it ends', () => {
 
     const { rows: [control] } = await ctx.target.query(
       'SELECT status, finished_at IS NOT NULL AS finished FROM etl_control WHERE workflow_id = $1', [handle.workflowId]);
-    assert.deepEqual(control, { status: 'failed', finished: true });
+    assert.deepEqual(control, { status: 'cancelled', finished: true });
     const { runId } = await handle.describe();
     const { rows: staging } = await ctx.target.query(
       `SELECT tablename FROM pg_tables WHERE schemaname = 'etl_staging' AND tablename LIKE $1`, [`sync_%_${runStagingId(runId)}%`]);

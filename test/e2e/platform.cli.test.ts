@@ -26,7 +26,9 @@ describe('the etl command', () => {
     assert.equal(first.code, 0, first.stderr);
     const ids = ['incremental-sync-daily', 'mailing-campaigns-hourly', 'marketing-enrichment-weekly', 'crm-features-daily', 'sales-warehouse-hourly'];
     const changes = (result: unknown) => (result as { scheduleId: string; change: string }[]).map((a) => [a.scheduleId, a.change]);
-    assert.deepEqual(changes(first.json), ids.map((scheduleId) => [scheduleId, 'created']));
+    // Created, or already there when another test file applied them first in this namespace.
+    assert.deepEqual(changes(first.json).map(([id]) => id), ids);
+    assert.ok(changes(first.json).every(([, change]) => change === 'created' || change === 'unchanged'), JSON.stringify(first.json));
     const again = await etl(['schedules', 'apply']);
     assert.deepEqual(changes(again.json), ids.map((scheduleId) => [scheduleId, 'unchanged']));
     // The hourly mailing schedule must not fire into the other tests' workers at a full hour.

@@ -160,10 +160,11 @@ describe('crmFeatures quality gate', () => {
 
     // One lake row without a user: completeness and key integrity, both critical, fail.
     const [keyless] = handChecked(`${p}gate-`).lake;
-    await putLakeFile(s3, settings.s3.bucket, `lake/${p}gate/keyless.csv`, toCsv([{ ...keyless, user_id: '' }]));
+    // (Outside the dataset's prefix, which the other runs here read whole.)
+    await putLakeFile(s3, settings.s3.bucket, `lake-gate/${p}/keyless.csv`, toCsv([{ ...keyless, user_id: '' }]));
     const opts = startOptions(ctx, 'crm-gate');
     const failed = await ctx.client.workflow.execute('crmFeatures', {
-      ...opts, args: [{ sourceTable: 'crm_no_such_table', lakePrefix: `s3:lake/${p}gate/`, asOf: AS_OF }],
+      ...opts, args: [{ sourceTable: 'crm_no_such_table', lakePrefix: `s3:lake-gate/${p}/`, asOf: AS_OF }],
     }).then(() => undefined, (e: unknown) => e);
     assert.ok(failed instanceof WorkflowFailedError);
     const cause = failed.cause as ApplicationFailure;

@@ -1,7 +1,8 @@
 import { ApplicationFailure, defineQuery, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { SalesActivities } from '../activities/sales-warehouse';
 import {
-  type AlertsOutcome, salesWarehouseInputSchema, type SalesWarehouseInput, type SalesWarehouseProgress, type SalesWarehouseResult, type SourceSummary, type StepMetric,
+  type AlertsOutcome, DATASETS, salesWarehouseInputSchema, type SalesWarehouseInput, type SalesWarehouseProgress, type SalesWarehouseResult, type SourceSummary,
+  type StepMetric,
 } from '../lib/contracts/sales-warehouse';
 import { summarized } from '../lib/workflow/activity-summary';
 import { ErrorType } from '../lib/workflow/errors';
@@ -96,8 +97,17 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
     for (const e of extracts) {
       sources[e.source] = { extracted: e.rows, quarantined: stats.quarantinedBySource[e.source] ?? 0, loaded: loaded.bySource[e.source] ?? 0, rawKeys: e.rawKeys };
     }
+    const byDataset = {} as SalesWarehouseResult['byDataset'];
+    for (const dataset of DATASETS) {
+      const of = extracts.filter((e) => e.dataset === dataset);
+      byDataset[dataset] = {
+        rowsExtracted: of.reduce((sum, e) => sum + e.rows, 0),
+        rowsQuarantined: of.reduce((sum, e) => sum + (stats.quarantinedBySource[e.source] ?? 0), 0),
+        rowsLoaded: dataset === 'sales' ? loaded.rows : loaded.leads,
+      };
+    }
     return {
-      pipeline: 'salesWarehouse', loadStrategy: options.loadStrategy, sources,
+      pipeline: 'salesWarehouse', loadStrategy: options.loadStrategy, sources, byDataset,
       // `?? 0`: a clean step finished by a worker older than rowsUnchanged returns none.
       rowsExtracted: extracts.reduce((sum, e) => sum + e.rows, 0), rowsUnchanged: stats.unchangedRows ?? 0,
       rowsQuarantined: stats.quarantined, duplicatesRemoved: stats.duplicatesRemoved,

@@ -5,6 +5,7 @@
 import { SALES_FIELDS, type SalesWarehouseOptions, salesStaging, type RunRef, type SourceExtract } from '../../lib/contracts/sales-warehouse';
 import { quoteLiteral, withTransaction } from '../../lib/io/postgres';
 import type { SalesDeps } from './extract';
+import { WAREHOUSE } from './load';
 
 /** Reasons by quality check: value ranges / unreadable values, and references to unknown dimension members. */
 export const INVALID_REASONS = ['invalid sale_date', 'sale_date in the future', 'sale_date before 2000', 'invalid quantity', 'invalid unit_price',
@@ -45,11 +46,17 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
   const channels = values(Object.entries(options.channels).map(([k, v]) => [k.toLowerCase(), v])) ?? "VALUES ('', '')";
   const fx = values(Object.entries(options.fxRatesToBrl)) ?? "VALUES ('BRL', 1)";
   const list = (xs: string[]) => xs.map((x) => quoteLiteral(x)).join(', ');
-  // An incremental run types only the rows the load can take (changed at or after the watermark) and the rows whose
-  // date cannot be read (to quarantine them); older rows were loaded before and are not cleaned or quarantined again.
+  // An incremental run types only the rows the load can take: those changed at or after the watermark, those whose
+  // date cannot be read (to quarantine them), and those whose sale_id the warehouse has never held, whatever their
+  // date (a late-arriving sale without updated_at). Older rows were loaded before and are not cleaned again; a row an
+  // earlier run quarantined, unchanged since, is not quarantined again (it would count against every run's gate).
   const since = options.loadStrategy === 'incremental' ? await currentWatermark(deps) : null;
-  const changedOnly = since ? ` WHERE (coalesce(sales_etl.parse_timestamp(btrim(updated_at)), sales_etl.parse_date(btrim(sale_date))::timestamp)
-    >= ${quoteLiteral(since)}::timestamp) IS NOT FALSE` : '';
+  const changedOnly = (e: SourceExtract) => since ? ` WHERE (coalesce(sales_etl.parse_timestamp(btrim(r.updated_at)), sales_etl.parse_date(btrim(r.sale_date))::timestamp)
+    >= ${quoteLiteral(since)}::timestamp) IS NOT FALSE
+    OR (nullif(btrim(r.sale_id), '') IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM ${WAREHOUSE}.sales_fact f WHERE f.sale_id = btrim(r.sale_id))
+      AND NOT EXISTS (SELECT 1 FROM etl_quarantine q WHERE q.pipeline = 'salesWarehouse' AND q.row_data->>'sale_id' = r.sale_id
+        AND q.source_table = ${quoteLiteral(e.source)} AND q.row_data - 'line' = to_jsonb(r) - 'source' - 'line'))` : '';
 
   // Safe to run twice: every table is rebuilt and the run's quarantine rows replaced.
   await deps.target.query(`DROP TABLE IF EXISTS ${t.typed}, ${t.typed}_dict, ${t.clean}, ${t.leads}`);
@@ -133,7 +140,7 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
         OFFSET 0) x`;
   await deps.target.query(`CREATE UNLOGGED TABLE ${t.typed} AS ${typedSelect(rawSales)} WITH NO DATA`);
   // One statement per source, each on its own connection: the sources are typed in parallel, one core each.
-  await Promise.all(sales.map((e) => deps.target.query(`INSERT INTO ${t.typed} ${typedSelect(`SELECT ${e.src} AS src, * FROM ${e.table}${changedOnly}`)}`)));
+  await Promise.all(sales.map((e) => deps.target.query(`INSERT INTO ${t.typed} ${typedSelect(`SELECT ${e.src} AS src, r.* FROM ${e.table} r${changedOnly(e)}`)}`)));
 
   return withTransaction(deps.target, async (db) => {
     await db.query("SET LOCAL work_mem = '512MB'");

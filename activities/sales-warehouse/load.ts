@@ -110,9 +110,11 @@ export async function loadWarehouse(deps: SalesDeps, run: RunRef, request: LoadR
     await db.query('SELECT pg_advisory_xact_lock(7233005)');
     const filter = request.strategy === 'incremental'
       // Inclusive: rows of the watermark's own instant (or day, for sources without updated_at) are merged again, harmlessly.
-      ? `coalesce(updated_at, sale_date::timestamp) >= coalesce((SELECT watermark FROM sales_etl.load_state), '-infinity')`
+      // A sale the warehouse has never held loads whatever its date (a late-arriving row without updated_at).
+      ? `(coalesce(updated_at, sale_date::timestamp) >= coalesce((SELECT watermark FROM sales_etl.load_state), '-infinity')
+          OR NOT EXISTS (SELECT 1 FROM ${WAREHOUSE}.sales_fact f WHERE f.sale_id = c.sale_id))`
       : request.window ? `sale_date >= '${request.window.from}'::date AND sale_date < '${request.window.to}'::date` : 'true';
-    await db.query(`CREATE TEMP TABLE sales_batch ON COMMIT DROP AS SELECT * FROM ${t.clean} WHERE ${filter}`);
+    await db.query(`CREATE TEMP TABLE sales_batch ON COMMIT DROP AS SELECT * FROM ${t.clean} c WHERE ${filter}`);
     const loaded = await loadBatch(db, WAREHOUSE, 'sales_batch', t.leads, true);
     const customersResegmented = await segmentCustomers(db, WAREHOUSE, request.asOf);
     const watermark = await saveWatermark(db, t.clean, run, request.strategy);

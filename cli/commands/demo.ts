@@ -160,5 +160,7 @@ const crmSummary = (result: CrmFeaturesResult) =>
   + `${result.usersTransformed} users' features, quality ${result.quality?.grade} (${result.qualityScore}), ${result.recordsLoaded} loaded (${result.loadStrategy})`;
 
 const salesSummary = (result: SalesWarehouseResult) =>
-  `${result.rowsExtracted} rows from ${Object.keys(result.sources).length} sources, ${result.rowsQuarantined} quarantined, ${result.duplicatesRemoved} duplicates, `
-  + `${result.rowsLoaded} sales loaded (${result.loadStrategy}); KPIs: npx etl serve`;
+  `${Object.keys(result.sources).length} sources; ${(['sales', 'leads'] as const).map((kind) => {
+    const counts = result.byDataset?.[kind];
+    return counts ? `${kind}: ${counts.rowsExtracted} extracted, ${counts.rowsQuarantined} quarantined, ${counts.rowsLoaded} loaded` : '';
+  }).join('; ')}; ${result.duplicatesRemoved} duplicates (${result.loadStrategy}); KPIs: npx etl serve`;

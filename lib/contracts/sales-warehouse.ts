@@ -201,6 +201,14 @@ export interface SourceSummary {
   rawKeys: string[];
 }
 
+/** One kind of row's counts: sales and leads are reported apart (a lead is not a sale). */
+export interface DatasetSummary {
+  rowsExtracted: number;
+  rowsQuarantined: number;
+  /** Sales: fact rows written; leads: leads inserted or updated. */
+  rowsLoaded: number;
+}
+
 export interface SalesWarehouseResult {
   pipeline: 'salesWarehouse';
   loadStrategy: SalesLoadStrategy;
@@ -212,6 +220,8 @@ export interface SalesWarehouseResult {
   duplicatesRemoved: number;
   rowsLoaded: number;
   leadsLoaded: number;
+  /** The same counts per kind of row (the totals above mix both kinds; rowsLoaded counts sales only). */
+  byDataset: Record<Dataset, DatasetSummary>;
   partitionsCreated: number;
   watermark: string | null;
   /** Customers whose RFM segment, scores or value tier changed in this load (absent in runs from before segmentation). */

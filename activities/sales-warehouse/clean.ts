@@ -4,6 +4,7 @@
 // are deduplicated by sale_id (newest updated_at, then the first source listed, then the last line) into the clean table.
 import { SALES_FIELDS, type SalesWarehouseOptions, salesStaging, type RunRef, type SourceExtract } from '../../lib/contracts/sales-warehouse';
 import { quoteLiteral, withTransaction } from '../../lib/io/postgres';
+import { ambiguousNumberReasonSql, type NumberLocale } from '../../lib/io/numbers';
 import type { SalesDeps } from './extract';
 import { WAREHOUSE } from './load';
 
@@ -84,7 +85,10 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
         ' De ', ' de '), ' Do ', ' do '), ' Da ', ' da '), ' Dos ', ' dos '), ' Das ', ' das ')), '')
     END AS value FROM d WHERE raw IS NOT NULL`);
   await deps.target.query(`CREATE UNIQUE INDEX ON ${t.typed}_dict (kind, raw)`);
-  const typedSelect = (raw: string) => `
+  // Numbers are read in the source's locale (lib/io/numbers.ts): a value auto cannot read either way is quarantined.
+  const typedSelect = (raw: string, locale: NumberLocale) => {
+    const L = quoteLiteral(locale);
+    return `
       WITH fx(code, rate) AS (${fx})
       SELECT src, line, sale_id, d_sale AS sale_date, d_updated AS updated_at, customer_id, customer_name, product_id, product_name, category,
              city, uf, channel, quantity, round(gross - disc, 2) AS sales_amount, round(disc, 2) AS discount_amount,
@@ -97,6 +101,7 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
                WHEN d_sale < date '2000-01-01' THEN 'sale_date before 2000'
                WHEN customer_id IS NULL THEN 'missing customer_id'
                WHEN product_id IS NULL THEN 'missing product_id'
+               WHEN ambiguous_column IS NOT NULL THEN ${ambiguousNumberReasonSql('ambiguous_column', 'ambiguous_value')}
                WHEN quantity IS NULL OR quantity <= 0 OR quantity <> trunc(quantity) THEN 'invalid quantity'
                WHEN price IS NULL OR price < 0 THEN 'invalid unit_price'
                WHEN rate IS NULL THEN 'unknown currency'
@@ -109,16 +114,21 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
       FROM (
         SELECT src, line, sale_id, d_sale, d_updated, customer_id, customer_name, product_id, product_name, category, city, uf, channel, rate,
                quantity, price, price * quantity * rate AS gross,
-               CASE WHEN raw_disc IS NULL THEN 0 WHEN raw_disc LIKE '%\\%' THEN sales_etl.parse_decimal(btrim(rtrim(raw_disc, '%'))) / 100 * price * quantity * rate
-                    ELSE sales_etl.parse_money(raw_disc) * rate END AS disc,
-               raw_cost, sales_etl.parse_money(raw_cost) * rate AS cost, refunded, promotion, complete
+               CASE WHEN raw_disc IS NULL THEN 0 WHEN raw_disc LIKE '%\\%' THEN etl_parse_number(rtrim(raw_disc, '%'), ${L}) / 100 * price * quantity * rate
+                    ELSE etl_parse_number(raw_disc, ${L}) * rate END AS disc,
+               raw_cost, etl_parse_number(raw_cost, ${L}) * rate AS cost, refunded, promotion, complete, ambiguous_column,
+               CASE ambiguous_column WHEN 'quantity' THEN raw_quantity WHEN 'unit_price' THEN raw_price WHEN 'discount' THEN raw_disc ELSE raw_cost END AS ambiguous_value
         FROM (
           SELECT r.src, r.line, nullif(btrim(r.sale_id), '') AS sale_id,
                  sales_etl.parse_date(btrim(r.sale_date)) AS d_sale, sales_etl.parse_timestamp(btrim(r.updated_at)) AS d_updated,
                  nullif(btrim(r.customer_id), '') AS customer_id,
                  dcn.value AS customer_name, upper(nullif(btrim(r.product_id), '')) AS product_id, dpn.value AS product_name,
                  dca.value AS category, coalesce(dci.value, '(não informada)') AS city, dst.value AS uf, dch.value AS channel, fx.rate,
-                 sales_etl.parse_decimal(btrim(r.quantity)) AS quantity, sales_etl.parse_money(btrim(r.unit_price)) AS price,
+                 etl_parse_number(r.quantity, ${L}) AS quantity, etl_parse_number(r.unit_price, ${L}) AS price,
+                 CASE WHEN etl_number_ambiguous(r.quantity, ${L}) THEN 'quantity' WHEN etl_number_ambiguous(r.unit_price, ${L}) THEN 'unit_price'
+                      WHEN etl_number_ambiguous(rtrim(btrim(r.discount), '%'), ${L}) THEN 'discount'
+                      WHEN etl_number_ambiguous(r.unit_cost, ${L}) THEN 'unit_cost' END AS ambiguous_column,
+                 r.quantity AS raw_quantity, r.unit_price AS raw_price,
                  nullif(btrim(r.discount), '') AS raw_disc, nullif(btrim(r.unit_cost), '') AS raw_cost,
                  CASE WHEN r.status IS NULL THEN false ELSE dss.value::boolean END AS refunded,
                  nullif(btrim(r.promotion), '') AS promotion,
@@ -138,9 +148,10 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
           -- OFFSET 0 keeps these subqueries apart: each parsed value is computed once, not again wherever the outer query uses it.
           OFFSET 0) y
         OFFSET 0) x`;
-  await deps.target.query(`CREATE UNLOGGED TABLE ${t.typed} AS ${typedSelect(rawSales)} WITH NO DATA`);
+  };
+  await deps.target.query(`CREATE UNLOGGED TABLE ${t.typed} AS ${typedSelect(rawSales, 'auto')} WITH NO DATA`);
   // One statement per source, each on its own connection: the sources are typed in parallel, one core each.
-  await Promise.all(sales.map((e) => deps.target.query(`INSERT INTO ${t.typed} ${typedSelect(`SELECT ${e.src} AS src, r.* FROM ${e.table} r${changedOnly(e)}`)}`)));
+  await Promise.all(sales.map((e) => deps.target.query(`INSERT INTO ${t.typed} ${typedSelect(`SELECT ${e.src} AS src, r.* FROM ${e.table} r${changedOnly(e)}`, e.numberLocale ?? 'auto')}`)));
 
   return withTransaction(deps.target, async (db) => {
     await db.query("SET LOCAL work_mem = '512MB'");

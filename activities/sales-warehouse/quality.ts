@@ -4,6 +4,7 @@ import type { QualityCheck, QualityReport, RunRef, SalesThresholds } from '../..
 import type { CleanStats } from './clean';
 import { INVALID_REASONS, REFERENCE_REASONS } from './clean';
 import type { SalesDeps } from './extract';
+import { AMBIGUOUS_NUMBER_REASON } from '../../lib/io/numbers';
 
 const round = (v: number) => Math.round(v * 10000) / 10000;
 const daysBetween = (from: string, to: string) => Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86400_000);
@@ -12,10 +13,12 @@ export function qualityChecks(stats: CleanStats, th: SalesThresholds, asOf: stri
   const raw = stats.rawRows + stats.leadRows;
   const share = (n: number, of: number) => round(n / Math.max(of, 1));
   const sum = (reasons: string[]) => reasons.reduce((s, r) => s + (stats.reasons[r] ?? 0), 0);
+  // A number the source's locale cannot read one way (each such reason names its column and value) is a bad value.
+  const ambiguous = Object.keys(stats.reasons).filter((r) => r.startsWith(AMBIGUOUS_NUMBER_REASON));
   const completeness = stats.rawRows ? share(stats.completeRows, stats.rawRows) : 0;
   const duplicates = share(stats.duplicatesRemoved, stats.rawRows);
   const references = share(sum(REFERENCE_REASONS), raw);
-  const invalid = share(sum(INVALID_REASONS), raw);
+  const invalid = share(sum([...INVALID_REASONS, ...ambiguous]), raw);
   const age = stats.newestSaleDate ? daysBetween(stats.newestSaleDate, asOf) : null;
   const checks: QualityCheck[] = [
     stats.rawRows === 0 && stats.unchangedRows > 0

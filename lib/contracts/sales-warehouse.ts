@@ -2,6 +2,7 @@
 // the activities, the CLI and the tests. Credentials never appear here: sources name the environment variable.
 import { z } from 'zod';
 import { timeZoneSchema } from '../workflow/zoned-time';
+import { type NumberLocale, numberLocaleSchema } from './number-locale';
 import { runStagingId, stagingTable } from './run';
 export type { RunRef } from './run';
 
@@ -20,6 +21,11 @@ const common = {
   dataset: z.enum(DATASETS).default('sales'),
   /** Field -> the source's own column or JSON path (`customer.id`) when the names differ. */
   columns: z.record(z.string(), z.string()).default({}),
+  /**
+   * How the source writes numbers: `pt-BR` (1.234,56), `en-US` (1,234.56) or `auto` (quarantines the values the two
+   * read differently, such as 1.234). Default: pt-BR for a `;`-separated file or a source whose amounts carry `R$`, else auto.
+   */
+  numberLocale: numberLocaleSchema.optional(),
 };
 
 export const restSourceSchema = z.object({
@@ -177,6 +183,8 @@ export interface SourceExtract {
   rows: number;
   /** S3 keys of the raw copies, in the configured bucket. */
   rawKeys: string[];
+  /** The locale its numbers are read in (the source's numberLocale, else what its files show); absent from older workers. */
+  numberLocale?: NumberLocale;
   durationMs: number;
 }
 

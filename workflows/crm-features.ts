@@ -43,7 +43,7 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     const { crmDropStaging } = activitiesFor(ops.cleanup);
     const empty: CrmFeaturesResult = {
       pipeline: 'crmFeatures', validateOnly: options.validateOnly, loadStrategy: options.loadStrategy, recordsExtracted: 0, bySource: {},
-      recordsQuarantined: 0, recordsCleaned: 0, usersTransformed: 0, recordsLoaded: 0, backupTable: null, backupsDropped: [], quality: null,
+      recordsQuarantined: 0, recordsCleaned: 0, usersTransformed: 0, recordsLoaded: 0, featuresUnavailable: [], backupTable: null, backupsDropped: [], quality: null,
       qualityScore: null, successRate: 0, steps: progress.steps,
     };
 
@@ -89,6 +89,8 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     const result: CrmFeaturesResult = {
       ...empty, recordsExtracted: extracted.rows, bySource: extracted.bySource, recordsQuarantined: cleaned.quarantined,
       recordsCleaned: cleaned.rows, usersTransformed: features.rows,
+      // `?? []`: a features step finished by a worker older than this field reports none.
+      featuresUnavailable: features.unavailable ?? [],
       quality, qualityScore: quality.score, successRate: extracted.rows ? Math.round((cleaned.rows / extracted.rows) * 10000) / 10000 : 0,
     };
     // Critical failures stop here, and high ones unless allowHigh; medium and low ones are in the report only.

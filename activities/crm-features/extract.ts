@@ -11,6 +11,8 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
 import { copyTextLine, quoteIdent, quoteLiteral } from '../../lib/io/postgres';
 import { parseS3Location } from '../../lib/io/s3';
+import { sniffDelimiter } from '../../lib/io/csv-dialect';
+import { type NumberLocale, typedNumberText } from '../../lib/io/numbers';
 import { reportProgress } from '../../lib/activity/heartbeat';
 import { ErrorType } from '../../lib/workflow/errors';
 
@@ -24,6 +26,9 @@ export interface CrmDeps {
 const EXTRACT_CONCURRENCY = 3;
 
 export const RAW_COLUMNS = ['transaction_id', 'user_id', 'amount', 'transaction_type', 'status', 'created_at', 'game_type', 'channel'] as const;
+/** Columns the CRM team's own tbl_transactions does not have: the features that need them come out NULL without them. */
+export const OPTIONAL_COLUMNS = ['game_type', 'channel'] as const;
+const REQUIRED_COLUMNS = RAW_COLUMNS.filter((c) => !(OPTIONAL_COLUMNS as readonly string[]).includes(c));
 
 export interface Extracted extends StepMetric {
   table: string;
@@ -41,8 +46,8 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
   // The sources are copied side by side: Postgres ingests one COPY while Node parses the next file. Each copy holds
   // one target connection, so at most EXTRACT_CONCURRENCY at a time.
   const copies: Array<{ name: string; copy: () => Promise<number> }> = [
-    { name: options.sourceTable, copy: () => copySourceTable(deps, options.sourceTable, raw) },
-    ...keys.map((key) => ({ name: key, copy: () => copyLakeFile(deps, location.bucket, key, raw) })),
+    { name: options.sourceTable, copy: () => copySourceTable(deps, options.sourceTable, raw, options.numberLocale) },
+    ...keys.map((key) => ({ name: key, copy: () => copyLakeFile(deps, location.bucket, key, raw, options.numberLocale) })),
   ];
   const counts = new Map<string, number>();
   let next = 0;
@@ -69,17 +74,38 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
 /** The raw staging table: every column as text, plus where the row came from. Recreated from scratch (safe to run twice). */
 export async function createRawTable(deps: CrmDeps, raw: string): Promise<void> {
   await deps.target.query(`DROP TABLE IF EXISTS ${raw}`);
-  await deps.target.query(`CREATE UNLOGGED TABLE ${raw} (${RAW_COLUMNS.map((c) => `${c} text`).join(', ')}, source text NOT NULL)`);
+  // number_locale: how the row's amount is written (lib/io/numbers.ts), decided per file.
+  await deps.target.query(`CREATE UNLOGGED TABLE ${raw} (${RAW_COLUMNS.map((c) => `${c} text`).join(', ')}, source text NOT NULL,
+    number_locale text NOT NULL DEFAULT 'auto')`);
 }
 
-async function copySourceTable(deps: CrmDeps, table: string, raw: string): Promise<number> {
+/** The source table's columns (lower case -> type), or a non-retryable error naming it when it does not exist. */
+export async function sourceTableColumns(source: pg.Pool | pg.PoolClient, table: string): Promise<Map<string, string>> {
+  const { rows } = await source.query<{ name: string; type: string }>(`SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type
+    FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`, [table]);
+  if (!rows.length) {
+    throw ApplicationFailure.nonRetryable(`source table ${table} does not exist on the source database (or the source user cannot see it): `
+      + 'create it or fix sourceTable', ErrorType.InvalidInput);
+  }
+  return new Map(rows.map((r) => [r.name.toLowerCase(), r.type]));
+}
+
+async function copySourceTable(deps: CrmDeps, table: string, raw: string, numberLocale: NumberLocale | undefined): Promise<number> {
   const source = await deps.source.connect();
   const target = await deps.target.connect();
   try {
-    const exists = await source.query('SELECT to_regclass($1) AS t', [table]);
-    if (!exists.rows[0].t) return 0;
+    const columns = await sourceTableColumns(source, table);
+    const missing = REQUIRED_COLUMNS.filter((c) => !columns.has(c));
+    if (missing.length) {
+      throw ApplicationFailure.nonRetryable(`source table ${table} has no column ${missing.join(', ')} (required: ${REQUIRED_COLUMNS.join(', ')})`,
+        ErrorType.InvalidInput);
+    }
+    const optional = (c: string) => (columns.has(c) ? `${quoteIdent(c)}::text` : 'NULL');
+    // A numeric amount is Postgres's own text (1234.50); an amount kept as text is read in the input's locale.
+    const locale = /^(numeric|real|double precision|integer|bigint|smallint)$/.test(columns.get('amount')!) ? 'en-US' : numberLocale ?? 'auto';
     const out = source.query(copyTo(`COPY (SELECT transaction_id::text, user_id, amount::text, transaction_type, status,
-      to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), game_type, channel, ${quoteLiteral(table)} FROM ${quoteIdent(table)}) TO STDOUT`));
+      to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), ${optional('game_type')}, ${optional('channel')}, ${quoteLiteral(table)}, ${quoteLiteral(locale)}
+      FROM ${quoteIdent(table)}) TO STDOUT`));
     const into = target.query(copyFrom(`COPY ${raw} FROM STDIN`));
     await pipeline(out, into);
     return Number(into.rowCount);
@@ -100,14 +126,30 @@ export async function listLake(s3: S3Client, bucket: string, prefix: string): Pr
   return keys.sort();
 }
 
-export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, raw: string): Promise<number> {
+/**
+ * One lake file into the raw table. Its amounts are read in `numberLocale` when given, else pt-BR for a `;`-separated
+ * CSV or a file whose amounts carry `R$`, else auto; numbers the file typed (JSON, Parquet) read the same in any locale.
+ */
+export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, raw: string, numberLocale?: NumberLocale): Promise<number> {
   const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  const body = object.Body as Readable;
-  const records = /\.parquet$/i.test(key) ? parquetRecords(body) : /\.csv$/i.test(key) ? csvRecords(body) : jsonLines(body, key);
+  let body = object.Body as Readable;
+  let locale: NumberLocale = numberLocale ?? 'auto';
+  let records: AsyncIterable<RawRecord>;
+  if (/\.csv$/i.test(key)) {
+    const sniffed = await sniffDelimiter(body);
+    body = sniffed.body;
+    if (!numberLocale && sniffed.delimiter === ';') locale = 'pt-BR';
+    records = body.pipe(parse({ columns: true, bom: true, delimiter: sniffed.delimiter, skip_empty_lines: true, trim: true, relax_column_count: true }));
+  } else {
+    records = /\.parquet$/i.test(key) ? parquetRecords(body) : jsonLines(body, key);
+  }
+  let reais = false;
   async function* lines() {
     const batch: string[] = [];
     for await (const record of records) {
-      batch.push(copyTextLine([...RAW_COLUMNS.map((c) => record[c]), key]));
+      const amount = record.amount;
+      if (typeof amount === 'string' && amount.includes('R$')) reais = true;
+      batch.push(copyTextLine([...RAW_COLUMNS.map((c) => (typeof record[c] === 'number' ? typedNumberText(record[c]) : record[c])), key, locale]));
       if (batch.length >= 1000) yield batch.splice(0).join('');
     }
     if (batch.length) yield batch.join('');
@@ -116,6 +158,8 @@ export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, r
   try {
     const into = client.query(copyFrom(`COPY ${raw} FROM STDIN`));
     await pipeline(Readable.from(lines()), into);
+    // Amounts in reais: the file is Brazilian (known only once it is read; such files are rare, one UPDATE is cheap).
+    if (reais && !numberLocale && locale === 'auto') await client.query(`UPDATE ${raw} SET number_locale = 'pt-BR' WHERE source = $1`, [key]);
     return Number(into.rowCount);
   } finally {
     client.release();
@@ -123,11 +167,6 @@ export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, r
 }
 
 type RawRecord = Record<string, unknown>;
-
-async function* csvRecords(body: Readable): AsyncGenerator<RawRecord> {
-  // Comma or semicolon, with or without BOM: the header row names the columns.
-  yield* body.pipe(parse({ columns: true, bom: true, delimiter: [',', ';'], skip_empty_lines: true, trim: true, relax_column_count: true }));
-}
 
 async function* jsonLines(body: Readable, key: string): AsyncGenerator<RawRecord> {
   let n = 0;

@@ -8,6 +8,8 @@ import {
   CHECK_SEVERITIES, type CheckName, type CrmFeaturesOptions, type QualityCheck, type QualityReport, type RunRef, type Severity, gradeFor, stagingTables,
 } from '../../lib/contracts/crm-features';
 import type { CrmDeps } from './extract';
+import { unavailableColumns } from './transform';
+import { AMBIGUOUS_NUMBER_REASON } from '../../lib/io/numbers';
 
 const num = async (client: pg.Pool | pg.PoolClient, sql: string, params: unknown[] = []): Promise<number | null> => {
   const { rows } = await client.query<{ v: string | null }>(sql, params);
@@ -28,7 +30,9 @@ export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOption
   const th = options.thresholds;
   const db = deps.target;
   const q = (sql: string, params: unknown[] = []) => num(db, sql, params);
-  const reasons = 'SELECT count(*) AS v FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2 AND reason = ANY($3)';
+  // An ambiguous amount (its reason names the value) is a value of the wrong type too.
+  const reasons = `SELECT count(*) AS v FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2
+    AND (reason = ANY($3) OR ($4 AND starts_with(reason, '${AMBIGUOUS_NUMBER_REASON}')))`;
   // The checks' queries are independent, so they run side by side on the pool: one scan of the raw table for its three
   // counts, and the outliers against per-type mean and deviation joined back (no window sort of every row).
   const [rawCounts, hours, dupRows, outliers, badTypes, badRules] = await Promise.all([
@@ -44,8 +48,8 @@ export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOption
     q(`SELECT coalesce(avg((abs(c.amount - s.m) > 3 * s.sd)::int), 0) AS v FROM ${clean} c JOIN (
         SELECT transaction_type, avg(amount) AS m, coalesce(stddev_pop(amount), 0) AS sd FROM ${clean} GROUP BY transaction_type) s
       USING (transaction_type)`),
-    q(reasons, [run.workflowId, run.runId, TYPE_REASONS]),
-    q(reasons, [run.workflowId, run.runId, RULE_REASONS]),
+    q(reasons, [run.workflowId, run.runId, TYPE_REASONS, true]),
+    q(reasons, [run.workflowId, run.runId, RULE_REASONS, false]),
   ]);
   const rawRows = Number(rawCounts.rows[0].n);
   const share = (n: number | null) => (n ?? 0) / Math.max(rawRows, 1);
@@ -102,12 +106,14 @@ export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOption
       FROM ${features}) x`);
   add({ name: 'feature_correlation', stage: 'features', value: corr, threshold: `<= ${th.correlationMax} |r| between features`,
     passed: corr === null || corr <= th.correlationMax });
-  const ready = await q(`SELECT count(*) FILTER (WHERE game_diversity_score IS NOT NULL AND bet_volatility IS NOT NULL AND ticket_medio_categoria IS NOT NULL
-      AND balance_ratio IS NOT NULL AND dias_semana_preferidos IS NOT NULL AND horarios_atividade IS NOT NULL AND rfm_segment IS NOT NULL
-      AND churn_risk_score IS NOT NULL AND customer_lifetime_value_score IS NOT NULL AND favorite_game_type IS NOT NULL)::numeric
+  // Features whose column no source had are NULL for everyone and reported in the result: readiness is over the others.
+  const unavailable = (await unavailableColumns(deps, options.sourceTable, raw)).flatMap((u) => u.features);
+  const modelFeatures = ['game_diversity_score', 'bet_volatility', 'ticket_medio_categoria', 'balance_ratio', 'dias_semana_preferidos', 'horarios_atividade',
+    'rfm_segment', 'churn_risk_score', 'customer_lifetime_value_score', 'favorite_game_type'].filter((f) => !unavailable.includes(f));
+  const ready = await q(`SELECT count(*) FILTER (WHERE ${modelFeatures.map((f) => `${f} IS NOT NULL`).join(' AND ')})::numeric
       / greatest(count(*), 1) AS v FROM ${features}`);
   add({ name: 'ml_readiness', stage: 'features', value: users ? ready : 0, threshold: `>= ${th.completenessMin} users with every model feature`,
-    passed: users > 0 && (ready ?? 0) >= th.completenessMin });
+    passed: users > 0 && (ready ?? 0) >= th.completenessMin, ...(unavailable.length ? { detail: `without ${unavailable.join(', ')} (no source has their column)` } : {}) });
 
   return { ...scoreChecks(checks, options.allowHigh), stats: current };
 }

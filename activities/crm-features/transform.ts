@@ -2,7 +2,8 @@
 import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
 import { withTransaction } from '../../lib/io/postgres';
 import type pg from 'pg';
-import { type CrmDeps, RAW_COLUMNS } from './extract';
+import { type CrmDeps, OPTIONAL_COLUMNS, RAW_COLUMNS, sourceTableColumns } from './extract';
+import { ambiguousNumberReasonSql } from '../../lib/io/numbers';
 
 export const GAME_TYPES = ['crash', 'cassino', 'esportes', 'poker', 'slots'];
 /** The money movements a user makes, plus `bonus` (credit the house grants: it feeds bonus_usage_share and net_gaming_revenue). */
@@ -29,19 +30,22 @@ const classifySql = (raw: string, where = '') => `
     SELECT r.*, v.id, v.amt, v.at, v.ttype, CASE
         WHEN v.id IS NULL THEN 'invalid transaction_id'
         WHEN r.user_id IS NULL OR btrim(r.user_id) = '' OR length(r.user_id) > 50 THEN 'missing or invalid user_id'
+        WHEN n.ambiguous THEN ${ambiguousNumberReasonSql("'amount'", 'r.amount')}
         WHEN v.amt IS NULL THEN 'invalid amount'
         WHEN v.at IS NULL THEN 'invalid created_at'
         WHEN v.ttype IS NULL OR v.ttype NOT IN (${list(TRANSACTION_TYPES)}) THEN 'invalid transaction_type'
         WHEN v.st IS NULL OR v.st NOT IN (${list(STATUSES)}) THEN 'invalid status'
         WHEN v.st <> 'completed' THEN 'status ' || v.st || ' (only completed transactions count)'
-        -- numeric(10,2) rounds -0.004 to 0.00: the text decides for those.
-        WHEN v.amt < 0 OR (v.amt = 0 AND r.amount::numeric < 0) THEN 'negative amount'
+        -- numeric(10,2) rounds -0.004 to 0.00: the number as written decides.
+        WHEN n.value < 0 THEN 'negative amount'
         WHEN v.at > $1::timestamp THEN 'future created_at'
       END AS reason
-    FROM ${raw} r CROSS JOIN LATERAL (SELECT
+    FROM ${raw} r
+    -- The amount in the locale its file is written in (one parser for every pipeline: sql/shared/002_parse_number.sql).
+    CROSS JOIN LATERAL (SELECT etl_parse_number(r.amount, r.number_locale) AS value, etl_number_ambiguous(r.amount, r.number_locale) AS ambiguous) n
+    CROSS JOIN LATERAL (SELECT
       CASE WHEN pg_input_is_valid(r.transaction_id, 'uuid') THEN r.transaction_id::uuid END AS id,
-      CASE WHEN pg_input_is_valid(r.amount, 'numeric(10,2)') AND lower(btrim(r.amount)) NOT IN ('nan', 'infinity', '-infinity')
-           THEN r.amount::numeric(10,2) END AS amt,
+      CASE WHEN abs(round(n.value, 2)) < 1e8 THEN round(n.value, 2)::numeric(10,2) END AS amt,
       CASE WHEN pg_input_is_valid(r.created_at, 'timestamp') THEN r.created_at::timestamp END AS at,
       lower(r.transaction_type) AS ttype, lower(r.status) AS st) v ${where}`;
 
@@ -145,6 +149,33 @@ async function settleClean(client: pg.PoolClient, { clean, run, pipeline, prefer
 
 export interface Transformed extends StepMetric {
   table: string;
+  /** Optional columns no source had, and the features that came out NULL for every user without them. */
+  unavailable?: UnavailableFeatures[];
+}
+
+export interface UnavailableFeatures {
+  column: string;
+  features: string[];
+}
+
+/** The features each optional column feeds. */
+export const FEATURES_NEEDING: Record<(typeof OPTIONAL_COLUMNS)[number], string[]> = {
+  game_type: ['favorite_game_type', 'game_diversity_score', 'game_type_entropy', 'behavioral_diversity_score'],
+  channel: ['canal_preferido'],
+};
+
+/**
+ * Optional columns this run had no data for: missing from the source table (the CRM team's own tbl_transactions has
+ * neither game_type nor channel) and given by no lake row.
+ */
+export async function unavailableColumns(deps: CrmDeps, sourceTable: string, raw: string): Promise<UnavailableFeatures[]> {
+  const columns = await sourceTableColumns(deps.source, sourceTable);
+  const unavailable: UnavailableFeatures[] = [];
+  for (const column of OPTIONAL_COLUMNS.filter((c) => !columns.has(c))) {
+    const { rows } = await deps.target.query(`SELECT 1 FROM ${raw} WHERE nullif(btrim(${column}), '') IS NOT NULL LIMIT 1`);
+    if (!rows.length) unavailable.push({ column, features: FEATURES_NEEDING[column] });
+  }
+  return unavailable;
 }
 
 /** The columns of ml_features.user_features the pipeline writes, by the document's groups (formulas: docs/pipelines/crm-features.md). */
@@ -177,8 +208,9 @@ export const CHURN_LABEL_DAYS = 30;
 /** Per-user features from the clean transactions, set-based (formulas in docs/pipelines/crm-features.md, "Features"). */
 export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Transformed> {
   const started = Date.now();
-  const { clean, features } = stagingTables(run.runId);
+  const { raw, clean, features } = stagingTables(run.runId);
   const perUser = `${features}_per_user`;
+  const unavailable = await unavailableColumns(deps, options.sourceTable, raw);
   // The per-user pass over millions of rows runs in parts (users split by a hash of their id), side by side; the
   // ranks over the whole population then take one statement over one row per user.
   await deps.target.query(`DROP TABLE IF EXISTS ${features}, ${perUser}`);
@@ -189,10 +221,11 @@ export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions
   }));
   const created = await withTransaction(deps.target, async (client) => {
     await client.query(BIG_SORTS);
-    return client.query(`CREATE UNLOGGED TABLE ${features} AS ${scoredSql(perUser)}`, [asOf, options.ticketCutoffs.medio, options.ticketCutoffs.alto]);
+    return client.query(`CREATE UNLOGGED TABLE ${features} AS ${scoredSql(perUser, undefined, unavailable.flatMap((u) => u.features))}`,
+      [asOf, options.ticketCutoffs.medio, options.ticketCutoffs.alto]);
   });
   await deps.target.query(`DROP TABLE ${perUser}`);
-  return { step: 'features', table: features, rows: Number(created.rowCount), durationMs: Date.now() - started };
+  return { step: 'features', table: features, rows: Number(created.rowCount), unavailable, durationMs: Date.now() - started };
 }
 
 const PERIODS = ['madrugada', 'manha', 'tarde', 'noite'];
@@ -288,8 +321,12 @@ export function perUserSql(source: string, where = ''): string {
   SELECT * FROM counted`;
 }
 
-/** The features from the per-user rows: ranks, ratios, categories ($1 = asOf, $2/$3 = ticket cut-offs). */
-export function scoredSql(perUser: string, scope?: FeatureScope): string {
+/**
+ * The features from the per-user rows: ranks, ratios, categories ($1 = asOf, $2/$3 = ticket cut-offs). The features
+ * named in `unavailable` come out NULL (their column was in no source).
+ */
+export function scoredSql(perUser: string, scope?: FeatureScope, unavailable: string[] = []): string {
+  const unless = (feature: string, sql: string) => (unavailable.includes(feature) ? `NULL::${feature === 'favorite_game_type' || feature === 'canal_preferido' ? 'text' : 'numeric'}` : sql);
   return `
   -- Quartiles and the CLV rank are relative to a population: this run's users, or (stream) every loaded user.
   WITH ranked AS (
@@ -308,8 +345,8 @@ export function scoredSql(perUser: string, scope?: FeatureScope): string {
            c.active_days::numeric / ((last_at::date - first_at::date) + 1) AS regularity
     FROM ${perUser} c JOIN ranked k USING (user_id))
   SELECT s.user_id,
-         s.favorite_game AS favorite_game_type,
-         round(s.games / 5.0, 4) AS game_diversity_score,
+         ${unless('favorite_game_type', 's.favorite_game')} AS favorite_game_type,
+         ${unless('game_diversity_score', 'round(s.games / 5.0, 4)')} AS game_diversity_score,
          round(CASE WHEN s.bets >= 2 AND s.ticket_medio > 0 THEN s.bet_sd / s.ticket_medio ELSE 0 END, 4) AS bet_volatility,
          round(s.ticket_medio, 2) AS ticket_medio,
          CASE WHEN s.ticket_medio < $2 THEN 'baixo' WHEN s.ticket_medio < $3 THEN 'medio' ELSE 'alto' END AS ticket_medio_categoria,
@@ -330,12 +367,12 @@ export function scoredSql(perUser: string, scope?: FeatureScope): string {
               ELSE 'hibernating' END AS rfm_segment,
          round(s.clv::numeric, 4) AS customer_lifetime_value_score,
          round(0.7 * least(1, greatest(s.recency_days, 0) / 60.0) + 0.3 * (1 - s.regularity), 4) AS churn_risk_score,
-         round((s.games / 5.0 + s.types / 4.0 + s.periods / 4.0 + s.dows / 7.0) / 4, 4) AS behavioral_diversity_score,
-         s.channel AS canal_preferido,
+         ${unless('behavioral_diversity_score', 'round((s.games / 5.0 + s.types / 4.0 + s.periods / 4.0 + s.dows / 7.0) / 4, 4)')} AS behavioral_diversity_score,
+         ${unless('canal_preferido', 's.channel')} AS canal_preferido,
          s.last_at AS last_transaction_at,
          s.bets::int AS bet_count,
          round(CASE WHEN s.bets > 0 THEN s.type4::numeric / s.bets END, 4) AS win_rate,
-         round(s.game_entropy, 4) AS game_type_entropy,
+         ${unless('game_type_entropy', 'round(s.game_entropy, 4)')} AS game_type_entropy,
          s.total_bets AS total_bet_amount, s.total_wins AS total_win_amount,
          s.total_bets - s.total_wins - s.total_bonus AS net_gaming_revenue,
          round(s.bet_p50::numeric, 2) AS bet_amount_p50, round(s.bet_p90::numeric, 2) AS bet_amount_p90,

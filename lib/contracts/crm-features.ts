@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { timeZoneSchema } from '../workflow/zoned-time';
 import { stagingTable } from './run';
+import { numberLocaleSchema } from './number-locale';
 export type { RunRef } from './run';
 
 export const LOAD_STRATEGIES = ['merge', 'replace', 'append'] as const;
@@ -73,6 +74,11 @@ export const crmFeaturesInputSchema = z.object({
   sourceTable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('tbl_transactions'),
   /** Lake prefix: `s3://bucket/prefix/` or `s3:prefix/` (the configured bucket); every .parquet, .csv and .json/.jsonl below it is read. */
   lakePrefix: z.string().default('s3:lake/transactions/'),
+  /**
+   * How the lake's files write amounts: `pt-BR` (1.234,56), `en-US` (1,234.56) or `auto` (quarantines 1.234, which the
+   * two read differently). Default per file: pt-BR for a `;`-separated CSV or amounts with `R$`, else auto.
+   */
+  numberLocale: numberLocaleSchema.optional(),
   loadStrategy: z.enum(LOAD_STRATEGIES).default('merge'),
   validateOnly: z.boolean().default(false),
   /** ticket_medio (average bet) cut-offs in BRL: below `medio` is baixo, below `alto` is medio, else alto. */
@@ -164,6 +170,8 @@ export interface CrmFeaturesResult {
   recordsCleaned: number;
   usersTransformed: number;
   recordsLoaded: number;
+  /** Optional columns (game_type, channel) that no source had, with the features that came out NULL without them. */
+  featuresUnavailable: Array<{ column: string; features: string[] }>;
   backupTable: string | null;
   backupsDropped: string[];
   /** With restoreBackup: the backup put back and how many rows it held. */

@@ -163,8 +163,10 @@ describe('crmFeatures quality gate', () => {
     // (Outside the dataset's prefix, which the other runs here read whole.)
     await putLakeFile(s3, settings.s3.bucket, `lake-gate/${p}/keyless.csv`, toCsv([{ ...keyless, user_id: '' }]));
     const opts = startOptions(ctx, 'crm-gate');
+    const empty = `${table}_empty`;
+    await ctx.sourceAdmin.query(`CREATE TABLE ${empty} (LIKE ${table})`);
     const failed = await ctx.client.workflow.execute('crmFeatures', {
-      ...opts, args: [{ sourceTable: 'crm_no_such_table', lakePrefix: `s3:lake-gate/${p}/`, asOf: AS_OF }],
+      ...opts, args: [{ sourceTable: empty, lakePrefix: `s3:lake-gate/${p}/`, asOf: AS_OF }],
     }).then(() => undefined, (e: unknown) => e);
     assert.ok(failed instanceof WorkflowFailedError);
     const cause = failed.cause as ApplicationFailure;
@@ -197,13 +199,16 @@ describe('crmFeatures quality gate', () => {
   });
 
   it('a run that finds no transactions at all says so, and how to get some, instead of grading nothing', async () => {
+    // An empty table (a table that does not exist fails sooner, naming it: crm-features.seed-schema.test.ts).
+    const none = `${table}_none`;
+    await ctx.sourceAdmin.query(`CREATE TABLE ${none} (LIKE ${table})`);
     const failed = await ctx.client.workflow.execute('crmFeatures', {
-      ...startOptions(ctx, 'crm-nothing'), args: [{ sourceTable: 'crm_no_such_table', lakePrefix: `s3:lake/${p}nothing/`, asOf: AS_OF }],
+      ...startOptions(ctx, 'crm-nothing'), args: [{ sourceTable: none, lakePrefix: `s3:lake/${p}nothing/`, asOf: AS_OF }],
     }).then(() => undefined, (e: unknown) => e);
     assert.ok(failed instanceof WorkflowFailedError);
     const cause = (failed.cause as ActivityFailure).cause as ApplicationFailure;
     assert.equal(cause.type, 'NoInputData');
-    assert.equal(cause.message, `no transactions in crm_no_such_table on the source database or under the lake prefix s3://${settings.s3.bucket}/lake/${p}nothing/: `
+    assert.equal(cause.message, `no transactions in ${none} on the source database or under the lake prefix s3://${settings.s3.bucket}/lake/${p}nothing/: `
       + 'load the sample data with `npx etl sample-data crm`, or set sourceTable and lakePrefix in the input to where your transactions are');
   });
 });

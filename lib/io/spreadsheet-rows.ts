@@ -3,6 +3,7 @@
 import { createReadStream, openSync, readSync, closeSync } from 'node:fs';
 import { parse } from 'csv-parse';
 import ExcelJS from 'exceljs';
+import { type CsvDelimiter, detectDelimiter as detectHeaderDelimiter, firstLine } from './csv-dialect';
 
 export type CellValue = string | number | Date | null;
 
@@ -16,18 +17,15 @@ export class FileFormatError extends Error {
   override name = 'FileFormatError';
 }
 
-/** `;` when the header line has more semicolons than commas (Brazilian Excel), else `,`. */
-export function detectDelimiter(file: string): ';' | ',' {
+/** The file's separator from its header line (the rule every pipeline shares: lib/io/csv-dialect.ts). */
+export function detectDelimiter(file: string): CsvDelimiter {
   const buffer = Buffer.alloc(64 * 1024);
   const fd = openSync(file, 'r');
-  let firstLine: string;
   try {
-    firstLine = buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0)).toString('utf8').split(/\r?\n/)[0];
+    return detectHeaderDelimiter(firstLine(buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0))));
   } finally {
     closeSync(fd);
   }
-  const count = (char: string) => firstLine.split(char).length - 1;
-  return count(';') > count(',') ? ';' : ',';
 }
 
 export async function* readSheetRows(file: string): AsyncGenerator<SheetRow> {

@@ -1,12 +1,12 @@
 import type { Readable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
-import type pg from 'pg';
+import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Campaign } from '../../lib/contracts/mailing-campaign-file';
 import { isTransient } from '../../lib/activity/errors';
 import { ErrorType } from '../../lib/workflow/errors';
 import { inTransaction } from '../../lib/io/postgres';
-import { campaignCopySql } from './campaign-sql';
+import { campaignCopySql, columnExpression } from './campaign-sql';
 
 interface PgError extends Error {
   code?: string;
@@ -50,9 +50,53 @@ export async function exportCampaign<T>(
     }, { readOnly: true });
   } catch (error) {
     broken = error as Error;
+    if ((error as PgError)?.code === UNTRANSLATABLE_CHARACTER) {
+      const where = await findUnencodable(source, campaign, timeZone).catch(() => undefined);
+      if (where) {
+        throw ApplicationFailure.create({
+          type: ErrorType.CampaignQueryError, nonRetryable: true,
+          message: `campaign ${campaign.name}: row ${where.row} of the query (line ${where.row + (campaign.header ? 1 : 0)} of the file), column ${where.column}, `
+            + `holds a character encoding ${campaign.encoding} cannot represent (query campaigns/sql/${campaign.sqlFile}): ${(error as Error).message}; `
+            + 'no file was delivered',
+        });
+      }
+    }
     throw classifyQueryError(error, campaign);
   } finally {
     // A COPY stopped half-way leaves the connection mid-protocol: it is closed, not reused.
     client.release(broken);
+  }
+}
+
+const UNTRANSLATABLE_CHARACTER = '22P05';
+
+/** The characters each file encoding can hold, as a Postgres regular expression class (UTF8 holds them all). */
+const ENCODABLE: Record<string, string> = {
+  LATIN1: '\\u0001-\\u00ff',
+  WIN1252: '\\u0001-\\u007f\\u00a0-\\u00ff€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ',
+};
+
+/**
+ * After an export failed on a character its encoding cannot hold, the first row and column holding one (the error
+ * Postgres gives names neither). Runs the campaign's query again, read-only, only on that failure.
+ */
+async function findUnencodable(source: pg.Pool, campaign: Campaign, timeZone: string): Promise<{ row: number; column: string } | undefined> {
+  const allowed = ENCODABLE[campaign.encoding];
+  if (!allowed) return undefined;
+  const client = await source.connect();
+  try {
+    return await inTransaction(client, async () => {
+      await client.query(`SET LOCAL statement_timeout = ${campaign.statementTimeoutSeconds * 1000}`);
+      await client.query(`SELECT set_config('TimeZone', $1, true)`, [timeZone]);
+      const values = campaign.columns.map((c, i) => `(${i}, ${pg.escapeLiteral(c.header)}, c${i})`).join(', ');
+      const { rows } = await client.query<{ row: string; column: string }>(`SELECT x.n AS row, v.header AS column FROM (
+          SELECT row_number() OVER () AS n, ${campaign.columns.map((c, i) => `${columnExpression(c)} AS c${i}`).join(', ')}
+          FROM (\n${campaign.sql}\n) AS campaign) x
+        CROSS JOIN LATERAL (VALUES ${values}) AS v(i, header, value)
+        WHERE v.value ~ ${pg.escapeLiteral(`[^${allowed}]`)} ORDER BY x.n, v.i LIMIT 1`);
+      return rows[0] ? { row: Number(rows[0].row), column: rows[0].column } : undefined;
+    }, { readOnly: true });
+  } finally {
+    client.release();
   }
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -173,18 +174,23 @@ async function deliverLocked(
     return receipt(delivery, { status: 'already-present', rows, bytes: finalSize, sha256: null, remoteChecksum: null });
   }
 
-  // 2. Upload under a temporary name, fingerprinting the bytes as they go.
+  // 2. Upload under a temporary name, fingerprinting the bytes as they go. The file is opened before the query
+  //    starts: a query failing at once would otherwise fail before the server created the file, and the cleanup below
+  //    would run before it appeared (an empty hidden file left in the dialer's folder).
   await removeStaleTemps(sftp, folder, fileName);
   const tempPath = path.posix.join(folder, `${tempPrefix(fileName)}${run.runId.slice(0, 8)}-${hooks.attempt ?? 1}`);
   const fingerprint = new Fingerprint(hooks.heartbeat && throttled(1000, (bytes) => hooks.heartbeat!({ bytes })));
+  const upload = sftp.createWriteStream(tempPath, { flags: 'w' });
   let rows: number;
   try {
+    await once(upload, 'ready');
     ({ rows } = await exportCampaign(deps.source, campaign, deps.timeZone,
-      (csv) => (campaign.lineEnding === 'CRLF'
-        ? pipeline(csv, new CrlfLines(), fingerprint, sftp.createWriteStream(tempPath, { flags: 'w' }))
-        : pipeline(csv, fingerprint, sftp.createWriteStream(tempPath, { flags: 'w' })))));
+      (csv) => (campaign.lineEnding === 'CRLF' ? pipeline(csv, new CrlfLines(), fingerprint, upload) : pipeline(csv, fingerprint, upload))));
   } catch (error) {
+    upload.destroy();
     await sftp.delete(tempPath, true).catch(() => undefined);
+    // Whatever was written under this final name's temporary prefix by this or an earlier attempt: nothing stays.
+    await removeStaleTemps(sftp, folder, fileName).catch(() => undefined);
     throw error;
   }
   const { sha256, md5 } = fingerprint.digests();

@@ -72,6 +72,23 @@ describe('one delivery, exactly once, whatever happens to it', () => {
     });
   }
 
+  it('a campaign failing mid-export (a value its encoding cannot hold) leaves no file, temporary or final, and names the row', async () => {
+    const folder = `${ROOT}/delta`;
+    await makeFolders([folder]);
+    // Row 2 holds an emoji, which Latin-1 cannot: the export fails at once, before or while the temporary file opens.
+    const dir = writeCampaigns([{ name: 'delta', sftpFolder: folder, encoding: 'LATIN1',
+      columns: [{ source: 'id', header: 'ID' }, { source: 'nome', header: 'NOME' }],
+      sql: `SELECT id, CASE WHEN id = 2 THEN 'Zoë 😀' ELSE 'Zoë' END AS nome FROM generate_series(1, 50) id ORDER BY id` }]);
+    for (let hour = 8; hour < 13; hour++) {
+      const delivery = planMailingRun({ campaignsDir: dir, timeZone: settings.timezone },
+        { campaigns: ['delta'], time: `2025-03-13T${String(hour).padStart(2, '0')}:00:00-03:00`, slotSource: 'input' }).deliveries[0];
+      const error = await deliverCampaign(deps, delivery, run, { attempt: 1 }).then(() => undefined, (e: unknown) => e);
+      assert.ok(error instanceof ApplicationFailure && error.nonRetryable, String(error));
+      assert.match(error.message, /campaign delta: row 2 of the query \(line 3 of the file\), column NOME, holds a character encoding LATIN1 cannot represent/);
+      assert.deepEqual(await listFolder(folder), [], `nothing left in the dialer's folder (slot ${hour}:00)`);
+    }
+  });
+
   it('a retried delivery finds its file and does not upload it again, even after the dialer took it away', async () => {
     const delivery = plan();
     const first = await deliverCampaign(deps, delivery, run);

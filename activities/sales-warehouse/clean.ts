@@ -49,13 +49,12 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
   const list = (xs: string[]) => xs.map((x) => quoteLiteral(x)).join(', ');
   // An incremental run types only the rows the load can take: those changed at or after the watermark, those whose
   // date cannot be read (to quarantine them), and those whose sale_id the warehouse has never held, whatever their
-  // date (a late-arriving sale without updated_at). Older rows were loaded before and are not cleaned again; a row an
+  // date (a late-arriving sale without updated_at: one hash join with the facts' ids). Older rows were loaded before and are not cleaned again; a row an
   // earlier run quarantined, unchanged since, is not quarantined again (it would count against every run's gate).
   const since = options.loadStrategy === 'incremental' ? await currentWatermark(deps) : null;
   const changedOnly = (e: SourceExtract) => since ? ` WHERE (coalesce(sales_etl.parse_timestamp(btrim(r.updated_at)), sales_etl.parse_date(btrim(r.sale_date))::timestamp)
     >= ${quoteLiteral(since)}::timestamp) IS NOT FALSE
-    OR (nullif(btrim(r.sale_id), '') IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM ${WAREHOUSE}.sales_fact f WHERE f.sale_id = btrim(r.sale_id))
+    OR (nullif(btrim(r.sale_id), '') IS NOT NULL AND f.sale_id IS NULL
       AND NOT EXISTS (SELECT 1 FROM etl_quarantine q WHERE q.pipeline = 'salesWarehouse' AND q.row_data->>'sale_id' = r.sale_id
         AND q.source_table = ${quoteLiteral(e.source)} AND q.row_data - 'line' = to_jsonb(r) - 'source' - 'line'))` : '';
 
@@ -151,7 +150,8 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
   };
   await deps.target.query(`CREATE UNLOGGED TABLE ${t.typed} AS ${typedSelect(rawSales, 'auto')} WITH NO DATA`);
   // One statement per source, each on its own connection: the sources are typed in parallel, one core each.
-  await Promise.all(sales.map((e) => deps.target.query(`INSERT INTO ${t.typed} ${typedSelect(`SELECT ${e.src} AS src, r.* FROM ${e.table} r${changedOnly(e)}`, e.numberLocale ?? 'auto')}`)));
+  await Promise.all(sales.map((e) => deps.target.query(`INSERT INTO ${t.typed} ${typedSelect(`SELECT ${e.src} AS src, r.* FROM ${e.table} r${since ? ` LEFT JOIN ${WAREHOUSE}.sales_fact f ON f.sale_id = btrim(r.sale_id)` : ''}${changedOnly(e)}`,
+    e.numberLocale ?? 'auto')}`)));
 
   return withTransaction(deps.target, async (db) => {
     await db.query("SET LOCAL work_mem = '512MB'");

@@ -79,7 +79,7 @@ describe('one delivery, exactly once, whatever happens to it', () => {
     const dir = writeCampaigns([{ name: 'delta', sftpFolder: folder, encoding: 'LATIN1',
       columns: [{ source: 'id', header: 'ID' }, { source: 'nome', header: 'NOME' }],
       sql: `SELECT id, CASE WHEN id = 2 THEN 'Zoë 😀' ELSE 'Zoë' END AS nome FROM generate_series(1, 50) id ORDER BY id` }]);
-    for (let hour = 8; hour < 13; hour++) {
+    for (let hour = 8; hour < 11; hour++) {
       const delivery = planMailingRun({ campaignsDir: dir, timeZone: settings.timezone },
         { campaigns: ['delta'], time: `2025-03-13T${String(hour).padStart(2, '0')}:00:00-03:00`, slotSource: 'input' }).deliveries[0];
       const error = await deliverCampaign(deps, delivery, run, { attempt: 1 }).then(() => undefined, (e: unknown) => e);

@@ -50,7 +50,7 @@ describe('crmFeatures on the seed\'s own schema', () => {
     }) as CrmFeaturesResult;
     assert.equal(result.recordsQuarantined, 0);
     assert.deepEqual(result.featuresUnavailable, [
-      { column: 'game_type', features: ['favorite_game_type', 'game_diversity_score', 'behavioral_diversity_score'] },
+      { column: 'game_type', features: ['favorite_game_type', 'game_diversity_score', 'game_type_entropy', 'behavioral_diversity_score'] },
     ]);
     const { rows } = await ctx.target.query(`SELECT user_id, favorite_game_type, game_diversity_score, behavioral_diversity_score, canal_preferido,
         total_deposits::float AS deposits, ticket_medio::float AS ticket

@@ -41,7 +41,7 @@ const classifySql = (raw: string, where = '') => `
         WHEN v.at > $1::timestamp THEN 'future created_at'
       END AS reason
     FROM ${raw} r
-    -- The amount in the locale its file is written in (one parser for every pipeline: sql/shared/003_parse_number.sql).
+    -- The amount in the locale its file is written in (one parser for every pipeline: sql/shared/004_parse_number.sql).
     CROSS JOIN LATERAL (SELECT etl_parse_number(r.amount, r.number_locale) AS value, etl_number_ambiguous(r.amount, r.number_locale) AS ambiguous) n
     CROSS JOIN LATERAL (SELECT
       CASE WHEN pg_input_is_valid(r.transaction_id, 'uuid') THEN r.transaction_id::uuid END AS id,

@@ -1,5 +1,5 @@
 // The number locale of a source (bundle-safe: the pipelines' input schemas use it). Rules and the parser:
-// lib/io/numbers.ts, sql/shared/003_parse_number.sql, docs/architecture.md#numbers-in-files.
+// lib/io/numbers.ts, sql/shared/004_parse_number.sql, docs/architecture.md#numbers-in-files.
 import { z } from 'zod';
 
 export const NUMBER_LOCALES = ['pt-BR', 'en-US', 'auto'] as const;

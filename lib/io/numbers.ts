@@ -1,5 +1,5 @@
 // Numbers written by people: the locale that reads them, one parser for every pipeline (SQL: etl_parse_number in
-// sql/shared/003_parse_number.sql, rules in docs/architecture.md#numbers-in-files).
+// sql/shared/004_parse_number.sql, rules in docs/architecture.md#numbers-in-files).
 export { NUMBER_LOCALES, numberLocaleSchema, type NumberLocale } from '../contracts/number-locale';
 
 /**

@@ -1,15 +1,15 @@
 // Extract: tbl_transactions (COPY out of the source, COPY into staging) and every lake file under the prefix
 // (CSV, JSON lines, Parquet, streamed into the same staging table). Rows never leave Postgres or the stream.
-import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { parse } from 'csv-parse';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
-import { copyTextLine, quoteIdent, quoteLiteral } from '../../lib/io/postgres';
+import { AttemptConnections, copyTextLine, quoteIdent, quoteLiteral, stagingDdl } from '../../lib/io/postgres';
 import { parseS3Location } from '../../lib/io/s3';
 import { reportProgress } from '../../lib/activity/heartbeat';
 import { ErrorType } from '../../lib/workflow/errors';
@@ -39,10 +39,12 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
   if (!location) throw ApplicationFailure.nonRetryable(`lakePrefix "${options.lakePrefix}" is not s3://bucket/prefix or s3:prefix`, ErrorType.InvalidInput);
   const keys = await listLake(deps.s3, location.bucket, location.key);
   // The sources are copied side by side: Postgres ingests one COPY while Node parses the next file. Each copy holds
-  // one target connection, so at most EXTRACT_CONCURRENCY at a time.
+  // one target connection, so at most EXTRACT_CONCURRENCY at a time. The first copy to fail closes the others'
+  // connections (their COPYs end, their locks on the staging table go), so the retry never waits on this attempt.
+  const connections = new AttemptConnections(cancellationSignal());
   const copies: Array<{ name: string; copy: () => Promise<number> }> = [
-    { name: options.sourceTable, copy: () => copySourceTable(deps, options.sourceTable, raw) },
-    ...keys.map((key) => ({ name: key, copy: () => copyLakeFile(deps, location.bucket, key, raw) })),
+    { name: options.sourceTable, copy: () => copySourceTable(deps, connections, options.sourceTable, raw) },
+    ...keys.map((key) => ({ name: key, copy: () => copyLakeFile(deps, location.bucket, key, raw, connections) })),
   ];
   const counts = new Map<string, number>();
   let next = 0;
@@ -50,36 +52,57 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
     while (next < copies.length) {
       const { name, copy } = copies[next++];
       counts.set(name, await copy());
-      reportProgress({ done: name });
+      reportProgress({ done: name, rows: [...counts.values()].reduce((a, b) => a + b, 0) });
     }
   };
-  await Promise.all(Array.from({ length: EXTRACT_CONCURRENCY }, copyNext));
+  const outcomes = await Promise.allSettled(Array.from({ length: EXTRACT_CONCURRENCY }, () => copyNext().catch((error: Error) => {
+    connections.abort(error);
+    throw error;
+  })));
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) throw failed.reason;
   // Reported in the order the sources were listed, whatever order the copies finished in.
   const bySource = Object.fromEntries(copies.map(({ name }) => [name, counts.get(name) ?? 0]));
   const rows = Object.values(bySource).reduce((a, b) => a + b, 0);
   return { step: 'extract', table: raw, rows, bySource, durationMs: Date.now() - started };
 }
 
-/** The raw staging table: every column as text, plus where the row came from. Recreated from scratch (safe to run twice). */
-export async function createRawTable(deps: CrmDeps, raw: string): Promise<void> {
-  await deps.target.query(`DROP TABLE IF EXISTS ${raw}`);
-  await deps.target.query(`CREATE UNLOGGED TABLE ${raw} (${RAW_COLUMNS.map((c) => `${c} text`).join(', ')}, source text NOT NULL)`);
+/** The running activity's cancellation (a worker shutting down, a heartbeat timeout); none outside an activity (benchmarks). */
+function cancellationSignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
 }
 
-async function copySourceTable(deps: CrmDeps, table: string, raw: string): Promise<number> {
-  const source = await deps.source.connect();
-  const target = await deps.target.connect();
+/** The raw staging table: every column as text, plus where the row came from. Recreated from scratch (safe to run twice). */
+export async function createRawTable(deps: CrmDeps, raw: string): Promise<void> {
+  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${raw}`);
+  await deps.target.query(`CREATE TABLE ${raw} (${RAW_COLUMNS.map((c) => `${c} text`).join(', ')}, source text NOT NULL)`);
+}
+
+async function copySourceTable(deps: CrmDeps, connections: AttemptConnections, table: string, raw: string): Promise<number> {
+  const source = await connections.connect(deps.source);
+  let failure: unknown;
   try {
-    const exists = await source.query('SELECT to_regclass($1) AS t', [table]);
-    if (!exists.rows[0].t) return 0;
-    const out = source.query(copyTo(`COPY (SELECT transaction_id::text, user_id, amount::text, transaction_type, status,
-      to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), game_type, channel, ${quoteLiteral(table)} FROM ${quoteIdent(table)}) TO STDOUT`));
-    const into = target.query(copyFrom(`COPY ${raw} FROM STDIN`));
-    await pipeline(out, into);
-    return Number(into.rowCount);
+    const target = await connections.connect(deps.target);
+    try {
+      const exists = await source.query('SELECT to_regclass($1) AS t', [table]);
+      if (!exists.rows[0].t) return 0;
+      const out = source.query(copyTo(`COPY (SELECT transaction_id::text, user_id, amount::text, transaction_type, status,
+        to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), game_type, channel, ${quoteLiteral(table)} FROM ${quoteIdent(table)}) TO STDOUT`));
+      const into = target.query(copyFrom(`COPY ${raw} FROM STDIN`));
+      await pipeline(out, into);
+      return Number(into.rowCount);
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      connections.release(target, failure);
+    }
   } finally {
-    source.release();
-    target.release();
+    connections.release(source, failure);
   }
 }
 
@@ -94,9 +117,12 @@ export async function listLake(s3: S3Client, bucket: string, prefix: string): Pr
   return keys.sort();
 }
 
-export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, raw: string): Promise<number> {
+export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, raw: string, connections = new AttemptConnections()): Promise<number> {
   const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const body = object.Body as Readable;
+  // Every consumer below reads the body through a pipeline or an async iterator, so a connection the S3 server drops
+  // fails this copy; the listener is for the moments nobody reads it (before the COPY starts, after it failed).
+  body.on('error', () => undefined);
   const records = /\.parquet$/i.test(key) ? parquetRecords(body) : /\.csv$/i.test(key) ? csvRecords(body) : jsonLines(body, key);
   async function* lines() {
     const batch: string[] = [];
@@ -106,26 +132,48 @@ export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, r
     }
     if (batch.length) yield batch.join('');
   }
-  const client = await deps.target.connect();
+  let failure: unknown;
+  const client = await connections.connect(deps.target).catch((error) => {
+    body.destroy();
+    throw error;
+  });
   try {
     const into = client.query(copyFrom(`COPY ${raw} FROM STDIN`));
     await pipeline(Readable.from(lines()), into);
     return Number(into.rowCount);
+  } catch (error) {
+    failure = error;
+    throw error;
   } finally {
-    client.release();
+    body.destroy();
+    connections.release(client, failure);
   }
 }
 
 type RawRecord = Record<string, unknown>;
 
 async function* csvRecords(body: Readable): AsyncGenerator<RawRecord> {
-  // Comma or semicolon, with or without BOM: the header row names the columns.
-  yield* body.pipe(parse({ columns: true, bom: true, delimiter: [',', ';'], skip_empty_lines: true, trim: true, relax_column_count: true }));
+  // Comma or semicolon, with or without BOM: the header row names the columns. Through a pipeline, not .pipe():
+  // a body that breaks half-way must fail the parser (and this copy), not leave it waiting.
+  const parser = parse({ columns: true, bom: true, delimiter: [',', ';'], skip_empty_lines: true, trim: true, relax_column_count: true });
+  pipeline(body, parser).catch(() => undefined);
+  yield* parser;
+}
+
+/** The lines of a stream, its errors thrown to the reader (readline's interface does not pass them on). */
+async function* textLines(body: Readable): AsyncGenerator<string> {
+  let rest = '';
+  for await (const chunk of body.setEncoding('utf8') as AsyncIterable<string>) {
+    const parts = (rest + chunk).split('\n');
+    rest = parts.pop()!;
+    for (const part of parts) yield part.replace(/\r$/, '');
+  }
+  if (rest) yield rest.replace(/\r$/, '');
 }
 
 async function* jsonLines(body: Readable, key: string): AsyncGenerator<RawRecord> {
   let n = 0;
-  for await (const line of createInterface({ input: body, crlfDelay: Infinity })) {
+  for await (const line of textLines(body)) {
     n++;
     if (!line.trim()) continue;
     try {

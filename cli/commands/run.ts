@@ -75,7 +75,7 @@ export async function describeFailure(client: Client, handle: WorkflowHandle, er
   const lines = [`failed: ${rootMessage(error)}`];
   const activity = error.cause instanceof ActivityFailure ? error.cause : undefined;
   if (activity) {
-    const attempt = await lastAttempt(client, handle.workflowId);
+    const attempt = await failedAttempt(client, handle.workflowId, activity.activityId);
     lines.push(`  activity: ${activity.activityType}${attempt ? ` (attempt ${attempt})` : ''}`);
   }
   const root = activity?.cause ?? error.cause;
@@ -91,8 +91,13 @@ function rootMessage(error: Error): string {
   return current.message;
 }
 
-async function lastAttempt(client: Client, workflowId: string): Promise<number | undefined> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
+/**
+ * The attempt of the activity that failed the run: the started event of that activity id (not simply the last
+ * activity started: steps run side by side, and cleanup runs after the failure).
+ */
+export async function failedAttempt(client: Client, workflowId: string, activityId: string | undefined): Promise<number | undefined> {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityId === activityId).map((e) => String(e.eventId));
+  const started = events.filter((e) => scheduled.includes(String(e.activityTaskStartedEventAttributes?.scheduledEventId)));
   return started.at(-1)?.activityTaskStartedEventAttributes?.attempt ?? undefined;
 }

@@ -11,6 +11,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
 import { AttemptConnections, copyTextLine, quoteIdent, quoteLiteral, stagingDdl } from '../../lib/io/postgres';
 import { parseS3Location } from '../../lib/io/s3';
+import { isConnectionError, isTransient } from '../../lib/activity/errors';
 import { reportProgress } from '../../lib/activity/heartbeat';
 import { ErrorType } from '../../lib/workflow/errors';
 
@@ -143,11 +144,19 @@ export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, r
     return Number(into.rowCount);
   } catch (error) {
     failure = error;
-    throw error;
+    throw unreadable(error, `s3://${bucket}/${key}`);
   } finally {
     body.destroy();
     connections.release(client, failure);
   }
+}
+
+/** A file the parsers refuse fails the run at once, naming it; a dropped connection or a database error stays as it is. */
+function unreadable(error: unknown, file: string): unknown {
+  const e = error as { code?: unknown };
+  if (error instanceof ApplicationFailure || typeof e.code === 'string' && /^(E[A-Z_]{3,}|[0-9A-Z]{5})$/.test(e.code)
+    || isTransient(error) || isConnectionError(error)) return error;
+  return ApplicationFailure.nonRetryable(`lake file ${file} cannot be read: ${(error as Error).message}`, ErrorType.InvalidInput);
 }
 
 type RawRecord = Record<string, unknown>;

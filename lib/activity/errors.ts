@@ -60,11 +60,12 @@ export function isConnectionError(error: unknown, depth = 0): boolean {
  * message (credentials in it redacted), so the history and `etl run` say what happened; anything else unchanged.
  */
 export function asConnectionFailure(error: unknown): unknown {
-  if (error instanceof TemporalFailure || !(error instanceof Error) || !isConnectionError(error)) return error;
-  const code = typeof (error as ErrorShape).code === 'string' ? ` (${(error as ErrorShape).code as string})` : '';
+  // Not `instanceof Error`: errors made by Node's own streams may come from another realm (jest's sandbox).
+  if (error instanceof TemporalFailure || typeof (error as ErrorShape)?.message !== 'string' || !isConnectionError(error)) return error;
+  const { code, message } = error as ErrorShape;
   return ApplicationFailure.create({
     type: ErrorType.ConnectionError,
-    message: `connection lost or refused: ${redactSecrets(error.message)}${code}; retried by the step's policy`,
+    message: `connection lost or refused: ${redactSecrets(message!)}${typeof code === 'string' ? ` (${code})` : ''}; retried by the step's policy`,
     nonRetryable: false,
   });
 }

@@ -25,7 +25,7 @@ export interface PrivateServers {
   stop(): Promise<void>;
 }
 
-export async function startPrivateServers(label: string): Promise<PrivateServers> {
+export async function startPrivateServers(label: string, names: ServerName[] = ['postgres', 's3', 'sftp']): Promise<PrivateServers> {
   const dataDir = path.join(sharedSettings.dataDir, `faults-${label}-${process.pid}`);
   const runDir = path.join(dataDir, 'run');
   mkdirSync(runDir, { recursive: true });
@@ -40,17 +40,19 @@ export async function startPrivateServers(label: string): Promise<PrivateServers
   const start = async (name: ServerName) => {
     running.set(name, await starters[name]());
   };
-  await Promise.all((['postgres', 's3', 'sftp'] as const).map(start));
+  await Promise.all(names.map(start));
+  // The servers not started here are the shared stack's.
   const settings: Settings = {
     ...sharedSettings,
-    postgres: {
+    postgres: !names.includes('postgres') ? sharedSettings.postgres : {
       databaseUrl: embeddedUrl(ports.postgres, EMBEDDED_USER, EMBEDDED_PASSWORD, TARGET_DATABASE),
       sourceDatabaseUrl: embeddedUrl(ports.postgres, READER_USER, READER_PASSWORD, SOURCE_DATABASE),
       sourceAdminUrl: embeddedUrl(ports.postgres, EMBEDDED_USER, EMBEDDED_PASSWORD, SOURCE_DATABASE),
       embedded: false,
     },
-    s3: { ...sharedSettings.s3, endpoint: `http://127.0.0.1:${ports.s3}` },
-    sftp: { ...sharedSettings.sftp, port: ports.sftp, privateKeyFile: path.join(dataDir, 'keys', 'etl_user_ed25519') },
+    s3: !names.includes('s3') ? sharedSettings.s3 : { ...sharedSettings.s3, endpoint: `http://127.0.0.1:${ports.s3}` },
+    sftp: !names.includes('sftp') ? sharedSettings.sftp
+      : { ...sharedSettings.sftp, port: ports.sftp, privateKeyFile: path.join(dataDir, 'keys', 'etl_user_ed25519') },
   };
   return {
     settings,

@@ -41,6 +41,11 @@ export async function startPrivateServers(label: string, names: ServerName[] = [
     running.set(name, await starters[name]());
   };
   await Promise.all(names.map(start));
+  // A test run that dies (a crashed worker it did not survive, a timeout) must not leave these servers behind.
+  const reap = () => {
+    for (const proc of running.values()) if (isAlive(proc.pid)) process.kill(proc.pid, 'SIGKILL');
+  };
+  process.once('exit', reap);
   // The servers not started here are the shared stack's.
   const settings: Settings = {
     ...sharedSettings,
@@ -67,6 +72,7 @@ export async function startPrivateServers(label: string, names: ServerName[] = [
       while (isAlive(proc.pid)) await sleep(20);
     },
     async stop() {
+      process.removeListener('exit', reap);
       for (const proc of running.values()) await proc.stop();
       running.clear();
       rmSync(dataDir, { recursive: true, force: true });

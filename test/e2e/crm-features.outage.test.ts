@@ -6,25 +6,14 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { Client } from '@temporalio/client';
-import type pg from 'pg';
 import type { CrmFeaturesResult } from '../../lib/contracts/crm-features';
 import { createPool } from '../../lib/io/postgres';
 import { createS3Client } from '../../lib/io/s3';
 import { findPipeline } from '../../lib/pipelines';
 import { connectClient } from '../../lib/temporal/connection';
 import { AS_OF, expectedFeatures, handChecked, loadedFeatures, writeDataset } from '../helpers/crm-features';
-import { spawnWorker, startPrivateServers, type PrivateServers, type WorkerProcess } from '../helpers/faults';
+import { spawnWorker, startPrivateServers, waitForLockWait, type PrivateServers, type WorkerProcess } from '../helpers/faults';
 import { uniqueId } from '../helpers/env';
-
-/** Waits until a statement of the worker waits for a lock on `table` (so the crash lands mid-statement). */
-async function waitForLockWait(db: pg.Pool, table: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    const { rowCount } = await db.query(`SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE NOT l.granted AND c.relname = $1`, [table]);
-    if (rowCount) return;
-    await sleep(100);
-  }
-  throw new Error(`nothing waited for a lock on ${table}`);
-}
 
 describe('Postgres crashing under a running crmFeatures', () => {
   let servers: PrivateServers;

@@ -5,6 +5,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
+import type pg from 'pg';
 import { projectRoot } from '../../lib/config/env';
 import { settingsToEnv, type Settings } from '../../lib/config/settings';
 import { EMBEDDED_PASSWORD, EMBEDDED_USER, READER_PASSWORD, READER_USER, SOURCE_DATABASE, TARGET_DATABASE, embeddedUrl, startEmbeddedPostgres } from '../../lib/stack/postgres';
@@ -99,6 +100,16 @@ export function spawnWorker(settings: Settings): WorkerProcess {
     reject(new Error(`the worker process died (exit ${code ?? signal}):\n${output.slice(-3000)}`))));
   died.catch(() => undefined);
   return Object.assign(child, { output: () => output, orDeath: <T>(promise: Promise<T>) => Promise.race([promise, died]) });
+}
+
+/** Waits until some statement waits for a lock on the table named `relname` (so a crash lands mid-statement). */
+export async function waitForLockWait(db: pg.Pool, relname: string): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    const { rowCount } = await db.query(`SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE NOT l.granted AND c.relname = $1`, [relname]);
+    if (rowCount) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing waited for a lock on ${relname}`);
 }
 
 /** Polls a run's progress query until `step` is reached (or the run ends). */

@@ -11,12 +11,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { readSheetRows } from '../../lib/io/spreadsheet-rows';
-import { copyTextLine, createPool, quoteIdent, quoteLiteral, stagingDdl } from '../../lib/io/postgres';
+import { copyTextLine, createPool, quoteIdent, quoteLiteral, singleSelectProblem, stagingDdl } from '../../lib/io/postgres';
 import { parseS3Location } from '../../lib/io/s3';
-import { httpStatusKind, isTransient } from '../../lib/activity/errors';
+import { httpStatusKind, isTransient, redactSecrets } from '../../lib/activity/errors';
 import { ErrorType } from '../../lib/workflow/errors';
 import { fieldsOf, salesStaging, type RunRef, type SourceConfig, type SourceExtract } from '../../lib/contracts/sales-warehouse';
 import { reportProgress } from '../../lib/activity/heartbeat';
+import type { SecretKind } from '../../lib/io/resources';
 
 export interface SalesDeps {
   target: pg.Pool;
@@ -24,7 +25,7 @@ export interface SalesDeps {
   s3: S3Client;
   bucket: string;
   /** A secret the source config names by its environment variable (an auth token, a database URL). */
-  secret(name: string): string | undefined;
+  secret(name: string, kind: SecretKind): string | undefined;
 }
 
 type RestSource = Extract<SourceConfig, { kind: 'rest' }>;
@@ -85,7 +86,12 @@ const at = (item: unknown, dotted: string): unknown => dotted.split('.').reduce<
 async function extractRest(ctx: ExtractContext, source: RestSource): Promise<{ rows: number; rawKeys: string[] }> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (source.auth) {
-    const secret = ctx.deps.secret(source.auth.env);
+    let secret: string | undefined;
+    try {
+      secret = ctx.deps.secret(source.auth.env, 'token');
+    } catch (error) {
+      throw ApplicationFailure.nonRetryable(`source ${source.name}: auth.env: ${(error as Error).message}`, ErrorType.ConfigurationError);
+    }
     if (!secret) throw ApplicationFailure.nonRetryable(`source ${source.name}: environment variable ${source.auth.env} (its auth header) is not set on the worker`, ErrorType.ConfigurationError);
     headers[source.auth.header] = `${source.auth.prefix}${secret}`;
   }
@@ -286,21 +292,43 @@ const cellText = (v: unknown) => (v instanceof Date ? v.toISOString().slice(0, 1
 
 // ---- Database -----------------------------------------------------------------------------------------------------
 
+/** Connects; a failure never quotes the URL (it holds a password): it names the variable the URL came from. */
+async function connectHidingUrl(pool: pg.Pool, source: DatabaseSource): Promise<pg.PoolClient> {
+  try {
+    return await pool.connect();
+  } catch (error) {
+    const url = (pool.options as { connectionString?: string }).connectionString;
+    const message = redactSecrets(url ? String((error as Error).message).split(url).join(`$${source.urlEnv ?? 'SOURCE_DATABASE_URL'}`) : (error as Error).message);
+    if (isTransient(error)) throw Object.assign(new Error(`source ${source.name}: ${message}`), { code: (error as { code?: unknown }).code });
+    throw ApplicationFailure.nonRetryable(`source ${source.name}: cannot connect with ${source.urlEnv ?? 'SOURCE_DATABASE_URL'}: ${message}`, ErrorType.ConfigurationError);
+  }
+}
+
 async function extractDatabase(ctx: ExtractContext, source: DatabaseSource): Promise<{ rows: number; rawKeys: string[] }> {
   let pool = ctx.deps.source;
   if (source.urlEnv) {
-    const url = ctx.deps.secret(source.urlEnv);
+    let url: string | undefined;
+    try {
+      url = ctx.deps.secret(source.urlEnv, 'url');
+    } catch (error) {
+      throw ApplicationFailure.nonRetryable(`source ${source.name}: urlEnv: ${(error as Error).message}`, ErrorType.ConfigurationError);
+    }
     if (!url) throw ApplicationFailure.nonRetryable(`source ${source.name}: environment variable ${source.urlEnv} (its database URL) is not set on the worker`, ErrorType.ConfigurationError);
     pool = createPool(url, 1);
   }
-  const from = await pool.connect();
+  const from = await connectHidingUrl(pool, source).catch(async (error: unknown) => {
+    if (pool !== ctx.deps.source) await pool.end();
+    throw error;
+  });
   try {
     await from.query('SET default_transaction_read_only = on');
     let columns: string[];
     try {
+      const problem = await singleSelectProblem(from, source.query);
+      if (problem) throw ApplicationFailure.nonRetryable(`source ${source.name}: the query ${problem}`, ErrorType.InvalidInput);
       columns = (await from.query(`SELECT * FROM (${source.query}) q LIMIT 0`)).fields.map((f) => f.name);
     } catch (error) {
-      if (isTransient(error)) throw error;
+      if (isTransient(error) || error instanceof ApplicationFailure) throw error;
       throw ApplicationFailure.nonRetryable(`source ${source.name}: the query failed: ${(error as Error).message}`, ErrorType.InvalidInput);
     }
     const byName = new Map(columns.map((c) => [c.toLowerCase(), c]));

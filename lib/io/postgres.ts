@@ -94,6 +94,27 @@ export class AttemptConnections {
   }
 }
 
+const LEADING_COMMENTS = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*/;
+
+/**
+ * Why a query someone wrote (a campaign's SQL file, a source's query) may not be spliced into `COPY (SELECT ... FROM
+ * (<sql>))`, or undefined when it is one read-only SELECT. The extended protocol refuses more than one statement, so
+ * a text like `...) TO STDOUT; COMMIT; DELETE ...` never runs; EXPLAIN (which plans without running) shows whether
+ * it would change data (`DELETE ... RETURNING`, a data-modifying WITH). Errors of the query itself are thrown.
+ */
+export async function singleSelectProblem(client: pg.ClientBase, sql: string): Promise<string | undefined> {
+  const first = /^[A-Za-z]+/.exec(sql.replace(LEADING_COMMENTS, ''))?.[0]?.toUpperCase();
+  if (!first || !['SELECT', 'WITH', 'VALUES', 'TABLE'].includes(first)) return `must be a single SELECT (it starts with ${first ?? 'no statement'})`;
+  try {
+    const { rows } = await client.query({ text: `EXPLAIN (FORMAT JSON) ${sql}`, queryMode: 'extended' } as pg.QueryConfig);
+    if (JSON.stringify(rows[0]?.['QUERY PLAN']).includes('"ModifyTable"')) return 'must be a single SELECT (it would change data)';
+    return undefined;
+  } catch (error) {
+    if (/cannot insert multiple commands/.test((error as Error).message)) return 'must be a single SELECT (it holds several statements)';
+    throw error;
+  }
+}
+
 export const quoteIdent = (name: string): string => pg.escapeIdentifier(name);
 export const quoteLiteral = (value: string): string => pg.escapeLiteral(value);
 

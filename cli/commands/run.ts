@@ -45,10 +45,25 @@ export async function runPipeline(config: EtlConfig, name: string, options: RunO
   }
 }
 
+/** Temporal refuses a payload over 2 MB (its default blob size limit); the encrypted envelope adds a little. */
+export const MAX_INPUT_BYTES = 2 * 1024 * 1024 - 64 * 1024;
+
+const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+/** An input too big for a workflow payload, said with its size, the limit, and how large data goes instead. */
+export function oversizedInputProblem(args: readonly unknown[]): string | undefined {
+  const bytes = Buffer.byteLength(JSON.stringify(args));
+  if (bytes <= MAX_INPUT_BYTES) return undefined;
+  return `the input is ${megabytes(bytes)}, over the ${megabytes(MAX_INPUT_BYTES)} a workflow input may hold (Temporal's payload limit): `
+    + 'pass large data by reference instead: a file path, a table name or an S3 key (s3://bucket/key) that the pipeline reads';
+}
+
 /** Starts a run, says where to watch it, and (with `wait`) prints its result or why it failed. */
 export async function startAndFollow(
   client: Client, settings: Settings, workflowType: string, options: WorkflowStartOptions, wait: boolean,
 ): Promise<number> {
+  const tooBig = oversizedInputProblem(options.args ?? []);
+  if (tooBig) throw new ConfigError(tooBig);
   const handle = await client.workflow.start(workflowType, options);
   const { workflowId, firstExecutionRunId: runId } = handle;
   const url = webUiLink(settings, workflowId, runId);

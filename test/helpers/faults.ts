@@ -99,7 +99,13 @@ export function spawnWorker(settings: Settings): WorkerProcess {
   const died = new Promise<never>((_, reject) => child.once('exit', (code, signal) =>
     reject(new Error(`the worker process died (exit ${code ?? signal}):\n${output.slice(-3000)}`))));
   died.catch(() => undefined);
-  return Object.assign(child, { output: () => output, orDeath: <T>(promise: Promise<T>) => Promise.race([promise, died]) });
+  // A failed run is reported with its whole cause chain (the activity's own message is what tells why).
+  const explained = <T>(promise: Promise<T>) => promise.catch((error: Error) => {
+    const chain: string[] = [];
+    for (let e: unknown = error; e instanceof Object && chain.length < 6; e = (e as Error).cause) chain.push(String((e as Error).message));
+    throw new Error(chain.join(' <- '));
+  });
+  return Object.assign(child, { output: () => output, orDeath: <T>(promise: Promise<T>) => Promise.race([explained(promise), died]) });
 }
 
 /** Waits until some statement waits for a lock on the table named `relname` (so a crash lands mid-statement). */

@@ -25,7 +25,7 @@ export interface SalesDeps {
   s3: S3Client;
   bucket: string;
   /** A secret the source config names by its environment variable (an auth token, a database URL). */
-  secret(name: string, kind: SecretKind): string | undefined;
+  secret(name: string, kind?: SecretKind): string | undefined;
 }
 
 type RestSource = Extract<SourceConfig, { kind: 'rest' }>;

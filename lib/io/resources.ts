@@ -19,9 +19,10 @@ export interface WorkerResources {
   /**
    * A secret that a pipeline's configuration names by its environment variable (a REST token, a database URL), read
    * from the worker's environment: the one place activities get one, so none reads process.env itself. Only names on
-   * the allow-list of their kind may be read (an input naming PATH or AWS_SECRET_ACCESS_KEY is refused, saying so).
+   * the allow-list of their kind may be read (an input naming PATH or AWS_SECRET_ACCESS_KEY is refused, saying so);
+   * without a kind, the name is the code's own (ALERT_WEBHOOK_URL), not an input's, and is read as it is.
    */
-  secret(name: string, kind: SecretKind): string | undefined;
+  secret(name: string, kind?: SecretKind): string | undefined;
   /** Closes every pool and client handed out. */
   close(): Promise<void>;
 }
@@ -54,7 +55,7 @@ export function createWorkerResources(settings: Settings): WorkerResources {
   return {
     settings,
     s3,
-    secret: (name, kind) => readSecret(process.env, name, kind),
+    secret: (name, kind) => (kind ? readSecret(process.env, name, kind) : process.env[name]),
     postgres(database, maxConnections) {
       const url = database === 'target' ? settings.postgres.databaseUrl : settings.postgres.sourceDatabaseUrl;
       const pool = createPool(url, maxConnections);

@@ -26,7 +26,7 @@ describe('hostile queries and variables in a configuration', () => {
   const s3 = createS3Client(settings.s3);
   // The source's owner, who could delete: the check, not a missing grant, must stop it.
   const env: NodeJS.ProcessEnv = { SOURCE_ERP_URL: settings.postgres.sourceAdminUrl, SOURCE_DOWN_URL: 'postgres://etl:s3cr3t-pw@127.0.0.1:1/erp' };
-  const deps: SalesDeps = { target, source, s3, bucket: settings.s3.bucket, secret: (name, kind) => readSecret({ ...env, PATH: '/usr/bin:/secret/bin' }, name, kind) };
+  const deps: SalesDeps = { target, source, s3, bucket: settings.s3.bucket, secret: (name, kind) => readSecret({ ...env, PATH: '/usr/bin:/secret/bin' }, name, kind ?? 'url') };
   const table = `victim_${randomUUID().slice(0, 8)}`;
   const extract = (source: Record<string, unknown>) => failure(new MockActivityEnvironment().run(extractSource, deps,
     sourceSchema.parse({ kind: 'database', name: 'erp', ...source }), 0, { workflowId: 'bad-queries', runId: randomUUID() },

@@ -56,12 +56,13 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
       reportProgress({ done: name, rows: [...counts.values()].reduce((a, b) => a + b, 0) });
     }
   };
-  const outcomes = await Promise.allSettled(Array.from({ length: EXTRACT_CONCURRENCY }, () => copyNext().catch((error: Error) => {
+  // The first failure is the reason; the others are the copies it stopped ("Connection terminated").
+  let firstFailure: { error: unknown } | undefined;
+  await Promise.all(Array.from({ length: EXTRACT_CONCURRENCY }, () => copyNext().catch((error: Error) => {
+    firstFailure ??= { error };
     connections.abort(error);
-    throw error;
   })));
-  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-  if (failed) throw failed.reason;
+  if (firstFailure) throw firstFailure.error;
   // Reported in the order the sources were listed, whatever order the copies finished in.
   const bySource = Object.fromEntries(copies.map(({ name }) => [name, counts.get(name) ?? 0]));
   const rows = Object.values(bySource).reduce((a, b) => a + b, 0);

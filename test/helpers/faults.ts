@@ -33,7 +33,8 @@ export async function startPrivateServers(label: string, names: ServerName[] = [
   const ports = { postgres: await freePort(), s3: await freePort(), sftp: await freePort() };
   const rclone = await rcloneBinary();
   const starters: Record<ServerName, () => Promise<ManagedProcess>> = {
-    postgres: () => startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), runDir, port: ports.postgres, unsafeFast: true }),
+    // Durable settings (not the test stack's synchronous_commit=off): a crash must keep what was committed, as in production.
+    postgres: () => startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), runDir, port: ports.postgres }),
     s3: () => startS3Server({ rclone, dataDir, runDir, port: ports.s3, bucket: sharedSettings.s3.bucket }),
     sftp: () => startSftpServer({ rclone, dataDir, runDir, port: ports.sftp }),
   };

@@ -1,4 +1,5 @@
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { activityInterceptors } from '../lib/activity/interceptors';
 import { createWorkerResources } from '../lib/io/resources';
 import { migrate } from '../lib/io/migrate';
 import { createPool } from '../lib/io/postgres';
@@ -6,6 +7,13 @@ import { pipelines } from '../lib/pipelines';
 import type { Settings } from '../lib/config/settings';
 import { dataConverter, temporalConnectionOptions } from '../lib/temporal/connection';
 import { quietBundlerLogger } from '../lib/temporal/logging';
+
+/**
+ * A stop (SIGTERM, Ctrl-C) lets running activities finish for SHUTDOWN_GRACE, then cancels them (they close their
+ * connections); a worker still busy SHUTDOWN_FORCE later gives up waiting, so a stop never hangs.
+ */
+export const SHUTDOWN_GRACE = '10s';
+export const SHUTDOWN_FORCE = '20s';
 
 export interface RunningWorkers {
   workers: Worker[];
@@ -56,6 +64,9 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     // A step's progress (rows, batches: its heartbeat details) reaches the server within 2 s, not the SDK's default of
     // 80 % of the heartbeat timeout, so that `etl run` and the Web UI show it live.
     maxHeartbeatThrottleInterval: '2 seconds',
+    interceptors: { activity: activityInterceptors },
+    shutdownGraceTime: SHUTDOWN_GRACE,
+    shutdownForceTime: SHUTDOWN_FORCE,
     ...options.tuning,
   })));
   for (const { pipeline, activities } of bound) {
@@ -70,6 +81,9 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
       activities: Object.fromEntries(throttled.activities.map((name) => [name, activities[name]])),
       maxConcurrentActivityTaskExecutions: throttled.maxConcurrentActivities,
       maxTaskQueueActivitiesPerSecond: throttled.maxActivitiesPerSecond(settings),
+      interceptors: { activity: activityInterceptors },
+      shutdownGraceTime: SHUTDOWN_GRACE,
+      shutdownForceTime: SHUTDOWN_FORCE,
       ...options.tuning,
     }));
   }

@@ -13,7 +13,7 @@ import { ErrorType } from '../lib/workflow/errors';
 import { retryPolicies } from '../lib/workflow/retry-policies';
 import { localDateTime } from '../lib/workflow/zoned-time';
 
-// Same policy as crmFeatures: 3 attempts, 1 s then 2 s; a dead worker is noticed after 20 s without a heartbeat.
+// Same policy as crmFeatures: 10 attempts, 1 s doubling to 2 min; a dead worker is noticed after 20 s without a heartbeat.
 const { crmExtract, crmClean, crmStoreCleanTransactions, crmDropStaging, crmApplyBatch } = proxyActivities<CrmActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '20 seconds',

@@ -1,18 +1,19 @@
 // Extract: tbl_transactions (COPY out of the source, COPY into staging) and every lake file under the prefix
 // (CSV, JSON lines, Parquet, streamed into the same staging table). Rows never leave Postgres or the stream.
-import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { parse } from 'csv-parse';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
-import { copyTextLine, quoteIdent, quoteLiteral } from '../../lib/io/postgres';
+import { AttemptConnections, copyTextLine, quoteIdent, quoteLiteral, stagingDdl } from '../../lib/io/postgres';
 import { parseS3Location } from '../../lib/io/s3';
 import { sniffDelimiter } from '../../lib/io/csv-dialect';
 import { type NumberLocale, typedNumberText } from '../../lib/io/numbers';
+import { isConnectionError, isTransient } from '../../lib/activity/errors';
 import { reportProgress } from '../../lib/activity/heartbeat';
 import { ErrorType } from '../../lib/workflow/errors';
 
@@ -44,10 +45,12 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
   if (!location) throw ApplicationFailure.nonRetryable(`lakePrefix "${options.lakePrefix}" is not s3://bucket/prefix or s3:prefix`, ErrorType.InvalidInput);
   const keys = await listLake(deps.s3, location.bucket, location.key);
   // The sources are copied side by side: Postgres ingests one COPY while Node parses the next file. Each copy holds
-  // one target connection, so at most EXTRACT_CONCURRENCY at a time.
+  // one target connection, so at most EXTRACT_CONCURRENCY at a time. The first copy to fail closes the others'
+  // connections (their COPYs end, their locks on the staging table go), so the retry never waits on this attempt.
+  const connections = new AttemptConnections(cancellationSignal());
   const copies: Array<{ name: string; copy: () => Promise<number> }> = [
-    { name: options.sourceTable, copy: () => copySourceTable(deps, options.sourceTable, raw, options.numberLocale) },
-    ...keys.map((key) => ({ name: key, copy: () => copyLakeFile(deps, location.bucket, key, raw, options.numberLocale) })),
+    { name: options.sourceTable, copy: () => copySourceTable(deps, connections, options.sourceTable, raw, options.numberLocale) },
+    ...keys.map((key) => ({ name: key, copy: () => copyLakeFile(deps, location.bucket, key, raw, options.numberLocale, connections) })),
   ];
   const counts = new Map<string, number>();
   let next = 0;
@@ -55,10 +58,16 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
     while (next < copies.length) {
       const { name, copy } = copies[next++];
       counts.set(name, await copy());
-      reportProgress({ done: name });
+      reportProgress({ done: name, rows: [...counts.values()].reduce((a, b) => a + b, 0) });
     }
   };
-  await Promise.all(Array.from({ length: EXTRACT_CONCURRENCY }, copyNext));
+  // The first failure is the reason; the others are the copies it stopped ("Connection terminated").
+  let firstFailure: { error: unknown } | undefined;
+  await Promise.all(Array.from({ length: EXTRACT_CONCURRENCY }, () => copyNext().catch((error: Error) => {
+    firstFailure ??= { error };
+    connections.abort(error);
+  })));
+  if (firstFailure) throw firstFailure.error;
   // Reported in the order the sources were listed, whatever order the copies finished in.
   const bySource = Object.fromEntries(copies.map(({ name }) => [name, counts.get(name) ?? 0]));
   const rows = Object.values(bySource).reduce((a, b) => a + b, 0);
@@ -71,11 +80,20 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
   return { step: 'extract', table: raw, rows, bySource, durationMs: Date.now() - started };
 }
 
+/** The running activity's cancellation (a worker shutting down, a heartbeat timeout); none outside an activity (benchmarks). */
+function cancellationSignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The raw staging table: every column as text, plus where the row came from. Recreated from scratch (safe to run twice). */
 export async function createRawTable(deps: CrmDeps, raw: string): Promise<void> {
-  await deps.target.query(`DROP TABLE IF EXISTS ${raw}`);
+  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${raw}`);
   // number_locale: how the row's amount is written (lib/io/numbers.ts), decided per file.
-  await deps.target.query(`CREATE UNLOGGED TABLE ${raw} (${RAW_COLUMNS.map((c) => `${c} text`).join(', ')}, source text NOT NULL,
+  await deps.target.query(`CREATE TABLE ${raw} (${RAW_COLUMNS.map((c) => `${c} text`).join(', ')}, source text NOT NULL,
     number_locale text NOT NULL DEFAULT 'auto')`);
 }
 
@@ -90,28 +108,37 @@ export async function sourceTableColumns(source: pg.Pool | pg.PoolClient, table:
   return new Map(rows.map((r) => [r.name.toLowerCase(), r.type]));
 }
 
-async function copySourceTable(deps: CrmDeps, table: string, raw: string, numberLocale: NumberLocale | undefined): Promise<number> {
-  const source = await deps.source.connect();
-  const target = await deps.target.connect();
+async function copySourceTable(
+  deps: CrmDeps, connections: AttemptConnections, table: string, raw: string, numberLocale: NumberLocale | undefined,
+): Promise<number> {
+  const source = await connections.connect(deps.source);
+  let failure: unknown;
   try {
-    const columns = await sourceTableColumns(source, table);
-    const missing = REQUIRED_COLUMNS.filter((c) => !columns.has(c));
-    if (missing.length) {
-      throw ApplicationFailure.nonRetryable(`source table ${table} has no column ${missing.join(', ')} (required: ${REQUIRED_COLUMNS.join(', ')})`,
-        ErrorType.InvalidInput);
+    const target = await connections.connect(deps.target);
+    try {
+      const columns = await sourceTableColumns(source, table);
+      const missing = REQUIRED_COLUMNS.filter((c) => !columns.has(c));
+      if (missing.length) {
+        throw ApplicationFailure.nonRetryable(`source table ${table} has no column ${missing.join(', ')} (required: ${REQUIRED_COLUMNS.join(', ')})`,
+          ErrorType.InvalidInput);
+      }
+      const optional = (c: string) => (columns.has(c) ? `${quoteIdent(c)}::text` : 'NULL');
+      // A numeric amount is Postgres's own text (1234.50); an amount kept as text is read in the input's locale.
+      const locale = /^(numeric|real|double precision|integer|bigint|smallint)$/.test(columns.get('amount')!) ? 'en-US' : numberLocale ?? 'auto';
+      const out = source.query(copyTo(`COPY (SELECT transaction_id::text, user_id, amount::text, transaction_type, status,
+        to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), ${optional('game_type')}, ${optional('channel')}, ${quoteLiteral(table)}, ${quoteLiteral(locale)}
+        FROM ${quoteIdent(table)}) TO STDOUT`));
+      const into = target.query(copyFrom(`COPY ${raw} FROM STDIN`));
+      await pipeline(out, into);
+      return Number(into.rowCount);
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      connections.release(target, failure);
     }
-    const optional = (c: string) => (columns.has(c) ? `${quoteIdent(c)}::text` : 'NULL');
-    // A numeric amount is Postgres's own text (1234.50); an amount kept as text is read in the input's locale.
-    const locale = /^(numeric|real|double precision|integer|bigint|smallint)$/.test(columns.get('amount')!) ? 'en-US' : numberLocale ?? 'auto';
-    const out = source.query(copyTo(`COPY (SELECT transaction_id::text, user_id, amount::text, transaction_type, status,
-      to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), ${optional('game_type')}, ${optional('channel')}, ${quoteLiteral(table)}, ${quoteLiteral(locale)}
-      FROM ${quoteIdent(table)}) TO STDOUT`));
-    const into = target.query(copyFrom(`COPY ${raw} FROM STDIN`));
-    await pipeline(out, into);
-    return Number(into.rowCount);
   } finally {
-    source.release();
-    target.release();
+    connections.release(source, failure);
   }
 }
 
@@ -130,16 +157,22 @@ export async function listLake(s3: S3Client, bucket: string, prefix: string): Pr
  * One lake file into the raw table. Its amounts are read in `numberLocale` when given, else pt-BR for a `;`-separated
  * CSV or a file whose amounts carry `R$`, else auto; numbers the file typed (JSON, Parquet) read the same in any locale.
  */
-export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, raw: string, numberLocale?: NumberLocale): Promise<number> {
+export async function copyLakeFile(
+  deps: CrmDeps, bucket: string, key: string, raw: string, numberLocale?: NumberLocale, connections = new AttemptConnections(),
+): Promise<number> {
   const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   let body = object.Body as Readable;
+  // Every consumer below reads the body through a pipeline or an async iterator, so a connection the S3 server drops
+  // fails this copy; the listener is for the moments nobody reads it (before the COPY starts, after it failed).
+  body.on('error', () => undefined);
   let locale: NumberLocale = numberLocale ?? 'auto';
   let records: AsyncIterable<RawRecord>;
   if (/\.csv$/i.test(key)) {
     const sniffed = await sniffDelimiter(body);
     body = sniffed.body;
+    body.on('error', () => undefined);
     if (!numberLocale && sniffed.delimiter === ';') locale = 'pt-BR';
-    records = body.pipe(parse({ columns: true, bom: true, delimiter: sniffed.delimiter, skip_empty_lines: true, trim: true, relax_column_count: true }));
+    records = csvRecords(body, sniffed.delimiter);
   } else {
     records = /\.parquet$/i.test(key) ? parquetRecords(body) : jsonLines(body, key);
   }
@@ -154,23 +187,58 @@ export async function copyLakeFile(deps: CrmDeps, bucket: string, key: string, r
     }
     if (batch.length) yield batch.join('');
   }
-  const client = await deps.target.connect();
+  let failure: unknown;
+  const client = await connections.connect(deps.target).catch((error) => {
+    body.destroy();
+    throw error;
+  });
   try {
     const into = client.query(copyFrom(`COPY ${raw} FROM STDIN`));
     await pipeline(Readable.from(lines()), into);
     // Amounts in reais: the file is Brazilian (known only once it is read; such files are rare, one UPDATE is cheap).
     if (reais && !numberLocale && locale === 'auto') await client.query(`UPDATE ${raw} SET number_locale = 'pt-BR' WHERE source = $1`, [key]);
     return Number(into.rowCount);
+  } catch (error) {
+    failure = error;
+    throw unreadable(error, `s3://${bucket}/${key}`);
   } finally {
-    client.release();
+    body.destroy();
+    connections.release(client, failure);
   }
+}
+
+/** A file the parsers refuse fails the run at once, naming it; a dropped connection or a database error stays as it is. */
+function unreadable(error: unknown, file: string): unknown {
+  const e = error as { code?: unknown };
+  if (error instanceof ApplicationFailure || typeof e.code === 'string' && /^(E[A-Z_]{3,}|[0-9A-Z]{5})$/.test(e.code)
+    || isTransient(error) || isConnectionError(error)) return error;
+  return ApplicationFailure.nonRetryable(`lake file ${file} cannot be read: ${(error as Error).message}`, ErrorType.InvalidInput);
 }
 
 type RawRecord = Record<string, unknown>;
 
+async function* csvRecords(body: Readable, delimiter: string): AsyncGenerator<RawRecord> {
+  // The separator its header line shows (lib/io/csv-dialect.ts), with or without BOM: the header row names the columns. Through a pipeline, not .pipe():
+  // a body that breaks half-way must fail the parser (and this copy), not leave it waiting.
+  const parser = parse({ columns: true, bom: true, delimiter, skip_empty_lines: true, trim: true, relax_column_count: true });
+  pipeline(body, parser).catch(() => undefined);
+  yield* parser;
+}
+
+/** The lines of a stream, its errors thrown to the reader (readline's interface does not pass them on). */
+async function* textLines(body: Readable): AsyncGenerator<string> {
+  let rest = '';
+  for await (const chunk of body.setEncoding('utf8') as AsyncIterable<string>) {
+    const parts = (rest + chunk).split('\n');
+    rest = parts.pop()!;
+    for (const part of parts) yield part.replace(/\r$/, '');
+  }
+  if (rest) yield rest.replace(/\r$/, '');
+}
+
 async function* jsonLines(body: Readable, key: string): AsyncGenerator<RawRecord> {
   let n = 0;
-  for await (const line of createInterface({ input: body, crlfDelay: Infinity })) {
+  for await (const line of textLines(body)) {
     n++;
     if (!line.trim()) continue;
     try {

@@ -4,7 +4,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { type LoadStrategy, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
-import { withTransaction } from '../../lib/io/postgres';
+import { stagingDdl, withTransaction } from '../../lib/io/postgres';
 import type { CrmDeps } from './extract';
 import { FEATURE_COLUMNS } from './transform';
 import { ErrorType } from '../../lib/workflow/errors';
@@ -112,5 +112,5 @@ export async function listBackups(deps: Pick<CrmDeps, 'target'>): Promise<Array<
 /** Drops the run's staging tables (at the end, success or failure). */
 export async function dropStaging(deps: CrmDeps, run: RunRef): Promise<void> {
   const t = stagingTables(run.runId);
-  await deps.target.query(`DROP TABLE IF EXISTS ${t.raw}, ${t.clean}, ${t.clean}_classified, ${t.features}, ${t.features}_per_user`);
+  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${t.raw}, ${t.clean}, ${t.clean}_classified, ${t.features}, ${t.features}_per_user`);
 }

@@ -1,6 +1,6 @@
 // Clean and features: set-based SQL in the target database, one statement per step, no row loop in Node.
 import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
-import { withTransaction } from '../../lib/io/postgres';
+import { stagingDdl, withTransaction } from '../../lib/io/postgres';
 import type pg from 'pg';
 import { type CrmDeps, OPTIONAL_COLUMNS, RAW_COLUMNS, sourceTableColumns } from './extract';
 import { ambiguousNumberReasonSql } from '../../lib/io/numbers';
@@ -63,7 +63,7 @@ export async function cleanTransactions(deps: CrmDeps, options: CrmFeaturesOptio
   const classified = classifiedTable(clean);
   // Millions of rows: classifying them and finding repeated ids run in parts side by side, one connection each
   // (a single statement would use one core). The tables are recreated, so a retry starts over.
-  await deps.target.query(`DROP TABLE IF EXISTS ${clean}, ${classified}`);
+  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${clean}, ${classified}`);
   await deps.target.query(`CREATE UNLOGGED TABLE ${classified} AS ${classifySql(raw)} WITH NO DATA`, [asOf]);
   const { rows } = await deps.target.query<{ pages: string }>(`SELECT pg_relation_size('${raw}') / current_setting('block_size')::int AS pages`);
   const perPart = Math.ceil((Number(rows[0].pages) + 1) / PARTS);
@@ -135,7 +135,8 @@ async function settleClean(client: pg.PoolClient, { clean, run, pipeline, prefer
       FROM ${classified} WHERE reason IS NOT NULL
       RETURNING reason)
     SELECT reason, count(*) AS n FROM quarantined GROUP BY 1 ORDER BY 1`, [run.workflowId, run.runId, pipeline]);
-  const created = await client.query(`CREATE UNLOGGED TABLE ${clean} AS
+  // Logged, unlike the step's own work tables: the next steps read it, and a Postgres crash empties unlogged tables.
+  const created = await client.query(`CREATE TABLE ${clean} AS
     SELECT id AS transaction_id, btrim(user_id)::varchar(50) AS user_id, amt AS amount, ttype AS transaction_type, at AS created_at,
            CASE WHEN lower(btrim(game_type)) IN (${list(GAME_TYPES)}) THEN lower(btrim(game_type)) END AS game_type,
            nullif(lower(btrim(channel)), '') AS channel, source
@@ -213,7 +214,7 @@ export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions
   const unavailable = await unavailableColumns(deps, options.sourceTable, raw);
   // The per-user pass over millions of rows runs in parts (users split by a hash of their id), side by side; the
   // ranks over the whole population then take one statement over one row per user.
-  await deps.target.query(`DROP TABLE IF EXISTS ${features}, ${perUser}`);
+  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${features}, ${perUser}`);
   await deps.target.query(`CREATE UNLOGGED TABLE ${perUser} AS ${perUserSql(clean)} WITH NO DATA`, [asOf]);
   await inParts((part) => withTransaction(deps.target, async (client) => {
     await client.query(BIG_SORTS);
@@ -221,7 +222,7 @@ export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions
   }));
   const created = await withTransaction(deps.target, async (client) => {
     await client.query(BIG_SORTS);
-    return client.query(`CREATE UNLOGGED TABLE ${features} AS ${scoredSql(perUser, undefined, unavailable.flatMap((u) => u.features))}`,
+    return client.query(`CREATE TABLE ${features} AS ${scoredSql(perUser, undefined, unavailable.flatMap((u) => u.features))}`,
       [asOf, options.ticketCutoffs.medio, options.ticketCutoffs.alto]);
   });
   await deps.target.query(`DROP TABLE ${perUser}`);

@@ -5,7 +5,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import type { Campaign } from '../../lib/contracts/mailing-campaign-file';
 import { isTransient } from '../../lib/activity/errors';
 import { ErrorType } from '../../lib/workflow/errors';
-import { inTransaction } from '../../lib/io/postgres';
+import { inTransaction, singleSelectProblem } from '../../lib/io/postgres';
 import { campaignCopySql, columnExpression } from './campaign-sql';
 
 interface PgError extends Error {
@@ -44,6 +44,10 @@ export async function exportCampaign<T>(
     return await inTransaction(client, async () => {
       await client.query(`SET LOCAL statement_timeout = ${campaign.statementTimeoutSeconds * 1000}`);
       await client.query(`SELECT set_config('TimeZone', $1, true)`, [timeZone]);
+      const problem = await singleSelectProblem(client, campaign.sql);
+      if (problem) {
+        throw ApplicationFailure.nonRetryable(`campaign ${campaign.name}, query campaigns/sql/${campaign.sqlFile}: ${problem}`, ErrorType.CampaignQueryError);
+      }
       const csv = client.query(copyTo(campaignCopySql(campaign)));
       const consumed = await consume(csv);
       return { rows: csv.rowCount, consumed };

@@ -3,7 +3,7 @@
 // first reason it cannot be used; rows with a reason go to etl_quarantine whole (source, raw row, reason); the rest
 // are deduplicated by sale_id (newest updated_at, then the first source listed, then the last line) into the clean table.
 import { SALES_FIELDS, type SalesWarehouseOptions, salesStaging, type RunRef, type SourceExtract } from '../../lib/contracts/sales-warehouse';
-import { quoteLiteral, withTransaction } from '../../lib/io/postgres';
+import { quoteLiteral, stagingDdl, withTransaction } from '../../lib/io/postgres';
 import { ambiguousNumberReasonSql, type NumberLocale } from '../../lib/io/numbers';
 import type { SalesDeps } from './extract';
 import { WAREHOUSE } from './load';
@@ -59,7 +59,7 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
         AND q.source_table = ${quoteLiteral(e.source)} AND q.row_data - 'line' = to_jsonb(r) - 'source' - 'line'))` : '';
 
   // Safe to run twice: every table is rebuilt and the run's quarantine rows replaced.
-  await deps.target.query(`DROP TABLE IF EXISTS ${t.typed}, ${t.typed}_dict, ${t.clean}, ${t.leads}`);
+  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${t.typed}, ${t.typed}_dict, ${t.clean}, ${t.leads}`);
   await deps.target.query('DELETE FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2', [run.workflowId, run.runId]);
   const rawSales = sales.length
     ? sales.map((e) => `SELECT ${e.src} AS src, * FROM ${e.table}`).join(' UNION ALL ')
@@ -162,14 +162,15 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
         WHERE t.src = ${e.src} AND t.reason IS NOT NULL`, [run.workflowId, run.runId, e.source]);
     }
     const order = 'sale_id, updated_at DESC NULLS LAST, src, line DESC';
-    await db.query(`CREATE UNLOGGED TABLE ${t.clean} AS
+    // Clean sales and leads are logged: the gate and the load read them, and a Postgres crash empties unlogged tables.
+    await db.query(`CREATE TABLE ${t.clean} AS
       SELECT DISTINCT ON (sale_id) t.*, s.source FROM ${t.typed} t JOIN (VALUES ${extracts.map((e, i) => `(${i}, ${quoteLiteral(e.source)})`).join(', ')}) s(src, source) USING (src)
       WHERE reason IS NULL ORDER BY ${order}`);
 
     // Leads: same rules, fewer fields.
     const rawLeads = leads.length ? leads.map((e) => `SELECT ${e.src} AS src, * FROM ${e.table}`).join(' UNION ALL ')
       : "SELECT 0 AS src, NULL::text AS lead_id, NULL::text AS lead_date, NULL::text AS customer_id, NULL::text AS channel, ''::text AS source, 0::bigint AS line WHERE false";
-    await db.query(`CREATE UNLOGGED TABLE ${t.leads} AS
+    await db.query(`CREATE TABLE ${t.leads} AS
       WITH channels(key, name) AS (${channels})
       SELECT r.src, r.source, r.line, nullif(btrim(r.lead_id), '') AS lead_id, sales_etl.parse_date(btrim(r.lead_date)) AS lead_date,
              nullif(btrim(r.customer_id), '') AS customer_id, ch.name AS channel,

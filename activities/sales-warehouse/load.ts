@@ -5,7 +5,7 @@
 //    views created, then swapped in with two schema renames in one short transaction: a reader sees the old
 //    warehouse or the new one, never a half-built one.
 import type pg from 'pg';
-import { inTransaction, withTransaction } from '../../lib/io/postgres';
+import { inTransaction, stagingDdl, withTransaction } from '../../lib/io/postgres';
 import { type RunRef, type SalesLoadStrategy, salesStaging } from '../../lib/contracts/sales-warehouse';
 import type { SalesDeps } from './extract';
 
@@ -196,5 +196,5 @@ export async function refreshKpis(deps: SalesDeps): Promise<number> {
 export async function dropSalesStaging(deps: SalesDeps, run: RunRef): Promise<void> {
   const { rows } = await deps.target.query<{ t: string }>(`SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables
     WHERE schemaname = 'etl_staging' AND tablename LIKE $1`, [salesStaging(run.runId).prefix]);
-  for (const { t } of rows) await deps.target.query(`DROP TABLE IF EXISTS ${t}`);
+  for (const { t } of rows) await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${t}`);
 }

@@ -46,10 +46,25 @@ export async function runPipeline(config: EtlConfig, name: string, options: RunO
   }
 }
 
+/** Temporal refuses a payload over 2 MB (its default blob size limit); the encrypted envelope adds a little. */
+export const MAX_INPUT_BYTES = 2 * 1024 * 1024 - 64 * 1024;
+
+const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+/** An input too big for a workflow payload, said with its size, the limit, and how large data goes instead. */
+export function oversizedInputProblem(args: readonly unknown[]): string | undefined {
+  const bytes = Buffer.byteLength(JSON.stringify(args));
+  if (bytes <= MAX_INPUT_BYTES) return undefined;
+  return `the input is ${megabytes(bytes)}, over the ${megabytes(MAX_INPUT_BYTES)} a workflow input may hold (Temporal's payload limit): `
+    + 'pass large data by reference instead: a file path, a table name or an S3 key (s3://bucket/key) that the pipeline reads';
+}
+
 /** Starts a run, says where to watch it, and (with `wait`) prints its result or why it failed. */
 export async function startAndFollow(
   client: Client, settings: Settings, workflowType: string, options: WorkflowStartOptions, wait: boolean,
 ): Promise<number> {
+  const tooBig = oversizedInputProblem(options.args ?? []);
+  if (tooBig) throw new ConfigError(tooBig);
   const handle = await client.workflow.start(workflowType, options);
   const { workflowId, firstExecutionRunId: runId } = handle;
   const url = webUiLink(settings, workflowId, runId);
@@ -77,7 +92,7 @@ export async function describeFailure(client: Client, handle: WorkflowHandle, er
   const lines = [`failed: ${rootMessage(error)}`];
   const activity = error.cause instanceof ActivityFailure ? error.cause : undefined;
   if (activity) {
-    const attempt = await lastAttempt(client, handle.workflowId);
+    const attempt = await failedAttempt(client, handle.workflowId, activity.activityId);
     lines.push(`  activity: ${activity.activityType}${attempt ? ` (attempt ${attempt})` : ''}`);
   }
   const root = activity?.cause ?? error.cause;
@@ -93,8 +108,13 @@ function rootMessage(error: Error): string {
   return current.message;
 }
 
-async function lastAttempt(client: Client, workflowId: string): Promise<number | undefined> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
+/**
+ * The attempt of the activity that failed the run: the started event of that activity id (not simply the last
+ * activity started: steps run side by side, and cleanup runs after the failure).
+ */
+export async function failedAttempt(client: Client, workflowId: string, activityId: string | undefined): Promise<number | undefined> {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityId === activityId).map((e) => String(e.eventId));
+  const started = events.filter((e) => scheduled.includes(String(e.activityTaskStartedEventAttributes?.scheduledEventId)));
   return started.at(-1)?.activityTaskStartedEventAttributes?.attempt ?? undefined;
 }

@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { ErrorType, type ErrorTypeName } from '../workflow/errors';
 
 // How activities sort what went wrong: worth retrying (a connection dropped, a server restarting or overloaded: the
@@ -35,6 +35,46 @@ export function isTransient(error: unknown): boolean {
   }
   if (LOST_CONNECTION.test(String(e.message ?? ''))) return true;
   return e.cause !== undefined && e.cause !== error && isTransient(e.cause);
+}
+
+// Connection class (08), a server shutting down or crashed (57P01-57P03), a lock held by an earlier attempt (55P03).
+const CONNECTION_SQLSTATE = /^(08|57P0[1-3]|55P03)/;
+const CONNECTION_ERRNO = /^(ECONNRESET|ECONNREFUSED|ECONNABORTED|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ERR_SOCKET_CLOSED|ERR_STREAM_PREMATURE_CLOSE)$/;
+// An S3 body cut off half-way says only "aborted"; ssh2 and the SDK say the rest.
+const LOST_CONNECTION_MORE = /^aborted$|ECONNRESET|ECONNREFUSED|connection (?:lost|closed|refused)|No response from server|Timed out while waiting for handshake/i;
+
+/** Did the step fail because a server could not be reached or went away (not because of what it was asked)? */
+export function isConnectionError(error: unknown, depth = 0): boolean {
+  const e = (error ?? {}) as ErrorShape;
+  if (depth > 5) return false;
+  if (typeof e.code === 'string' && (CONNECTION_ERRNO.test(e.code) || (/^[0-9A-Z]{5}$/.test(e.code) && CONNECTION_SQLSTATE.test(e.code)))) return true;
+  if (e.$metadata && e.$metadata.httpStatusCode === undefined) return true; // the AWS SDK never got an answer
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return false;
+  const message = String(e.message ?? '');
+  if (LOST_CONNECTION.test(message) || LOST_CONNECTION_MORE.test(message)) return true;
+  return e.cause !== undefined && e.cause !== error && isConnectionError(e.cause, depth + 1);
+}
+
+/**
+ * A failure whose cause is a lost or refused connection, re-raised as a retryable `ConnectionError` with the original
+ * message (credentials in it redacted), so the history and `etl run` say what happened; anything else unchanged.
+ */
+export function asConnectionFailure(error: unknown): unknown {
+  // Not `instanceof Error`: errors made by Node's own streams may come from another realm (jest's sandbox).
+  if (error instanceof TemporalFailure || typeof (error as ErrorShape)?.message !== 'string' || !isConnectionError(error)) return error;
+  const { code, message } = error as ErrorShape;
+  return ApplicationFailure.create({
+    type: ErrorType.ConnectionError,
+    message: `connection lost or refused: ${redactSecrets(message!)}${typeof code === 'string' ? ` (${code})` : ''}; retried by the step's policy`,
+    nonRetryable: false,
+  });
+}
+
+/** Hides passwords in URLs (`scheme://user:password@host`) and `password=...` pairs of any text. */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+):[^@\s]*@/gi, '$1:***@')
+    .replace(/\b(password|passwd|pwd|secret|token|api[_-]?key)=([^\s&;]+)/gi, '$1=***');
 }
 
 // SQLSTATE classes that no retry can fix: the person has to change a table, a grant, a URL or the data.

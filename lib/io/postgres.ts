@@ -3,10 +3,22 @@ import pg from 'pg';
 // Numeric and bigint columns come back as text so that no precision is lost on the way through Node.
 export function createPool(connectionString: string, max = 4): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, options: '-c TimeZone=UTC' });
-  // An idle client losing its server must not crash the process; the next query reports it.
+  // A client losing its server must not crash the process. pg-pool listens on idle clients only; a checked-out
+  // client (between two queries, or streaming a COPY) emits 'error' with nobody listening, and Node exits. The
+  // query or stream in flight fails on its own and the activity's retry policy takes it from there.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => keepAliveOnError(client));
   return pool;
 }
+
+/** A client whose connection drops reports it to the query in flight, never as an unhandled 'error' event. */
+export function keepAliveOnError<C extends pg.ClientBase>(client: C): C {
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** A single connection (not pooled) that cannot crash the process when its server goes away. */
+export const createClient = (config: string | pg.ClientConfig): pg.Client => keepAliveOnError(new pg.Client(config));
 
 /** `work` in one transaction on a connection of the pool: committed when it returns, rolled back when it throws. */
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -27,6 +39,78 @@ export async function inTransaction<T>(client: pg.ClientBase, work: () => Promis
     return result;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * How long DDL on a run's own staging tables waits for a lock. Only another attempt of the same run can hold one (a
+ * failed attempt whose connection lingers): waiting forever would be a deadlock with ourselves, so the statement
+ * fails (SQLSTATE 55P03, retried by the policy) and the next attempt finds the lock gone.
+ */
+export const STAGING_LOCK_TIMEOUT = '15s';
+
+/** A DDL statement on staging (drop, recreate) that gives up after STAGING_LOCK_TIMEOUT instead of waiting forever. */
+export async function stagingDdl(pool: pg.Pool, sql: string, params?: unknown[]): Promise<pg.QueryResult> {
+  return withTransaction(pool, async (client) => {
+    await client.query(`SET LOCAL lock_timeout = '${STAGING_LOCK_TIMEOUT}'`);
+    return client.query(sql, params);
+  });
+}
+
+/**
+ * The connections one activity attempt holds. When the attempt fails (one of its parallel copies broke) or is
+ * cancelled, every connection still held is closed: a COPY in flight ends with it, and its locks go with it, so the
+ * next attempt never waits on the last one.
+ */
+export class AttemptConnections {
+  private readonly held = new Set<pg.PoolClient>();
+  private failure: Error | undefined;
+
+  constructor(signal?: AbortSignal) {
+    signal?.addEventListener('abort', () => this.abort(new Error('the activity was cancelled')), { once: true });
+  }
+
+  async connect(pool: pg.Pool): Promise<pg.PoolClient> {
+    if (this.failure) throw this.failure;
+    const client = await pool.connect();
+    if (this.failure) {
+      client.release(this.failure);
+      throw this.failure;
+    }
+    this.held.add(client);
+    return client;
+  }
+
+  /** Back to the pool after a clean finish; closed when `error` is given (a COPY stopped half-way is mid-protocol). */
+  release(client: pg.PoolClient, error?: unknown): void {
+    if (this.held.delete(client)) client.release(error instanceof Error ? error : error === undefined ? undefined : true);
+  }
+
+  /** Closes every connection still held; later `connect`s fail with `error`. */
+  abort(error: Error): void {
+    this.failure ??= error;
+    for (const client of [...this.held]) this.release(client, error);
+  }
+}
+
+const LEADING_COMMENTS = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*/;
+
+/**
+ * Why a query someone wrote (a campaign's SQL file, a source's query) may not be spliced into `COPY (SELECT ... FROM
+ * (<sql>))`, or undefined when it is one read-only SELECT. The extended protocol refuses more than one statement, so
+ * a text like `...) TO STDOUT; COMMIT; DELETE ...` never runs; EXPLAIN (which plans without running) shows whether
+ * it would change data (`DELETE ... RETURNING`, a data-modifying WITH). Errors of the query itself are thrown.
+ */
+export async function singleSelectProblem(client: pg.ClientBase, sql: string): Promise<string | undefined> {
+  const first = /^[A-Za-z]+/.exec(sql.replace(LEADING_COMMENTS, ''))?.[0]?.toUpperCase();
+  if (!first || !['SELECT', 'WITH', 'VALUES', 'TABLE'].includes(first)) return `must be a single SELECT (it starts with ${first ?? 'no statement'})`;
+  try {
+    const { rows } = await client.query({ text: `EXPLAIN (FORMAT JSON) ${sql}`, queryMode: 'extended' } as pg.QueryConfig);
+    if (JSON.stringify(rows[0]?.['QUERY PLAN']).includes('"ModifyTable"')) return 'must be a single SELECT (it would change data)';
+    return undefined;
+  } catch (error) {
+    if (/cannot insert multiple commands/.test((error as Error).message)) return 'must be a single SELECT (it holds several statements)';
     throw error;
   }
 }

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import { createClient } from '../io/postgres';
 import { ConfigError } from '../config/env';
 import { isAlive, startProcess, stopPid, waitUntilReady, type ManagedProcess } from './processes';
 
@@ -152,7 +152,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   });
   const adminUrl = embeddedUrl(port, EMBEDDED_USER, EMBEDDED_PASSWORD, 'postgres');
   await waitUntilReady(proc, async () => {
-    const client = new pg.Client(adminUrl);
+    const client = createClient(adminUrl);
     try {
       await client.connect();
       return true;
@@ -171,7 +171,7 @@ export const embeddedUrl = (port: number, user: string, password: string, databa
 
 /** The target database, and a source database reached through a read-only user, as the pipelines expect. */
 async function ensureDatabases(adminUrl: string): Promise<void> {
-  const admin = new pg.Client(adminUrl);
+  const admin = createClient(adminUrl);
   await admin.connect();
   try {
     for (const db of [TARGET_DATABASE, SOURCE_DATABASE]) {
@@ -184,7 +184,7 @@ async function ensureDatabases(adminUrl: string): Promise<void> {
     await admin.end();
   }
   // Read-only: it may read every table of the source's public schema, now and later, and write nothing.
-  const source = new pg.Client(adminUrl.replace(/\/postgres$/, `/${SOURCE_DATABASE}`));
+  const source = createClient(adminUrl.replace(/\/postgres$/, `/${SOURCE_DATABASE}`));
   await source.connect();
   try {
     await source.query(`

@@ -7,13 +7,41 @@ import pinoRoll from 'pino-roll';
 // Every line goes to stdout; openLogFile adds a rotating file beside it. The logger's level decides what is written.
 const destinations = pino.multistream([{ level: 'trace', stream: pino.destination(1) }]);
 
-/** One JSON object a line on stdout; Temporal's worker logs (with workflow and activity ids) go through it too. */
-export const logger = pino({
+/**
+ * Values from rows (a customer's name, CPF, phone, e-mail) that failure messages may quote, hidden before a log line
+ * is written: quoted literals, Postgres's `(column)=(value)` details, e-mail addresses and long digit runs. Types,
+ * codes, ids and counts stay; the encrypted workflow history keeps the full message for people with the key.
+ */
+export function scrubText(text: string): string {
+  return text
+    .replace(/\)=\((?:[^()]|\([^()]*\))*\)/g, ')=([redacted])')
+    .replace(/"(?:[^"\\\n]|\\.){1,300}"/g, (quoted) => (/^"[A-Za-z_][A-Za-z0-9_.]*"$/.test(quoted) ? quoted : '"[redacted]"'))
+    .replace(/'(?:[^'\n]|''){1,300}'/g, "'[redacted]'")
+    .replace(/[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g, '[redacted e-mail]')
+    .replace(/\+?\d[\d.\-/ ]{7,}\d/g, (digits) => (/^\d{4}-\d{2}-\d{2}$/.test(digits) ? digits : '[redacted number]'));
+}
+
+const scrubError = (error: unknown) => {
+  const serialized = pino.stdSerializers.err(error as Error) as unknown as Record<string, unknown>;
+  for (const key of ['message', 'stack']) if (typeof serialized[key] === 'string') serialized[key] = scrubText(serialized[key] as string);
+  return serialized;
+};
+
+/** One JSON object a line (on stdout and the log file unless given a destination), row values scrubbed from messages and errors. */
+export const createLogger = (destination?: pino.DestinationStream): pino.Logger => pino({
   level: process.env.LOG_LEVEL ?? 'info',
   base: undefined,
   timestamp: pino.stdTimeFunctions.isoTime,
-  serializers: { error: pino.stdSerializers.err },
-}, destinations);
+  serializers: { error: scrubError, err: scrubError, failure: scrubError },
+  // Fields that carry rows or activity arguments/results are never written, whatever logs them.
+  redact: { paths: ['row', 'rows', 'row_data', 'values', 'details', 'args', 'result', '*.row', '*.row_data', '*.details'], censor: '[redacted]' },
+  hooks: { logMethod(args, method) {
+    method.apply(this, args.map((arg) => (typeof arg === 'string' ? scrubText(arg) : arg)) as Parameters<typeof method>);
+  } },
+}, destination ?? destinations);
+
+/** The workers' and commands' logger; Temporal's worker logs (with workflow and activity ids) go through it too. */
+export const logger = createLogger();
 
 export interface LogFileOptions {
   /** ETL_LOG_FILE: e.g. /var/log/etl/etl.log -> /var/log/etl/etl.2026-03-16.1.log, a new file each day. */

@@ -34,6 +34,11 @@ export const ErrorType = {
   QualityGateFailed: 'QualityGateFailed',
   /** Some campaigns of a mailing slot failed (the others were delivered). */
   CampaignsFailed: 'CampaignsFailed',
+  /**
+   * A server (Postgres, S3, SFTP, an HTTP source) could not be reached or dropped the connection, or a staging lock
+   * was held by an earlier attempt: retried by the policy, which rides out a restart of a few minutes.
+   */
+  ConnectionError: 'ConnectionError',
   /** A campaign file that cannot be used (reported in the run's outcome, not raised). */
   InvalidCampaign: 'InvalidCampaign',
 } as const;

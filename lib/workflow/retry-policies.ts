@@ -11,8 +11,11 @@ export const retryPolicies = {
   shortStep: policy('1s', '1 minute', 8),
   /** A long copy that resumes from its heartbeat: 2 s, doubling to 2 min, 10 attempts. */
   resumableCopy: policy('2s', '2 minutes', 10),
-  /** One big set-based statement (clean, features, load): 1 s then 2 s, 3 attempts; each attempt redoes it whole. */
-  bigStatement: policy('1s', '30s', 3),
+  /**
+   * One big set-based statement (clean, features, load): 1 s, doubling to 2 min, 10 attempts (about 6 minutes of
+   * waiting), so a database or S3 restart of a few minutes is ridden out; each attempt redoes the step whole.
+   */
+  bigStatement: policy('1s', '2 minutes', 10),
   /** Planning a mailing slot: 1 s, doubling to 30 s, 5 attempts. */
   planning: policy('1s', '30s', 5),
   /**

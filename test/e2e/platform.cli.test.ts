@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { SyncResult } from '../../lib/contracts/incremental-sync';
 import { seedConversations } from '../../lib/sample-data/incremental-sync';
@@ -92,6 +95,16 @@ describe('the etl command', () => {
     assert.match(bad.stderr, /^etl: --input is not valid JSON: /);
     const missing = await etl(['run', 'incremental-sync', '--input', '@/nonexistent.json']);
     assert.equal(missing.stderr.trim(), 'etl: cannot read input file /nonexistent.json');
+  });
+
+  it('an input too big for Temporal is refused before anything starts, with its size, the limit and what to do instead', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'etl-big-')), 'input.json');
+    writeFileSync(file, JSON.stringify({ sourceTable: 'public.demo', note: 'x'.repeat(3 * 1024 * 1024) }));
+    const result = await etl(['run', 'incremental-sync', '--input', `@${file}`, '--id', 'cli-run-too-big']);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr.trim(), 'etl: the input is 3.0 MB, over the 1.9 MB a workflow input may hold (Temporal\'s payload limit): '
+      + 'pass large data by reference instead: a file path, a table name or an S3 key (s3://bucket/key) that the pipeline reads');
+    await assert.rejects(ctx.client.workflow.getHandle('cli-run-too-big').describe(), /not found/i);
   });
 
   it('a malformed variable is one clear line, not a stack trace', async () => {

@@ -79,3 +79,18 @@ export async function handCheckedSources(deps: { s3: S3Client; bucket: string; a
 
 /** Thresholds loose enough for a dataset where 4 rows of 15 are bad on purpose. */
 export const LOOSE = { completenessMin: 0.5, duplicatesMax: 0.5, referentialMax: 0.5, invalidValuesMax: 0.5, freshnessMaxDays: 30 };
+
+/** The whole warehouse as a reader sees it: facts with their natural and surrogate keys, and every dimension. */
+export async function warehouseSnapshot(db: pg.Pool) {
+  const rows = async (sql: string) => (await db.query(sql)).rows;
+  return {
+    facts: await rows(`SELECT sale_id, sale_date::text, date_key, customer_key, product_key, geography_key, channel_key, sales_amount::text,
+      quantity, discount_amount::text, profit_margin::text, refunded, source FROM sales_dw.sales_fact ORDER BY sale_id`),
+    customers: await rows('SELECT * FROM sales_dw.dim_customer ORDER BY customer_key'),
+    products: await rows('SELECT * FROM sales_dw.dim_product ORDER BY product_key'),
+    geography: await rows('SELECT * FROM sales_dw.dim_geography ORDER BY geography_key'),
+    channels: await rows('SELECT * FROM sales_dw.dim_sales_channel ORDER BY channel_key'),
+    revenue: await rows('SELECT * FROM sales_dw.kpi_revenue ORDER BY year, month, state, product_key'),
+    schemas: await rows(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sales_dw%' ORDER BY 1`),
+  };
+}

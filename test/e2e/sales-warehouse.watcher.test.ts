@@ -81,7 +81,12 @@ describe('salesWarehouse started by files arriving in the lake', () => {
     assert.equal(count, 1, 'the file was loaded once');
 
     // Every 3 listings the watcher continued as new: its first run's history ends there.
-    const firstRun = (await ctx.client.workflow.getHandle(watcherId(prefix), (start.json as { runId: string }).runId).fetchHistory()).events ?? [];
+    // (A fast machine gets here before the third listing: wait for it.)
+    const firstRunHandle = ctx.client.workflow.getHandle(watcherId(prefix), (start.json as { runId: string }).runId);
+    const firstRun = await until('the first run continued as new', async () => {
+      const events = (await firstRunHandle.fetchHistory()).events ?? [];
+      return events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes ? events : undefined;
+    });
     assert.ok(firstRun.at(-1)?.workflowExecutionContinuedAsNewEventAttributes, 'continued as new');
 
     const status = await etl(['watch', 'status', '--prefix', prefix]);

@@ -13,7 +13,7 @@ import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-wareho
 import { settingsToEnv } from '../../lib/config/settings';
 import { startWorkers } from '../../workers';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
-import { apiSales, AS_OF, handCheckedSources, LOOSE, writeErpTables } from '../helpers/sales-warehouse';
+import { apiSales, AS_OF, handCheckedSources, LOOSE, warehouseSnapshot, writeErpTables } from '../helpers/sales-warehouse';
 
 describe('a worker killed in the middle of a salesWarehouse load', () => {
   let ctx: TestContext;
@@ -23,20 +23,7 @@ describe('a worker killed in the middle of a salesWarehouse load', () => {
   const p = uniqueId('sc').slice(3);
   const taskQueue = findPipeline('sales-warehouse').taskQueue;
   let input: SalesWarehouseInput;
-  /** The whole warehouse as a reader sees it: facts with their natural and surrogate keys, and every dimension. */
-  const snapshot = async () => {
-    const rows = async (sql: string) => (await ctx.target.query(sql)).rows;
-    return {
-      facts: await rows(`SELECT sale_id, sale_date::text, date_key, customer_key, product_key, geography_key, channel_key, sales_amount::text,
-        quantity, discount_amount::text, profit_margin::text, refunded, source FROM sales_dw.sales_fact ORDER BY sale_id`),
-      customers: await rows('SELECT * FROM sales_dw.dim_customer ORDER BY customer_key'),
-      products: await rows('SELECT * FROM sales_dw.dim_product ORDER BY product_key'),
-      geography: await rows('SELECT * FROM sales_dw.dim_geography ORDER BY geography_key'),
-      channels: await rows('SELECT * FROM sales_dw.dim_sales_channel ORDER BY channel_key'),
-      revenue: await rows('SELECT * FROM sales_dw.kpi_revenue ORDER BY year, month, state, product_key'),
-      schemas: await rows(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sales_dw%' ORDER BY 1`),
-    };
-  };
+  const snapshot = () => warehouseSnapshot(ctx.target);
 
   beforeAll(async () => {
     process.env.SALES_TEST_API_TOKEN = 'test-token';

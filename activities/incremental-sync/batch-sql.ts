@@ -1,7 +1,7 @@
 // The SQL of one batch: read the next keyset page from the source, check and merge it on the target.
 import { escapeLiteral } from 'pg';
 import { qualified, parseTableName, quoteIdent } from '../../lib/io/postgres';
-import { loadExpression, nulledCondition, problemExpression } from './columns';
+import { loadExpression, nulledCondition, problemExpression, sourceSideLoadExpression } from './columns';
 import type { SyncPlan } from './plan';
 
 /**
@@ -59,6 +59,31 @@ export function sourceCopySql(plan: SyncPlan, after: string[] | null, upTo?: str
     WHERE ${pageConditions(plan, after)}${through} ORDER BY ${order}${upTo ? '' : limit}) TO STDOUT`;
 }
 
+/**
+ * A full load into a target that was empty needs no staging when the source can send every value as the target
+ * takes it: each page is copied straight into the target (see copyPagesIntoTarget). Keys must be unique (no
+ * versions to pick from) and sent as they are (they are the cursor).
+ */
+export function canCopyIntoTarget(plan: SyncPlan): boolean {
+  return plan.targetWasEmpty && plan.keysUnique
+    && plan.columns.every((c) => sourceSideLoadExpression(c) !== undefined)
+    && plan.columns.every((c) => !plan.keyColumns.includes(c.name) || c.conversion === 'none');
+}
+
+/** The next page, as the target takes it (canCopyIntoTarget). */
+export function sourceToTargetCopySql(plan: SyncPlan, after: string[] | null): string {
+  const order = list(cursorColumns(plan).names);
+  return `COPY (SELECT ${plan.columns.map((c) => sourceSideLoadExpression(c)!).join(', ')} FROM ${sourceTable(plan)} s
+    WHERE ${pageConditions(plan, after)} ORDER BY ${order} LIMIT ${plan.options.batchSize}) TO STDOUT`;
+}
+
+/** batchSummarySql of a page copied straight into the target, read on the source in the COPY's snapshot. */
+export const pageSummarySql = (plan: SyncPlan, after: string[] | null, through: string[]): string =>
+  batchSummarySql(plan, sourceTable(plan), { after, through });
+
+export const targetCopySql = (plan: SyncPlan): string =>
+  `COPY ${qualified(parseTableName(plan.targetTable))} (${list(plan.columns.map((c) => c.name))}) FROM STDIN`;
+
 /** The keyset position of the page's batchSize-th row, as the source's own text; no row when the page is the last. */
 export function pageEndSql(plan: SyncPlan, after: string[] | null): string {
   const names = cursorColumns(plan).names;
@@ -95,15 +120,16 @@ const nulledConditions = (plan: SyncPlan): string[] =>
 
 /**
  * What the next steps need to know of a staged batch, in one pass: its newest updated_at, how many rows are
- * dated after the source's clock at the start of the run, and how many values will load as NULL.
+ * dated after the source's clock at the start of the run, and how many values will load as NULL. With `page`,
+ * the same of a page read on the source (from after its start through its last row).
  */
-export function batchSummarySql(plan: SyncPlan, table: string): string {
+export function batchSummarySql(plan: SyncPlan, table: string, page?: { after: string[] | null; through: string[] }): string {
   const nulled = nulledConditions(plan);
   const updatedAt = `s.${quoteIdent(plan.updatedAtColumn)}::timestamptz`;
   const future = plan.sourceNow ? `count(*) FILTER (WHERE ${updatedAt} > ${escapeLiteral(plan.sourceNow)}::timestamptz)` : '0';
   return `SELECT max(${updatedAt})::text AS newest, ${future}::int AS future,
          (${nulled.length ? nulled.map((n) => `count(*) FILTER (WHERE ${n})`).join(' + ') : '0'})::int AS nulled
-    FROM ${table} s`;
+    FROM ${table} s${page ? ` WHERE ${pageConditions(plan, page.after)} AND (${list(cursorColumns(plan).names)}) <= ${rowValue(plan, page.through)}` : ''}`;
 }
 
 /**

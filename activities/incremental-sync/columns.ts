@@ -65,6 +65,23 @@ export function problemExpression(c: ColumnPlan, isKey: boolean): string | undef
   return problems.length ? problems.join(', ') : undefined;
 }
 
+/**
+ * The value as the source can send it for the target's own COPY input to take, when that gives exactly what
+ * loadExpression gives: undefined for casts (a cast and a type's text input do not always agree).
+ */
+export function sourceSideLoadExpression(c: ColumnPlan): string | undefined {
+  switch (c.conversion) {
+    case 'none':
+      return col(c.name);
+    case 'non-finite-to-null':
+      return c.sourceType === c.targetType ? `CASE WHEN ${isNonFinite(c)} THEN NULL ELSE ${col(c.name)} END` : undefined;
+    case 'parse-text':
+      return `CASE WHEN ${isNullToken(c.name)} THEN NULL ELSE ${col(c.name)} END`;
+    case 'cast':
+      return undefined;
+  }
+}
+
 /** The value as the target column takes it. */
 export function loadExpression(c: ColumnPlan): string {
   switch (c.conversion) {

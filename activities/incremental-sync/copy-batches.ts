@@ -10,8 +10,8 @@ import { isUtf8 } from 'node:buffer';
 import { classifyDbError, permanentFailure } from '../../lib/activity/errors';
 import { ErrorType } from '../../lib/workflow/errors';
 import {
-  batchSummarySql, checkSql, createStagingSql, cursorColumns, markProblemsSql, mergeSql, nullKeysetCopySql, pageEndSql, quarantineSql,
-  sourceCopySql, stagingCopySql, stagingTables, type Cursor,
+  batchSummarySql, canCopyIntoTarget, checkSql, createStagingSql, cursorColumns, markProblemsSql, mergeSql, nullKeysetCopySql, pageEndSql,
+  pageSummarySql, quarantineSql, sourceCopySql, sourceToTargetCopySql, stagingCopySql, stagingTables, targetCopySql, type Cursor,
 } from './batch-sql';
 import { countsOf } from './control-row';
 import type { SyncPlan } from './plan';
@@ -63,24 +63,88 @@ export async function copyChangedRows(db: SyncDatabases, plan: SyncPlan): Promis
   let progress = await committedProgress(db, plan);
   const report = () => reportProgress({ rowsDone: progress.rowsExtracted, lastKey: progress.lastKey, batches: progress.batches });
   report();
+  const batchDone = (next: SyncProgress) => {
+    progress = next;
+    context.log.info('batch merged', { batch: progress.batches, rowsDone: progress.rowsExtracted, lastKey: progress.lastKey });
+    report();
+  };
   const [tableA, tableB] = stagingTables(plan);
   try {
     return await withHeartbeat(async () => {
+      if (canCopyIntoTarget(plan)) progress = await copyPagesIntoTarget(db, plan, progress, batchDone);
       await db.target.query(`${createStagingSql(plan, tableA)}; ${createStagingSql(plan, tableB)}`);
       let staged = await stageBatch(db, plan, tableA, progress.lastKey);
       while (staged) {
         if (context.cancellationSignal.aborted) throw new CancelledFailure('incrementalSync copy cancelled');
         const nextTable = staged.table === tableA ? tableB : tableA;
         const [next, merged] = await bothSettled(stageBatch(db, plan, nextTable, staged.cursor), mergeBatch(db, plan, staged, progress));
-        progress = merged;
+        batchDone(merged);
         staged = next;
-        context.log.info('batch merged', { batch: progress.batches, rowsDone: progress.rowsExtracted, lastKey: progress.lastKey });
-        report();
       }
       return progress;
     });
   } catch (error) {
     throw classifyDbError(error, `copying ${plan.sourceTable} -> ${plan.targetTable}`);
+  }
+}
+
+/**
+ * A full load into an empty target (canCopyIntoTarget), page by page from the source's COPY straight into the
+ * target's: no staging, nearly the cost of a plain COPY. Each page commits with its progress in etl_control, as a
+ * merged batch does. A value the target refuses (a bad date, a NULL in a NOT NULL column) rolls its page back,
+ * and the rest of the load goes through staging, where such rows are quarantined.
+ */
+async function copyPagesIntoTarget(db: SyncDatabases, plan: SyncPlan, start: SyncProgress, batchDone: (p: SyncProgress) => void): Promise<SyncProgress> {
+  const context = Context.current();
+  let progress = start;
+  while (progress.lastKey !== 'end') {
+    if (context.cancellationSignal.aborted) throw new CancelledFailure('incrementalSync copy cancelled');
+    let next: SyncProgress | undefined;
+    try {
+      next = await copyPageIntoTarget(db, plan, progress);
+    } catch (error) {
+      if (!isBadValue(error)) throw error;
+      context.log.info('the target refused a value: the rest of the load goes through staging', { lastKey: progress.lastKey, error: String(error) });
+      return progress;
+    }
+    if (!next) return progress;
+    progress = next;
+    batchDone(progress);
+  }
+  return progress;
+}
+
+async function copyPageIntoTarget(db: SyncDatabases, plan: SyncPlan, before: SyncProgress): Promise<SyncProgress | undefined> {
+  const after = before.lastKey as string[] | null;
+  const source = await db.source.connect();
+  let failure: Error | undefined;
+  try {
+    if (plan.rawSourceBytes) await source.query(`SET client_encoding = 'SQL_ASCII'`);
+    // The page and its summary are read in one snapshot of the source.
+    await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    return await withTransaction(db.target, async (target) => {
+      const invalid: InvalidUtf8Value[] = [];
+      const guard = utf8Guard(plan.columns.map((c) => c.name), invalid, plan.keyColumns);
+      const writer = target.query(copyFrom(targetCopySql(plan)));
+      await pipeline(source.query(copyTo(sourceToTargetCopySql(plan, after))), guard, writer);
+      const rows = Number(writer.rowCount);
+      const lastLine = guard.lastLine();
+      if (!rows || !lastLine) return undefined;
+      const cursor = cursorOf(plan, lastLine);
+      const { rows: [summary] } = await source.query<{ newest: string | null; future: number; nulled: number }>(pageSummarySql(plan, after, cursor));
+      await recordInvalidUtf8(target, plan, invalid);
+      return recordBatch(target, plan, before, { rows, cursor, ...summary, nulled: invalid.length + summary.nulled, inserted: rows, updated: 0, quarantined: 0 });
+    });
+  } catch (error) {
+    failure = error as Error;
+    throw error;
+  } finally {
+    // A COPY cut short leaves the source connection mid-stream: it is closed, not reused.
+    if (!failure) {
+      await source.query('COMMIT');
+      if (plan.rawSourceBytes) await source.query('RESET client_encoding');
+    }
+    source.release(failure);
   }
 }
 
@@ -149,29 +213,37 @@ function cursorOf(plan: SyncPlan, line: Buffer): string[] {
 async function mergeBatch(db: SyncDatabases, plan: SyncPlan, batch: StagedBatch, before: SyncProgress): Promise<SyncProgress> {
   return withTransaction(db.target, async (client) => {
     const { merged, nulled, quarantined } = await checkAndMerge(client, plan, batch);
-    const after: SyncProgress = {
-      rowsExtracted: before.rowsExtracted + batch.rows,
-      rowsInserted: before.rowsInserted + merged.inserted,
-      rowsUpdated: before.rowsUpdated + merged.updated,
-      rowsUnchanged: before.rowsUnchanged + batch.rows - quarantined - merged.inserted - merged.updated,
-      rowsQuarantined: before.rowsQuarantined + quarantined,
-      valuesNulled: before.valuesNulled + nulled,
-      batches: before.batches + 1,
-      rowsFutureDated: before.rowsFutureDated + batch.future,
-      lastKey: batch.cursor,
-      watermark: null,
-    };
-    const { rows: [control] } = await client.query<{ watermark: string | null }>(
-      `UPDATE etl_control SET rows_extracted = $2, rows_inserted = $3, rows_updated = $4, rows_unchanged = $5,
-              rows_quarantined = $6, values_nulled = $7, batches = $8, last_key = $9, rows_future_dated = $11,
-              -- A row dated after the source's clock (a skewed writer) never carries the watermark past that clock.
-              watermark = (SELECT least(newest, coalesce(source_now, newest)) FROM (SELECT GREATEST(watermark, $10::timestamptz) AS newest) n)
-        WHERE id = $1 RETURNING watermark::text AS watermark`,
-      [plan.controlId, after.rowsExtracted, after.rowsInserted, after.rowsUpdated, after.rowsUnchanged,
-        after.rowsQuarantined, after.valuesNulled, after.batches, JSON.stringify(after.lastKey), batch.newest, after.rowsFutureDated],
-    );
-    return { ...after, watermark: control.watermark };
+    return recordBatch(client, plan, before, { ...batch, ...merged, nulled, quarantined });
   });
+}
+
+/** What one batch did, added to the run's progress in etl_control, in the transaction that wrote the batch. */
+async function recordBatch(
+  client: pg.PoolClient, plan: SyncPlan, before: SyncProgress,
+  batch: { rows: number; cursor: Cursor; newest: string | null; future: number; inserted: number; updated: number; nulled: number; quarantined: number },
+): Promise<SyncProgress> {
+  const after: SyncProgress = {
+    rowsExtracted: before.rowsExtracted + batch.rows,
+    rowsInserted: before.rowsInserted + batch.inserted,
+    rowsUpdated: before.rowsUpdated + batch.updated,
+    rowsUnchanged: before.rowsUnchanged + batch.rows - batch.quarantined - batch.inserted - batch.updated,
+    rowsQuarantined: before.rowsQuarantined + batch.quarantined,
+    valuesNulled: before.valuesNulled + batch.nulled,
+    batches: before.batches + 1,
+    rowsFutureDated: before.rowsFutureDated + batch.future,
+    lastKey: batch.cursor,
+    watermark: null,
+  };
+  const { rows: [control] } = await client.query<{ watermark: string | null }>(
+    `UPDATE etl_control SET rows_extracted = $2, rows_inserted = $3, rows_updated = $4, rows_unchanged = $5,
+            rows_quarantined = $6, values_nulled = $7, batches = $8, last_key = $9, rows_future_dated = $11,
+            -- A row dated after the source's clock (a skewed writer) never carries the watermark past that clock.
+            watermark = (SELECT least(newest, coalesce(source_now, newest)) FROM (SELECT GREATEST(watermark, $10::timestamptz) AS newest) n)
+      WHERE id = $1 RETURNING watermark::text AS watermark`,
+    [plan.controlId, after.rowsExtracted, after.rowsInserted, after.rowsUpdated, after.rowsUnchanged,
+      after.rowsQuarantined, after.valuesNulled, after.batches, JSON.stringify(after.lastKey), batch.newest, after.rowsFutureDated],
+  );
+  return { ...after, watermark: control.watermark };
 }
 
 interface Merged {

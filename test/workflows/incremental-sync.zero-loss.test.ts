@@ -115,4 +115,27 @@ describe('incrementalSync loses no row', () => {
       'SELECT triggered_by, get_last_successful_watermark($2, $2)::text AS next_from FROM etl_control WHERE id = $1', [result.controlId, table]);
     assert.deepEqual(control, { triggered_by: 'api', next_from: result.watermark });
   });
+
+  it('a full load into an empty table loses nothing when the target refuses a value halfway: the row is quarantined, the rest arrive', async () => {
+    const table = 'public.zl_refused';
+    // The pandas export: dates as text ('NaT', '' for none), scores with NaN. Row 33's date cannot load.
+    await source(`DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int PRIMARY KEY, closed_at text, score float8, updated_at timestamptz NOT NULL);
+      INSERT INTO ${table} SELECT id,
+          CASE id WHEN 5 THEN 'NaT' WHEN 6 THEN '' WHEN 33 THEN '31/02/2026' ELSE ('2026-01-01'::date + id)::text END,
+          CASE id WHEN 12 THEN 'NaN'::float8 ELSE id / 4.0 END, timestamptz '2026-01-01' + make_interval(hours => id)
+        FROM generate_series(1, 50) id`);
+    await ctx.target.query(`DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int PRIMARY KEY, closed_at date, score float8, updated_at timestamptz NOT NULL)`);
+    const result = await sync({ sourceTable: table, batchSize: 10 });
+    assert.equal(result.mode, 'full');
+    assert.deepEqual([result.rowsExtracted, result.rowsInserted, result.rowsQuarantined, result.valuesNulled], [50, 49, 1, 3]);
+    const { rows: [loaded] } = await ctx.target.query(`SELECT count(*)::int AS rows, count(*) FILTER (WHERE closed_at IS NULL)::int AS no_date,
+        count(*) FILTER (WHERE score IS NULL)::int AS no_score, max(updated_at) = timestamptz '2026-01-03 02:00Z' AS newest FROM ${table}`);
+    assert.deepEqual(loaded, { rows: 49, no_date: 2, no_score: 1, newest: true });
+    assert.equal(result.watermark && new Date(result.watermark).toISOString(), '2026-01-03T02:00:00.000Z');
+    const { rows: quarantined } = await ctx.target.query(`SELECT q.row_data->>'id' AS id, q.reason FROM etl_quarantine q
+        JOIN etl_control c ON (c.workflow_id, c.run_id) = (q.workflow_id, q.run_id) WHERE c.id = $1`, [result.controlId]);
+    assert.equal(quarantined.length, 1);
+    assert.equal(quarantined[0].id, '33');
+    assert.match(quarantined[0].reason, /column closed_at: '31\/02\/2026' is not a valid date/);
+  });
 });

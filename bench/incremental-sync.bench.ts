@@ -15,11 +15,12 @@ import { generateConversations, sourceTableSql, targetTableSql } from '../lib/sa
 import { connectClient } from '../lib/temporal/connection';
 import { startWorkers } from '../workers';
 import { bundleWorkflows, startBenchStack } from './bench-stack';
+import { benchRounds, median, perSecond, postmasterPid, printFigures, sampleMemory, seconds } from './harness';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const CHANGED = Number(process.env.BENCH_CHANGED ?? 100_000);
 const SOURCE = 'public.bench_conversations';
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = benchRounds();
 
 /** Time spent inside activities, from the run's own history: the rest of the wall time is what Temporal adds. */
 async function activitySeconds(handle: WorkflowHandle): Promise<number> {
@@ -35,10 +36,6 @@ async function activitySeconds(handle: WorkflowHandle): Promise<number> {
   return total;
 }
 
-const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
-
-const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
-const perSecond = (rows: number, s: number) => Math.round(rows / s);
 
 async function main() {
   installWorkerLogging('WARN');
@@ -112,6 +109,7 @@ async function main() {
     // Single runs on 2 cores vary by ±20 % and drift over a session: each load runs ROUNDS times, the
     // three side by side in every round (direct and workflow swap places every other round), and the
     // ratios are taken within a round, then their median.
+    const memory = sampleMemory(await postmasterPid(target));
     const copies: number[] = [];
     const directs: { result: SyncResult; s: number }[] = [];
     const initials: { result: SyncResult; s: number; activityS: number }[] = [];
@@ -139,19 +137,22 @@ async function main() {
     await settle();
     const incremental = await runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target' });
     const nothingNew = await runWorkflow({ sourceTable: SOURCE, targetTable: 'bench_target', overlapSeconds: 0 });
+    const peaks = memory.stop();
     await client.connection.close();
     await workers.shutdown();
 
     const figures = {
-      rows_initial: ROWS,
+      pipeline: 'incrementalSync',
       rounds: ROUNDS,
+      rows: ROWS,
+      wall_s: initial.s,
+      rows_per_s: perSecond(ROWS, initial.s),
+      ratio_to_copy: ratioToCopy,
+      ...peaks,
       rows_changed: incremental.result.rowsUpdated,
       raw_copy_s: +copyS.toFixed(2),
       raw_copy_rows_per_s: perSecond(ROWS, copyS),
       direct_initial_s: +directS.toFixed(2),
-      initial_s: +initial.s.toFixed(2),
-      initial_rows_per_s: perSecond(initial.result.rowsExtracted, initial.s),
-      initial_ratio_to_copy: +ratioToCopy.toFixed(3),
       workflow_overhead_pct: +(overVersusDirect * 100).toFixed(1),
       temporal_share_pct: +(((initial.s - initial.activityS) / initial.s) * 100).toFixed(1),
       incremental_s: +incremental.s.toFixed(2),
@@ -160,16 +161,16 @@ async function main() {
       no_change_s: +nothingNew.s.toFixed(2),
     };
     if (directResult.rowsInserted !== ROWS || initial.result.rowsInserted !== ROWS) throw new Error('a load did not insert every row');
-    console.log([
+    printFigures([
       `(medians of ${ROUNDS} rounds; ratios within each round)`,
-      `initial load      ${ROWS} rows  ${figures.initial_s} s  ${figures.initial_rows_per_s} rows/s  (${figures.initial_ratio_to_copy}x raw COPY)`,
+      `initial load      ${ROWS} rows  ${initial.s.toFixed(2)} s  ${figures.rows_per_s} rows/s  (${ratioToCopy.toFixed(3)}x raw COPY)`,
       `raw COPY          ${ROWS} rows  ${figures.raw_copy_s} s  ${figures.raw_copy_rows_per_s} rows/s`,
       `without Temporal  ${ROWS} rows  ${figures.direct_initial_s} s  (workflow vs direct ${figures.workflow_overhead_pct} %)`,
       `Temporal's share  ${figures.temporal_share_pct} % of the workflow's wall time was outside activities`,
       `incremental       ${figures.rows_changed} changed (${figures.incremental_rows_read} read)  ${figures.incremental_s} s  ${figures.incremental_rows_per_s} rows/s`,
       `nothing new       ${figures.no_change_s} s`,
-    ].join('\n'));
-    console.log(JSON.stringify(figures));
+      `peak memory       worker ${peaks.peak_rss_mb} MB, Postgres ${peaks.postgres_peak_rss_mb} MB`,
+    ], figures);
   } finally {
     await Promise.all([source.end(), reader.end(), target.end()]);
     await stack.stop();

@@ -20,15 +20,14 @@ import { connectClient } from '../lib/temporal/connection';
 import { writeCampaigns } from '../test/helpers/mailing-campaigns-files';
 import { startWorkers } from '../workers';
 import { bundleWorkflows, startBenchStack } from './bench-stack';
+import { benchRounds, median, postmasterPid, printFigures, sampleMemory, seconds } from './harness';
 
 const CAMPAIGNS = Number(process.env.BENCH_CAMPAIGNS ?? 10);
 const ROWS_PER_CAMPAIGN = Number(process.env.BENCH_ROWS ?? 100_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = benchRounds();
 const PARALLELISM = Number(process.env.BENCH_PARALLELISM ?? 4);
 const TABLE = 'public.bench_partner_customers';
 
-const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
-const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
 
 /** Time spent inside activities, from the run's own history: the rest of the wall time is what Temporal adds. */
 async function activitySeconds(handle: WorkflowHandle): Promise<number> {
@@ -143,6 +142,7 @@ async function main() {
       return { s, result, activityS: await activitySeconds(client.workflow.getHandle(workflowId)) };
     };
 
+    const memory = sampleMemory(await postmasterPid(target));
     const raws: number[] = [];
     const scripts: number[] = [];
     const cycles: Awaited<ReturnType<typeof cycle>>[] = [];
@@ -157,6 +157,7 @@ async function main() {
       }
       console.error(`# round ${round + 1}: raw COPY ${raws[round].toFixed(2)} s, script ${scripts[round].toFixed(2)} s, workflow ${cycles[round].s.toFixed(2)} s`);
     }
+    const peaks = memory.stop();
     await client.connection.close();
     await workers.shutdown();
     await sftp.end();
@@ -164,33 +165,36 @@ async function main() {
     const cycleS = median(cycles.map((c) => c.s));
     const typical = cycles.find((c) => c.s === cycleS)!;
     const bytes = typical.result.campaigns.reduce((sum, c) => sum + c.bytes, 0);
+    const ratioToCopy = median(cycles.map((c, i) => raws[i] / c.s));
     const figures = {
+      pipeline: 'mailingCampaigns',
+      rounds: ROUNDS,
+      rows: total,
+      wall_s: cycleS,
+      rows_per_s: Math.round(total / cycleS),
+      ratio_to_copy: ratioToCopy,
+      ...peaks,
       campaigns: CAMPAIGNS,
       rows_per_campaign: ROWS_PER_CAMPAIGN,
-      rows_total: total,
-      rounds: ROUNDS,
       parallelism: PARALLELISM,
       bytes_total: bytes,
-      cycle_s: +cycleS.toFixed(2),
-      cycle_rows_per_s: Math.round(total / cycleS),
       cycle_mb_per_s: +(bytes / 1e6 / cycleS).toFixed(1),
       raw_copy_s: +median(raws).toFixed(2),
       sequential_script_s: +median(scripts).toFixed(2),
-      ratio_to_raw_copy: +median(cycles.map((c, i) => raws[i] / c.s)).toFixed(3),
       speedup_vs_script: +median(cycles.map((c, i) => scripts[i] / c.s)).toFixed(2),
       temporal_share_pct: +(((typical.s - typical.activityS) / typical.s) * 100).toFixed(1),
       goal_s: 15,
       speedup_vs_old_script_7min: +(420 / cycleS).toFixed(0),
     };
-    console.log([
+    printFigures([
       `(medians of ${ROUNDS} rounds; ratios within each round)`,
-      `workflow cycle     ${CAMPAIGNS} campaigns x ${ROWS_PER_CAMPAIGN} rows  ${figures.cycle_s} s  ${figures.cycle_rows_per_s} rows/s  ${figures.cycle_mb_per_s} MB/s  (goal < ${figures.goal_s} s)`,
-      `raw COPY           same rows, unformatted, into /dev/null  ${figures.raw_copy_s} s  (${figures.ratio_to_raw_copy}x of the cycle's speed)`,
+      `workflow cycle     ${CAMPAIGNS} campaigns x ${ROWS_PER_CAMPAIGN} rows  ${cycleS.toFixed(2)} s  ${figures.rows_per_s} rows/s  ${figures.cycle_mb_per_s} MB/s  (goal < ${figures.goal_s} s)`,
+      `raw COPY           same rows, unformatted, into /dev/null  ${figures.raw_copy_s} s  (${ratioToCopy.toFixed(3)}x of the cycle's speed)`,
       `sequential script  export to a file, upload, next  ${figures.sequential_script_s} s  (the workflow is ${figures.speedup_vs_script}x faster)`,
       `Temporal's share   ${figures.temporal_share_pct} % of the cycle was outside activities`,
       `the old process    15-20 min by hand, about 7 min by script: ${figures.speedup_vs_old_script_7min}x`,
-    ].join('\n'));
-    console.log(JSON.stringify(figures));
+      `peak memory        worker ${peaks.peak_rss_mb} MB, Postgres ${peaks.postgres_peak_rss_mb} MB`,
+    ], figures);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
     await Promise.all([admin.end(), reader.end(), target.end()]);

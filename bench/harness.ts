@@ -1,6 +1,7 @@
 // What every benchmark shares: the --rounds flag, medians, peak memory of the worker and of Postgres, and
 // one JSON line at the end with the same keys everywhere (wall_s, rows_per_s, ratio_to_copy, peak_rss_mb).
 import { readFileSync, readdirSync } from 'node:fs';
+import type { WorkflowHandle } from '@temporalio/client';
 import type pg from 'pg';
 
 /** `--rounds N` (or BENCH_ROUNDS): how many times each timed load runs; figures are medians. */
@@ -15,6 +16,30 @@ export const median = (values: number[]): number => [...values].sort((x, y) => x
 export const seconds = (since: bigint): number => Number(process.hrtime.bigint() - since) / 1e9;
 export const perSecond = (rows: number, s: number): number => Math.round(rows / s);
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+
+/** Time spent inside activities, from the run's own history: the rest of the wall time is what Temporal adds. */
+export async function activitySeconds(handle: WorkflowHandle): Promise<number> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const spans: [number, number][] = [];
+  const startedAt = new Map<number, number>();
+  for (const event of events) {
+    const at = Number(event.eventTime?.seconds ?? 0) + (event.eventTime?.nanos ?? 0) / 1e9;
+    if (event.activityTaskStartedEventAttributes) startedAt.set(Number(event.eventId), at);
+    const done = event.activityTaskCompletedEventAttributes;
+    if (done) spans.push([startedAt.get(Number(done.startedEventId)) ?? at, at]);
+  }
+  // Deliveries overlap: the union of their spans is the time some activity was running.
+  spans.sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let [from, to] = spans[0] ?? [0, 0];
+  for (const [start, end] of spans.slice(1)) {
+    if (start > to) {
+      total += to - from;
+      [from, to] = [start, end];
+    } else to = Math.max(to, end);
+  }
+  return total + (to - from);
+}
 
 /** Resident memory of a process in bytes; for Postgres, proportional (PSS), so shared buffers count once. */
 function residentBytes(pid: number, proportional: boolean): number {

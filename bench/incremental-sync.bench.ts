@@ -4,7 +4,6 @@
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { WorkflowHandle } from '@temporalio/client';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { createSyncActivities, type SyncPlan } from '../activities/incremental-sync';
 import { createPool } from '../lib/io/postgres';
@@ -15,27 +14,12 @@ import { generateConversations, sourceTableSql, targetTableSql } from '../lib/sa
 import { connectClient } from '../lib/temporal/connection';
 import { startWorkers } from '../workers';
 import { bundleWorkflows, startBenchStack } from './bench-stack';
-import { benchRounds, median, perSecond, postmasterPid, printFigures, sampleMemory, seconds } from './harness';
+import { activitySeconds, benchRounds, median, perSecond, postmasterPid, printFigures, sampleMemory, seconds } from './harness';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const CHANGED = Number(process.env.BENCH_CHANGED ?? 100_000);
 const SOURCE = 'public.bench_conversations';
 const ROUNDS = benchRounds();
-
-/** Time spent inside activities, from the run's own history: the rest of the wall time is what Temporal adds. */
-async function activitySeconds(handle: WorkflowHandle): Promise<number> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  const startedAt = new Map<number, number>();
-  let total = 0;
-  for (const event of events) {
-    const at = Number(event.eventTime?.seconds ?? 0) + (event.eventTime?.nanos ?? 0) / 1e9;
-    if (event.activityTaskStartedEventAttributes) startedAt.set(Number(event.eventId), at);
-    const done = event.activityTaskCompletedEventAttributes;
-    if (done) total += at - (startedAt.get(Number(done.startedEventId)) ?? at);
-  }
-  return total;
-}
-
 
 async function main() {
   installWorkerLogging('WARN');

@@ -6,7 +6,6 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { WorkflowHandle } from '@temporalio/client';
 import { to as copyTo } from 'pg-copy-streams';
 import { campaignCopySql } from '../activities/mailing-campaigns/campaign-sql';
 import { connectSftp } from '../lib/io/sftp';
@@ -20,7 +19,7 @@ import { connectClient } from '../lib/temporal/connection';
 import { writeCampaigns } from '../test/helpers/mailing-campaigns-files';
 import { startWorkers } from '../workers';
 import { bundleWorkflows, startBenchStack } from './bench-stack';
-import { benchRounds, median, postmasterPid, printFigures, sampleMemory, seconds } from './harness';
+import { activitySeconds, benchRounds, median, postmasterPid, printFigures, sampleMemory, seconds } from './harness';
 
 const CAMPAIGNS = Number(process.env.BENCH_CAMPAIGNS ?? 10);
 const ROWS_PER_CAMPAIGN = Number(process.env.BENCH_ROWS ?? 100_000);
@@ -28,30 +27,6 @@ const ROUNDS = benchRounds();
 const PARALLELISM = Number(process.env.BENCH_PARALLELISM ?? 4);
 const TABLE = 'public.bench_partner_customers';
 
-
-/** Time spent inside activities, from the run's own history: the rest of the wall time is what Temporal adds. */
-async function activitySeconds(handle: WorkflowHandle): Promise<number> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  const spans: [number, number][] = [];
-  const startedAt = new Map<number, number>();
-  for (const event of events) {
-    const at = Number(event.eventTime?.seconds ?? 0) + (event.eventTime?.nanos ?? 0) / 1e9;
-    if (event.activityTaskStartedEventAttributes) startedAt.set(Number(event.eventId), at);
-    const done = event.activityTaskCompletedEventAttributes;
-    if (done) spans.push([startedAt.get(Number(done.startedEventId)) ?? at, at]);
-  }
-  // Deliveries overlap: the union of their spans is the time some activity was running.
-  spans.sort((a, b) => a[0] - b[0]);
-  let total = 0;
-  let [from, to] = spans[0] ?? [0, 0];
-  for (const [start, end] of spans.slice(1)) {
-    if (start > to) {
-      total += to - from;
-      [from, to] = [start, end];
-    } else to = Math.max(to, end);
-  }
-  return total + (to - from);
-}
 
 // A dialer layout like the sample card-collections campaign: phones, name, CPF, money, date, city, UF.
 const layout = [

@@ -7,8 +7,13 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadConfig, projectRoot } from '../lib/config/env';
 import { settingsToEnv, withoutServerVariables } from '../lib/config/settings';
 import { startStack, type Stack } from '../lib/stack';
-import { removeStackData } from '../lib/stack/postgres';
 import { freePortsEnv } from '../lib/stack/ports';
+import {
+  EMBEDDED_PASSWORD, EMBEDDED_USER, READER_PASSWORD, READER_USER, SOURCE_DATABASE, TARGET_DATABASE, embeddedUrl, removeStackData,
+  startEmbeddedPostgres,
+} from '../lib/stack/postgres';
+import { freePort, type ManagedProcess } from '../lib/stack/processes';
+import { NEWEST_POSTGRES_MAJOR, localePath, postgresBinaries } from '../lib/stack/tools';
 import { failureConverterPath } from '../lib/temporal/connection';
 import { quietBundlerLogger } from '../lib/temporal/logging';
 
@@ -27,14 +32,16 @@ export default async function globalSetup(): Promise<void> {
   const dataDir = path.join(projectRoot, '.data', `test-${process.pid}`);
   // Tests always get servers of their own, whatever the developer's environment points at.
   const baseEnv = withoutServerVariables(process.env);
-  const config = loadConfig({ ...baseEnv, ETL_DATA_DIR: dataDir, ...(await freePortsEnv()) });
+  const ports = await freePortsEnv();
   const started = Date.now();
   // jest prints its own progress on this line; our steps start on the next one.
   process.stdout.write('\n');
   let stack: Stack | undefined;
+  const servers: ManagedProcess[] = [];
   let stopping: Promise<void> | undefined;
   const stop = () => stopping ??= (async () => {
     await stack?.stop();
+    for (const server of servers.reverse()) await server.stop();
     removeStackData(dataDir);
   })();
   const signalHandlers = (['SIGINT', 'SIGTERM'] as const).map((signal): [NodeJS.Signals, () => void] =>
@@ -43,6 +50,8 @@ export default async function globalSetup(): Promise<void> {
   globalThis.etlTestStack = { stop, signalHandlers };
 
   try {
+    const postgres = await startSourceAndTarget(dataDir, Number(ports.ETL_POSTGRES_PORT), servers);
+    const config = loadConfig({ ...baseEnv, ETL_DATA_DIR: dataDir, ...ports, ...postgres });
     stack = await startStack(config, { unsafeFast: true, onStep: (m) => console.log(`# ${m}`) });
     // The tests run with a payload key (the stack made one), so their workflows encode failures as the workers do.
     const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger,
@@ -62,6 +71,31 @@ export default async function globalSetup(): Promise<void> {
     ETL_TEST_WORKFLOW_BUNDLE: path.join(dataDir, 'workflow-bundle.js'),
     // Workers the tests spawn serve no metrics unless a test asks (a fixed port would clash between them).
     ETL_METRICS_ADDRESS: 'off',
-    ETL_POSTGRES_PORT: String(config.ETL_POSTGRES_PORT),
+    ETL_POSTGRES_PORT: ports.ETL_POSTGRES_PORT,
   });
+}
+
+/**
+ * The tests' Postgres is two servers, as users run it: the source in en_US.UTF-8 and the target in C, both of major
+ * ETL_TEST_POSTGRES_MAJOR (default: the newest, the package.json dependency's; CI runs the oldest too, .ci/run).
+ */
+async function startSourceAndTarget(dataDir: string, targetPort: number, servers: ManagedProcess[]): Promise<Record<string, string>> {
+  const major = Number(process.env.ETL_TEST_POSTGRES_MAJOR ?? NEWEST_POSTGRES_MAJOR);
+  const binaries = await postgresBinaries(major);
+  const sourceLocale = 'en_US.UTF-8';
+  const localeDir = await localePath(sourceLocale);
+  const runDir = path.join(dataDir, 'run');
+  const sourcePort = await freePort();
+  console.log(`# starting Postgres ${major}: target (C) on 127.0.0.1:${targetPort}, source (${sourceLocale}) on 127.0.0.1:${sourcePort}`);
+  for (const [name, port, locale] of [['postgres-target', targetPort, 'C'], ['postgres-source', sourcePort, sourceLocale]] as const) {
+    servers.push(await startEmbeddedPostgres({
+      name, dataDir: path.join(dataDir, name), runDir, port, unsafeFast: true,
+      other: { binaries, locale, localePath: locale === 'C' ? undefined : localeDir },
+    }));
+  }
+  return {
+    DATABASE_URL: embeddedUrl(targetPort, EMBEDDED_USER, EMBEDDED_PASSWORD, TARGET_DATABASE),
+    SOURCE_DATABASE_URL: embeddedUrl(sourcePort, READER_USER, READER_PASSWORD, SOURCE_DATABASE),
+    SOURCE_ADMIN_DATABASE_URL: embeddedUrl(sourcePort, EMBEDDED_USER, EMBEDDED_PASSWORD, SOURCE_DATABASE),
+  };
 }

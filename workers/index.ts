@@ -1,7 +1,9 @@
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { activityInterceptors } from '../lib/activity/interceptors';
 import { createWorkerResources } from '../lib/io/resources';
-import { migrate } from '../lib/io/migrate';
+import { ApplicationFailure } from '@temporalio/common';
+import { SHARED_FOLDER, migrateEach, type FolderMigration } from '../lib/io/migrate';
+import { ErrorType } from '../lib/workflow/errors';
 import { createPool } from '../lib/io/postgres';
 import { pipelines } from '../lib/pipelines';
 import type { Settings } from '../lib/config/settings';
@@ -38,7 +40,10 @@ export interface WorkerStartOptions {
  */
 export async function startWorkers(settings: Settings, options: WorkerStartOptions = {}): Promise<RunningWorkers> {
   const migrations = createPool(settings.postgres.databaseUrl, 1);
-  await migrate(migrations).finally(() => migrations.end());
+  const unavailable = migrationFailures(await migrateEach(migrations).finally(() => migrations.end()));
+  for (const [name, why] of unavailable) {
+    process.stderr.write(`pipeline ${name} is unavailable on this worker: ${why}; the other pipelines run\n`);
+  }
   const resources = createWorkerResources(settings);
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const converter = { dataConverter: dataConverter(settings) };
@@ -47,7 +52,11 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     workflowsPath: require.resolve('../workflows'), failureConverterPath: converter.dataConverter?.failureConverterPath,
     logger: quietBundlerLogger,
   }) };
-  const bound = pipelines.map((pipeline) => ({ pipeline, activities: pipeline.activities(resources) as Record<string, unknown> }));
+  const bound = pipelines.map((pipeline) => {
+    const activities = pipeline.activities(resources) as Record<string, unknown>;
+    const why = unavailable.get(pipeline.name);
+    return { pipeline, activities: why ? failingActivities(pipeline.name, activities, why) : activities };
+  });
   const byQueue = new Map<string, typeof bound>();
   for (const entry of bound) {
     const queue = options.taskQueue ?? entry.pipeline.taskQueue;
@@ -99,4 +108,26 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
       await done;
     },
   };
+}
+
+/** Pipelines whose tables could not be migrated, with why: their own folder failed, or the shared one. */
+export function migrationFailures(results: FolderMigration[]): Map<string, string> {
+  const failures = new Map<string, string>();
+  const shared = results.find((r) => r.folder === SHARED_FOLDER && r.error);
+  for (const pipeline of pipelines) {
+    const own = results.find((r) => r.folder === pipeline.name && r.error);
+    const failed = shared ?? own;
+    if (failed) failures.set(pipeline.name, `its database migration failed: ${failed.error}`);
+  }
+  return failures;
+}
+
+/**
+ * The pipeline's activities, each failing at once with why: its runs fail loudly, naming the cause, instead of
+ * writing to tables that are not there or not what the code expects.
+ */
+function failingActivities(pipeline: string, activities: Record<string, unknown>, why: string): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(activities).map((name) => [name, () => {
+    throw ApplicationFailure.nonRetryable(`pipeline ${pipeline} cannot run: ${why}`, ErrorType.SchemaError);
+  }]));
 }

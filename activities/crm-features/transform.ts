@@ -44,9 +44,9 @@ const classifySql = (raw: string, where = '') => `
     -- The amount in the locale its file is written in (one parser for every pipeline: sql/shared/004_parse_number.sql).
     CROSS JOIN LATERAL (SELECT etl_parse_number(r.amount, r.number_locale) AS value, etl_number_ambiguous(r.amount, r.number_locale) AS ambiguous) n
     CROSS JOIN LATERAL (SELECT
-      CASE WHEN pg_input_is_valid(r.transaction_id, 'uuid') THEN r.transaction_id::uuid END AS id,
+      CASE WHEN public.etl_input_is_valid(r.transaction_id, 'uuid') THEN r.transaction_id::uuid END AS id,
       CASE WHEN abs(round(n.value, 2)) < 1e8 THEN round(n.value, 2)::numeric(10,2) END AS amt,
-      CASE WHEN pg_input_is_valid(r.created_at, 'timestamp') THEN r.created_at::timestamp END AS at,
+      CASE WHEN public.etl_input_is_valid(r.created_at, 'timestamp') THEN r.created_at::timestamp END AS at,
       lower(r.transaction_type) AS ttype, lower(r.status) AS st) v ${where}`;
 
 /**

@@ -58,7 +58,7 @@ export function problemExpression(c: ColumnPlan, isKey: boolean): string | undef
   if (c.conversion === 'parse-text') {
     problems.push(
       `CASE WHEN ${col(c.name)} IS NOT NULL AND NOT ${isNullToken(c.name)}
-             AND NOT pg_input_is_valid(${col(c.name)}, ${escapeLiteral(c.targetType)})
+             AND NOT public.etl_input_is_valid(${col(c.name)}, ${escapeLiteral(c.targetType)})
             THEN format('column %s: %L is not a valid %s', ${escapeLiteral(c.name)}, left(${col(c.name)}, 200), ${escapeLiteral(c.targetType)}) END`,
     );
   }

@@ -76,11 +76,11 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
     SELECT kind, raw, CASE kind
       WHEN 'state' THEN (SELECT uf::text FROM sales_etl.state_aliases WHERE alias = sales_etl.match_key(raw))
       WHEN 'channel' THEN (SELECT name FROM channels WHERE key = sales_etl.match_key(raw))
-      WHEN 'category' THEN coalesce((SELECT name FROM categories WHERE key = sales_etl.match_key(raw)), nullif(initcap(lower(btrim(raw)) COLLATE pg_c_utf8), ''))
-      WHEN 'customer_name' THEN nullif(initcap(lower(regexp_replace(btrim(raw), '\\s+', ' ', 'g')) COLLATE pg_c_utf8), '')
+      WHEN 'category' THEN coalesce((SELECT name FROM categories WHERE key = sales_etl.match_key(raw)), nullif(initcap(lower(btrim(raw)) COLLATE public.etl_unicode), ''))
+      WHEN 'customer_name' THEN nullif(initcap(lower(regexp_replace(btrim(raw), '\\s+', ' ', 'g')) COLLATE public.etl_unicode), '')
       WHEN 'product_name' THEN nullif(regexp_replace(btrim(raw), '\\s+', ' ', 'g'), '')
       WHEN 'status' THEN CASE WHEN sales_etl.match_key(raw) IN ('', ${list(COMPLETED)}) THEN 'false' WHEN sales_etl.match_key(raw) IN (${list(REFUND)}) THEN 'true' END
-      ELSE nullif(btrim(replace(replace(replace(replace(replace(' ' || initcap(lower(regexp_replace(btrim(raw), '\\s+', ' ', 'g')) COLLATE pg_c_utf8) || ' ',
+      ELSE nullif(btrim(replace(replace(replace(replace(replace(' ' || initcap(lower(regexp_replace(btrim(raw), '\\s+', ' ', 'g')) COLLATE public.etl_unicode) || ' ',
         ' De ', ' de '), ' Do ', ' do '), ' Da ', ' da '), ' Dos ', ' dos '), ' Das ', ' das ')), '')
     END AS value FROM d WHERE raw IS NOT NULL`);
   await deps.target.query(`CREATE UNIQUE INDEX ON ${t.typed}_dict (kind, raw)`);

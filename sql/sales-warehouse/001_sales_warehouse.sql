@@ -1,6 +1,6 @@
 -- salesWarehouse: the star schema served to BI (schema sales_dw) and the pipeline's own bookkeeping (schema sales_etl).
 -- The warehouse's DDL lives in functions so that a `full` load can build a complete second copy (sales_dw_next)
--- and swap it in with one rename. Needs PostgreSQL 17+ (pg_c_utf8 collation for accent-aware case mapping).
+-- and swap it in with one rename. Runs on Postgres 14 to 18: case mapping and cast checks come from sql/shared/002.
 CREATE SCHEMA IF NOT EXISTS sales_etl;
 
 -- Brazilian states: UF, name, region; aliases are the accent-free lower-case names and UF codes a source may use.
@@ -19,7 +19,7 @@ ON CONFLICT (uf) DO NOTHING;
 
 -- The key every free-text lookup uses: trimmed, single-spaced, lower case, accents removed.
 CREATE OR REPLACE FUNCTION sales_etl.match_key(t text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT translate(lower(regexp_replace(btrim(t), '\s+', ' ', 'g') COLLATE pg_c_utf8),
+  SELECT translate(lower(regexp_replace(btrim(t), '\s+', ' ', 'g') COLLATE public.etl_unicode),
     'áàâãäéèêëíìîïóòôõöúùûüç', 'aaaaaeeeeiiiiooooouuuuc')
 $$;
 
@@ -191,12 +191,12 @@ SELECT sales_etl.create_kpi_views('sales_dw');
 -- regular expression: the common ISO case costs next to nothing. STABLE (text -> date is), so the planner inlines it.
 CREATE OR REPLACE FUNCTION sales_etl.parse_date(t text) RETURNS date LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT CASE
-    WHEN t LIKE '____-__-__%' THEN CASE WHEN pg_input_is_valid(left(t, 10), 'date') THEN left(t, 10)::date END
+    WHEN t LIKE '____-__-__%' THEN CASE WHEN public.etl_input_is_valid(left(t, 10), 'date') THEN left(t, 10)::date END
     WHEN t ~ '^\d{1,2}/\d{1,2}/\d{4}$' THEN
-      CASE WHEN pg_input_is_valid(regexp_replace(t, '^(\d+)/(\d+)/(\d+)$', '\3-\2-\1'), 'date')
+      CASE WHEN public.etl_input_is_valid(regexp_replace(t, '^(\d+)/(\d+)/(\d+)$', '\3-\2-\1'), 'date')
            THEN regexp_replace(t, '^(\d+)/(\d+)/(\d+)$', '\3-\2-\1')::date END
     WHEN t ~ '^\d{5}(\.\d+)?$' THEN date '1899-12-30' + floor(t::numeric)::int
-    WHEN t ~ '^\d{4}-\d{1,2}-\d{1,2}$' THEN CASE WHEN pg_input_is_valid(t, 'date') THEN t::date END
+    WHEN t ~ '^\d{4}-\d{1,2}-\d{1,2}$' THEN CASE WHEN public.etl_input_is_valid(t, 'date') THEN t::date END
   END
 $$;
 
@@ -204,8 +204,8 @@ $$;
 CREATE OR REPLACE FUNCTION sales_etl.parse_timestamp(t text) RETURNS timestamp LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT CASE
     WHEN t LIKE '____-__-__ __:__:__%' OR t LIKE '____-__-__T__:__:__%' THEN
-      CASE WHEN pg_input_is_valid(left(t, 19), 'timestamp') THEN left(t, 19)::timestamp END
-    WHEN t LIKE '____-__-__' THEN CASE WHEN pg_input_is_valid(t, 'timestamp') THEN t::timestamp END
+      CASE WHEN public.etl_input_is_valid(left(t, 19), 'timestamp') THEN left(t, 19)::timestamp END
+    WHEN t LIKE '____-__-__' THEN CASE WHEN public.etl_input_is_valid(t, 'timestamp') THEN t::timestamp END
   END
 $$;
 

@@ -1,7 +1,7 @@
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { activityInterceptors } from '../lib/activity/interceptors';
 import { createWorkerResources } from '../lib/io/resources';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type Duration } from '@temporalio/common';
 import { SHARED_FOLDER, migrateEach, type FolderMigration } from '../lib/io/migrate';
 import { ErrorType } from '../lib/workflow/errors';
 import { createPool } from '../lib/io/postgres';
@@ -48,7 +48,8 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const converter = { dataConverter: dataConverter(settings) };
   // One bundle for every task queue: bundling per worker cost one webpack build per queue at every start.
-  const code = { workflowBundle: options.workflowBundle ?? await bundleWorkflowCode({
+  const prebuilt = settings.worker.workflowBundle ? { codePath: settings.worker.workflowBundle } : undefined;
+  const code = { workflowBundle: options.workflowBundle ?? prebuilt ?? await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'), failureConverterPath: converter.dataConverter?.failureConverterPath,
     logger: quietBundlerLogger,
   }) };
@@ -69,7 +70,7 @@ export async function startWorkers(settings: Settings, options: WorkerStartOptio
     ...code,
     ...converter,
     activities: Object.assign({}, ...group.map((entry) => entry.activities)),
-    maxConcurrentActivityTaskExecutions: group.reduce((sum, entry) => sum + entry.pipeline.maxConcurrentActivities, 0),
+    ...workerTuning(settings, group.reduce((sum, entry) => sum + entry.pipeline.maxConcurrentActivities, 0)),
     // A step's progress (rows, batches: its heartbeat details) reaches the server within 2 s, not the SDK's default of
     // 80 % of the heartbeat timeout, so that `etl run` and the Web UI show it live.
     maxHeartbeatThrottleInterval: '2 seconds',
@@ -130,4 +131,21 @@ function failingActivities(pipeline: string, activities: Record<string, unknown>
   return Object.fromEntries(Object.keys(activities).map((name) => [name, () => {
     throw ApplicationFailure.nonRetryable(`pipeline ${pipeline} cannot run: ${why}`, ErrorType.SchemaError);
   }]));
+}
+
+/**
+ * The worker options that come from configuration (ETL_WORKER_*, ETL_TASK_QUEUE_*); what is unset keeps the
+ * registry's figure (activities at once) or the SDK's default.
+ */
+export function workerTuning(settings: Settings, registryActivities: number): Partial<WorkerOptions> {
+  const tuning = settings.worker;
+  const options: Partial<WorkerOptions> = {
+    maxConcurrentActivityTaskExecutions: tuning.maxConcurrentActivities ?? registryActivities,
+  };
+  if (tuning.maxConcurrentWorkflowTasks !== undefined) options.maxConcurrentWorkflowTaskExecutions = tuning.maxConcurrentWorkflowTasks;
+  if (tuning.maxCachedWorkflows !== undefined) options.maxCachedWorkflows = tuning.maxCachedWorkflows;
+  if (tuning.stickyQueueTimeout !== undefined) options.stickyQueueScheduleToStartTimeout = tuning.stickyQueueTimeout as Duration;
+  if (tuning.maxActivitiesPerSecond !== undefined) options.maxActivitiesPerSecond = tuning.maxActivitiesPerSecond;
+  if (tuning.taskQueueMaxActivitiesPerSecond !== undefined) options.maxTaskQueueActivitiesPerSecond = tuning.taskQueueMaxActivitiesPerSecond;
+  return options;
 }

@@ -107,6 +107,20 @@ const envSchema = z.object({
   ETL_CODEC_SERVER_URL: z.string().url('must be a URL, e.g. http://127.0.0.1:8234').optional(),
   /** When set, the codec server answers only requests with `Authorization: Bearer <token>`. */
   ETL_CODEC_AUTH_TOKEN: optionalText,
+  /** A workflow bundle built ahead (the worker image builds one): workers load it instead of bundling at start. */
+  ETL_WORKFLOW_BUNDLE: optionalText,
+  /** Activities one worker runs at once on each task queue; default: each pipeline's figure in lib/pipelines.ts. */
+  ETL_WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).optional(),
+  /** Workflow tasks one worker runs at once (the SDK's default, 40). */
+  ETL_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).max(10_000).optional(),
+  /** Workflows kept in one worker's sticky cache; 0 turns sticky execution off (the SDK's default grows with the heap). */
+  ETL_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  /** How long a workflow task waits for the worker that has the run cached before any worker takes it (the SDK's 10s). */
+  ETL_WORKER_STICKY_TIMEOUT: z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration such as 10s, 500ms or 1m').optional(),
+  /** Activities per second one worker starts (unlimited by default). */
+  ETL_WORKER_MAX_ACTIVITIES_PER_SECOND: z.coerce.number().positive().optional(),
+  /** Activities per second per task queue, across every worker (Temporal enforces it; unlimited by default). */
+  ETL_TASK_QUEUE_MAX_ACTIVITIES_PER_SECOND: z.coerce.number().positive().optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   /** Also write the logs to this file, rolled daily (etl.log -> etl.<yyyy-MM-dd>.1.log), for hosts without a log collector. */
   ETL_LOG_FILE: optionalText,

@@ -48,6 +48,16 @@ export interface Settings {
     serverUrl?: string;
     authToken?: string;
   };
+  /** Worker tuning; unset fields keep the registry's or the SDK's defaults (docs/configuration.md#worker-tuning). */
+  worker: {
+    workflowBundle?: string;
+    maxConcurrentActivities?: number;
+    maxConcurrentWorkflowTasks?: number;
+    maxCachedWorkflows?: number;
+    stickyQueueTimeout?: string;
+    maxActivitiesPerSecond?: number;
+    taskQueueMaxActivitiesPerSecond?: number;
+  };
   dataDir: string;
   timezone: string;
 }
@@ -150,6 +160,15 @@ export function resolveSettings(config: EtlConfig): Settings {
       // The embedded stack runs its codec server next to the Web UI; elsewhere it is wherever it was deployed.
       serverUrl: temporalEmbedded ? (codec.keys ? `http://127.0.0.1:${config.ETL_CODEC_PORT}` : undefined) : config.ETL_CODEC_SERVER_URL,
       authToken: config.ETL_CODEC_AUTH_TOKEN,
+    },
+    worker: {
+      workflowBundle: config.ETL_WORKFLOW_BUNDLE,
+      maxConcurrentActivities: config.ETL_WORKER_MAX_CONCURRENT_ACTIVITIES,
+      maxConcurrentWorkflowTasks: config.ETL_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+      maxCachedWorkflows: config.ETL_WORKER_MAX_CACHED_WORKFLOWS,
+      stickyQueueTimeout: config.ETL_WORKER_STICKY_TIMEOUT,
+      maxActivitiesPerSecond: config.ETL_WORKER_MAX_ACTIVITIES_PER_SECOND,
+      taskQueueMaxActivitiesPerSecond: config.ETL_TASK_QUEUE_MAX_ACTIVITIES_PER_SECOND,
     },
     dataDir: config.ETL_DATA_DIR,
     timezone: config.ETL_TIMEZONE,

@@ -21,9 +21,12 @@ export function dataConverter(settings: Settings): DataConverter | undefined {
  * Connection settings the way Temporal's own tools read them (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
  * TEMPORAL_API_KEY, TLS variables, the temporal.toml profile), pointed at our resolved address.
  */
-export function temporalConnectionOptions(settings: Settings): NativeConnectionOptions {
+export function temporalConnectionOptions(settings: Settings, env: NodeJS.ProcessEnv = process.env): NativeConnectionOptions {
   const { name, configFile } = settings.temporal.profile;
-  const { connectionOptions } = loadClientConnectConfig({ profile: name, configSource: configFile ? { path: configFile } : undefined });
+  const overrideEnvVars = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  const { connectionOptions } = loadClientConnectConfig({
+    profile: name, configSource: configFile ? { path: configFile } : undefined, overrideEnvVars,
+  });
   return { ...connectionOptions, address: settings.temporal.address };
 }
 

@@ -128,6 +128,9 @@ const envSchema = z.object({
   ETL_LOG_KEEP_DAYS: z.coerce.number().int().min(2).max(3650).default(30),
 });
 
+/** Every variable the settings schema reads. */
+export const CONFIG_VARIABLES: string[] = Object.keys(envSchema.shape);
+
 /** Never echoed in an error message. */
 const SECRET_VARIABLES = new Set(['ETL_CODEC_KEYS', 'ETL_CODEC_AUTH_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'SFTP_PASSWORD', 'GEMINI_API_KEY']);
 

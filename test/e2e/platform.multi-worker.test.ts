@@ -187,7 +187,7 @@ describe('three etl worker processes share the runs', () => {
     await writeDataset({ sourceAdmin: ctx.sourceAdmin, s3, bucket: settings.s3.bucket }, table, prefix, handChecked(`mw-${p}-`), ['parquet', 'csv', 'json']);
     const sales = await salesRun('sales');
     const crm = await client.workflow.start('crmFeatures', {
-      taskQueue: 'etl-crm-features', workflowId: uniqueId('crm'), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: CRM_AS_OF }],
+      taskQueue: 'etl-crm-features', workflowId: uniqueId('crm'), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: CRM_AS_OF, allowHigh: true }],
     });
     const mailing = await client.workflow.start('mailingCampaigns', {
       taskQueue: 'etl-mailing-campaigns', workflowId: uniqueId('mailing'),

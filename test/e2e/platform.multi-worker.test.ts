@@ -233,8 +233,9 @@ describe('three etl worker processes share the runs', () => {
     proxy.release();
 
     const result = await sales.result() as SalesWarehouseResult;
+    // Timings and run-named keys differ by nature; customersResegmented counts changes since the previous run (0 now).
     const strip = (r: SalesWarehouseResult) => JSON.parse(JSON.stringify(r, (key, value: unknown) =>
-      ['durationMs', 'rawKeys', 'steps'].includes(key) ? undefined : value)) as unknown;
+      ['durationMs', 'rawKeys', 'steps', 'customersResegmented'].includes(key) ? undefined : value)) as unknown;
     assert.deepEqual(strip(result), strip(undisturbed.result));
     assert.deepEqual(await warehouse(), undisturbed.facts);
     const retried = (await startedBy(sales)).filter((s) => s.activity === 'salesExtractSource' && s.attempt > 1);

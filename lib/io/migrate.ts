@@ -19,12 +19,21 @@ const formerFolderNames: Record<string, string> = {
   shared: 'common', 'crm-features': 'crm', 'mailing-campaigns': 'mailing', 'marketing-enrichment': 'marketing', 'sales-warehouse': 'sales',
 };
 
-/** `NNN_what.sql` files of one folder, by version. */
-function migrationFiles(folder: string): Array<{ version: number; file: string }> {
-  return readdirSync(path.join(sqlRoot, folder))
-    .filter((file) => /^\d+_.*\.sql$/.test(file))
-    .map((file) => ({ version: Number.parseInt(file, 10), file }))
-    .sort((a, b) => a.version - b.version);
+const migrationFileNames = (folder: string): string[] =>
+  readdirSync(path.join(sqlRoot, folder)).filter((file) => /^\d+_.*\.sql$/.test(file));
+
+/**
+ * `NNN_what.sql` files of one folder, by version. Two files of one version would leave one of them unapplied on
+ * a database that recorded the other: that fails, naming both.
+ */
+export function migrationFiles(folder: string, names = migrationFileNames(folder)): Array<{ version: number; file: string }> {
+  const files = names.map((file) => ({ version: Number.parseInt(file, 10), file })).sort((a, b) => a.version - b.version);
+  for (let i = 1; i < files.length; i++) {
+    if (files[i].version === files[i - 1].version) {
+      throw new Error(`sql/${folder}/${files[i - 1].file} and sql/${folder}/${files[i].file} have the same version ${files[i].version}: give the newer one the next free number`);
+    }
+  }
+  return files;
 }
 
 export interface FolderMigration {
@@ -38,7 +47,9 @@ export interface FolderMigration {
 /**
  * The journal `etl_migrations`: one row per applied file, with its folder (`pipeline`) and `version`. Databases
  * migrated before the journal had those columns (name only, possibly under the folders' former names) get them
- * filled in here, so nothing they applied is applied again.
+ * filled in here, so nothing they applied is applied again. A recorded name is matched to today's file of that name:
+ * a file since renumbered (sql/shared/003_parse_number.sql became 004) keeps no version, and its file of today is
+ * applied once more, as the name-only journal did (such files are idempotent).
  */
 async function ensureJournal(pool: pg.Pool): Promise<void> {
   await withTransaction(pool, async (client) => {
@@ -48,10 +59,13 @@ async function ensureJournal(pool: pg.Pool): Promise<void> {
       ALTER TABLE etl_migrations ADD COLUMN IF NOT EXISTS pipeline text, ADD COLUMN IF NOT EXISTS version int`);
     const { rows } = await client.query<{ name: string }>('SELECT name FROM etl_migrations WHERE pipeline IS NULL');
     const currentName = new Map(Object.entries(formerFolderNames).map(([now, before]) => [before, now]));
+    const folders = new Set(sqlFolders());
     for (const { name } of rows) {
-      const [folder, file] = name.split('/');
+      const [recorded, file] = name.split('/');
+      const folder = currentName.get(recorded) ?? recorded;
+      const current = folders.has(folder) && migrationFileNames(folder).includes(file);
       await client.query('UPDATE etl_migrations SET pipeline = $2, version = $3 WHERE name = $1',
-        [name, currentName.get(folder) ?? folder, Number.parseInt(file, 10)]);
+        [name, folder, current ? Number.parseInt(file, 10) : null]);
     }
     await client.query('CREATE UNIQUE INDEX IF NOT EXISTS etl_migrations_version ON etl_migrations (pipeline, version)');
   });

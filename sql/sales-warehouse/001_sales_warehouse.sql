@@ -1,6 +1,6 @@
 -- salesWarehouse: the star schema served to BI (schema sales_dw) and the pipeline's own bookkeeping (schema sales_etl).
 -- The warehouse's DDL lives in functions so that a `full` load can build a complete second copy (sales_dw_next)
--- and swap it in with one rename. Runs on Postgres 14 to 18: case mapping and cast checks come from sql/shared/003.
+-- and swap it in with one rename. Runs on Postgres 14 to 18: case mapping and cast checks come from sql/shared/005_portable_helpers.sql.
 CREATE SCHEMA IF NOT EXISTS sales_etl;
 
 -- Brazilian states: UF, name, region; aliases are the accent-free lower-case names and UF codes a source may use.
@@ -186,7 +186,7 @@ SELECT sales_etl.index_warehouse('sales_dw');
 SELECT sales_etl.create_kpi_views('sales_dw');
 
 -- Parsers for messy text, as inlinable SQL expressions (no per-row function call, no exception handling):
--- etl_input_is_valid (sql/shared/003: pg_input_is_valid on Postgres 16+) tells a cast that would fail from one that works.
+-- etl_input_is_valid (sql/shared/005_portable_helpers.sql: pg_input_is_valid on Postgres 16+) tells a cast that would fail from one that works.
 -- Dates: ISO (time part ignored), dd/mm/yyyy, or an Excel serial number (days since 1899-12-30). LIKE before any
 -- regular expression: the common ISO case costs next to nothing. STABLE (text -> date is), so the planner inlines it.
 CREATE OR REPLACE FUNCTION sales_etl.parse_date(t text) RETURNS date LANGUAGE sql STABLE PARALLEL SAFE AS $$

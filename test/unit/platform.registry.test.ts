@@ -5,6 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from '@jest/globals';
 import { projectRoot } from '../../lib/config/env';
+import { migrationFiles, sqlFolders } from '../../lib/io/migrate';
 import { allWorkflowTypes, pipelines } from '../../lib/pipelines';
 import * as workflows from '../../workflows';
 
@@ -40,5 +41,11 @@ describe('the pipeline registry', () => {
     for (const folder of readdirSync(path.join(projectRoot, 'sql'))) {
       assert.ok(folder === 'shared' || names.has(folder), `sql/${folder} names no pipeline`);
     }
+  });
+
+  it('numbers each sql/ folder\'s migrations once (the journal records a folder\'s versions: a second file of one number is never applied)', () => {
+    for (const folder of sqlFolders()) assert.doesNotThrow(() => migrationFiles(folder), `sql/${folder}`);
+    assert.throws(() => migrationFiles('shared', ['003_etl_control_cancelled.sql', '003_portable_helpers.sql']),
+      /sql\/shared\/003_etl_control_cancelled\.sql and sql\/shared\/003_portable_helpers\.sql have the same version 3/);
   });
 });

@@ -51,6 +51,24 @@ describe('migrations', () => {
     assert.deepEqual(rows, [{ name: 'sales/001_sales_warehouse.sql', pipeline: 'sales-warehouse', version: 1 }]);
   });
 
+  it('a database migrated by the name-only journal gets exactly the files it lacks, in order, renumbered ones included', async () => {
+    const toNameOnly = () => pool.query('DROP INDEX etl_migrations_version; ALTER TABLE etl_migrations DROP COLUMN pipeline, DROP COLUMN version');
+    // As the main branch before the portable helpers left it: every file but shared/005.
+    await toNameOnly();
+    await pool.query(`DELETE FROM etl_migrations WHERE name IN ('common/005_portable_helpers.sql', 'shared/005_portable_helpers.sql')`);
+    assert.deepEqual(await migrate(pool), ['shared/005_portable_helpers.sql']);
+
+    // As it was for a few commits: two files of one number, later renumbered (003 -> 004, 004 -> 006). The file
+    // that kept its name is not applied again; the renumbered ones are, under today's number, as that journal did.
+    await toNameOnly();
+    await pool.query(`UPDATE etl_migrations SET name = CASE name
+        WHEN 'common/004_parse_number.sql' THEN 'shared/003_parse_number.sql'
+        WHEN 'sales/006_shared_number_parser.sql' THEN 'sales-warehouse/004_shared_number_parser.sql' END
+      WHERE name IN ('common/004_parse_number.sql', 'sales/006_shared_number_parser.sql')`);
+    assert.deepEqual(await migrate(pool), ['shared/004_parse_number.sql', 'sales-warehouse/006_shared_number_parser.sql']);
+    assert.deepEqual(await migrate(pool), []);
+  });
+
   it('one pipeline\'s failing migration names it, and a worker on that database runs the other pipelines', async () => {
     // A table in the way: sales-warehouse's first file cannot fill sales_etl.states.
     await broken.query('CREATE SCHEMA sales_etl; CREATE TABLE sales_etl.states (uf int PRIMARY KEY)');

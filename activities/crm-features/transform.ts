@@ -264,7 +264,8 @@ export function perUserSql(source: string, where = ''): string {
     SELECT user_id, amount, transaction_type, created_at, game_type, channel, created_at::date AS day,
            date_part('isodow', created_at)::int AS dow, CASE WHEN h < 6 THEN 1 WHEN h < 12 THEN 2 WHEN h < 18 THEN 3 ELSE 4 END AS periodo,
            extract(epoch FROM created_at - lag(created_at) OVER (PARTITION BY user_id ORDER BY created_at)) AS gap_s
-    FROM (SELECT *, date_part('hour', created_at) AS h FROM ${source} ${where}) c),
+    -- src: a subquery in FROM needs an alias before Postgres 16.
+    FROM (SELECT *, date_part('hour', created_at) AS h FROM ${source} AS src ${where}) c),
   base AS (
     SELECT user_id,
            count(*) AS total_transactions,

@@ -155,8 +155,9 @@ export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: 
     const changeDetection = chooseChangeDetection(options, source);
     const moment = await sourceMoment(db.source);
     const targetColumns = new Map(target.columns.map((c) => [c.name, c]));
+    // The watermark through the sync document's function (sql/shared/002), so it and the pipeline never disagree.
     const { rows: [previous] } = await db.target.query<LastSuccess>(
-      `SELECT watermark::text AS watermark, source_snapshot, source_now::text AS source_now FROM etl_control
+      `SELECT get_last_successful_watermark($1, $2)::text AS watermark, source_snapshot, source_now::text AS source_now FROM etl_control
         WHERE source_table = $1 AND target_table = $2 AND status = 'success' AND (watermark IS NOT NULL OR source_snapshot IS NOT NULL)
         ORDER BY finished_at DESC LIMIT 1`,
       [options.sourceTable, options.targetTable],

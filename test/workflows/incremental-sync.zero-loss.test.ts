@@ -114,6 +114,8 @@ describe('incrementalSync loses no row', () => {
     const { rows: [control] } = await ctx.target.query(
       'SELECT triggered_by, get_last_successful_watermark($2, $2)::text AS next_from FROM etl_control WHERE id = $1', [result.controlId, table]);
     assert.deepEqual(control, { triggered_by: 'api', next_from: result.watermark });
+    const next = await sync({ sourceTable: table });
+    assert.equal(next.watermarkFrom, control.next_from, 'the run starts where the function says');
   });
 
   it('a full load into an empty table loses nothing when the target refuses a value halfway: the row is quarantined, the rest arrive', async () => {

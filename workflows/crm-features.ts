@@ -5,6 +5,7 @@ import {
   type StepMetric,
 } from '../lib/contracts/crm-features';
 import { summarized } from '../lib/workflow/activity-summary';
+import { cancellationType } from '../lib/workflow/cancellation';
 import { ErrorType } from '../lib/workflow/errors';
 import { runPipeline } from '../lib/workflow/pipeline-run';
 import { retryPolicies } from '../lib/workflow/retry-policies';
@@ -17,6 +18,7 @@ import { localDateTime } from '../lib/workflow/zoned-time';
  */
 const activitiesFor = ({ timeoutMinutes, maxAttempts }: OperationSettings) => proxyActivities<CrmActivities>({
   startToCloseTimeout: timeoutMinutes * 60_000,
+  cancellationType: cancellationType(),
   heartbeatTimeout: '20 seconds',
   retry: { ...retryPolicies.bigStatement, maximumAttempts: maxAttempts },
 });

@@ -13,8 +13,8 @@ import { QUALITY_GRADE } from '../lib/workflow/search-attributes';
 import { localDateTime } from '../lib/workflow/zoned-time';
 
 /**
- * The activities with one step's timeout and attempts (input `operations`; default 30 minutes and 3 attempts, backoff
- * 1 s, 2 s, ...); a dead worker is noticed after 20 s without a heartbeat.
+ * The activities with one step's timeout and attempts (input `operations`; default 30 minutes and 10 attempts, backoff
+ * 1 s doubling to 2 min); a dead worker is noticed after 20 s without a heartbeat.
  */
 const activitiesFor = ({ timeoutMinutes, maxAttempts }: OperationSettings) => proxyActivities<CrmActivities>({
   startToCloseTimeout: timeoutMinutes * 60_000,

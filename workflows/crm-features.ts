@@ -5,6 +5,7 @@ import {
   type StepMetric,
 } from '../lib/contracts/crm-features';
 import { summarized } from '../lib/workflow/activity-summary';
+import { cancellationType } from '../lib/workflow/cancellation';
 import { ErrorType } from '../lib/workflow/errors';
 import { runPipeline } from '../lib/workflow/pipeline-run';
 import { retryPolicies } from '../lib/workflow/retry-policies';
@@ -12,11 +13,12 @@ import { QUALITY_GRADE } from '../lib/workflow/search-attributes';
 import { localDateTime } from '../lib/workflow/zoned-time';
 
 /**
- * The activities with one step's timeout and attempts (input `operations`; default 30 minutes and 3 attempts, backoff
- * 1 s, 2 s, ...); a dead worker is noticed after 20 s without a heartbeat.
+ * The activities with one step's timeout and attempts (input `operations`; default 30 minutes and 10 attempts, backoff
+ * 1 s doubling to 2 min); a dead worker is noticed after 20 s without a heartbeat.
  */
 const activitiesFor = ({ timeoutMinutes, maxAttempts }: OperationSettings) => proxyActivities<CrmActivities>({
   startToCloseTimeout: timeoutMinutes * 60_000,
+  cancellationType: cancellationType(),
   heartbeatTimeout: '20 seconds',
   retry: { ...retryPolicies.bigStatement, maximumAttempts: maxAttempts },
 });

@@ -1,8 +1,9 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { ActivityFailure, ApplicationFailure, defineQuery, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, defineQuery, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { MailingActivities } from '../activities/mailing-campaigns';
 import { mailingInputSchema, type CampaignOutcome, type MailingInput, type MailingResult, type PlannedDelivery, type SlotSource } from '../lib/contracts/mailing-campaigns';
 import { summarized } from '../lib/workflow/activity-summary';
+import { cancellationType } from '../lib/workflow/cancellation';
 import { forEachBounded } from '../lib/workflow/bounded';
 import { ErrorType } from '../lib/workflow/errors';
 import { runPipeline } from '../lib/workflow/pipeline-run';
@@ -15,9 +16,19 @@ const { planMailingRun, recordCampaignFailure } = proxyActivities<MailingActivit
   retry: retryPolicies.planning,
 });
 
+// After a cancel: waits for each delivery attempt still running to stop (up to a minute each), then closes its journal row.
+const { closeCancelledDeliveries } = proxyActivities<MailingActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: retryPolicies.planning,
+});
+
+/** Before this patch, a cancelled run went on as if its campaigns had failed, leaving their journal rows and temporary files. */
+const CLOSE_WHEN_CANCELLED = 'mailing-close-when-cancelled';
+
 // One campaign's delivery: query -> temporary file -> verify -> rename; a server that is down is retried for about two minutes.
 const deliveryStep = (campaign: string) => proxyActivities<MailingActivities>({
   activityId: `deliver-${campaign}`,
+  cancellationType: cancellationType(),
   startToCloseTimeout: '20 minutes',
   heartbeatTimeout: '1 minute',
   retry: retryPolicies.delivery,
@@ -64,6 +75,21 @@ export async function mailingCampaigns(input: MailingInput = {}): Promise<Mailin
       })),
     ];
     const outcomeOf = (name: string) => progress.campaigns.find((o) => o.campaign === name)!;
+    // A cancelled run (Web UI, CLI) leaves nothing behind: no temporary file in a dialer's folder, every planned
+    // delivery's journal row closed ('cancelled', or 'delivered' when its file was renamed already).
+    const closeWhenCancelled = patched(CLOSE_WHEN_CANCELLED);
+    if (closeWhenCancelled) {
+      pipelineRun.onFailure(async (error) => {
+        if (!isCancellation(error) || !plan.deliveries.length) return;
+        progress.step = 'closing cancelled deliveries';
+        const closed = await summarized(closeCancelledDeliveries, `close ${plan.deliveries.length} deliveries of slot ${plan.slotLabel}`)(plan.deliveries, run);
+        for (const { campaign, status } of closed) {
+          const outcome = outcomeOf(campaign);
+          if (status === 'cancelled') Object.assign(outcome, { status: 'failed', error: 'the run was cancelled before this file was delivered' });
+          else if (status === 'delivered') outcome.status = 'delivered';
+        }
+      });
+    }
 
     // 2. Deliver each campaign, a few at a time; a failure is recorded and the others go on.
     const deliver = async (delivery: PlannedDelivery) => {
@@ -73,6 +99,8 @@ export async function mailingCampaigns(input: MailingInput = {}): Promise<Mailin
         const receipt = await summarized(deliveryStep(delivery.campaign.name), `campaign ${delivery.campaign.name} -> ${delivery.remotePath}`)(delivery, run);
         Object.assign(outcome, { status: receipt.status, rows: receipt.rows, bytes: receipt.bytes, sha256: receipt.sha256 });
       } catch (error) {
+        // A cancelled run stops here; its cleanup (above) closes the deliveries.
+        if (closeWhenCancelled && isCancellation(error)) throw error;
         const cause = error instanceof ActivityFailure ? error.cause : error;
         Object.assign(outcome, {
           status: 'failed', error: (cause as Error)?.message ?? String(cause),

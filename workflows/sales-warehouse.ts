@@ -5,13 +5,15 @@ import {
   type StepMetric,
 } from '../lib/contracts/sales-warehouse';
 import { summarized } from '../lib/workflow/activity-summary';
+import { cancellationType } from '../lib/workflow/cancellation';
 import { ErrorType } from '../lib/workflow/errors';
 import { runPipeline } from '../lib/workflow/pipeline-run';
 import { retryPolicies } from '../lib/workflow/retry-policies';
 import { localDateTime } from '../lib/workflow/zoned-time';
 
-const { salesExtractSource, salesClean, salesValidate, salesLoad, salesRefreshKpis, salesDropStaging } = proxyActivities<SalesActivities>({
+const steps = () => proxyActivities<SalesActivities>({
   startToCloseTimeout: '30 minutes',
+  cancellationType: cancellationType(),
   heartbeatTimeout: '20 seconds',
   retry: retryPolicies.bigStatement,
 });
@@ -35,6 +37,7 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
     succeeded: (result: SalesWarehouseResult) => ({ rowsLoaded: result.rowsLoaded }),
     failureOutcomeBeforePatch: ({ step }) => step !== 'validating input',
   }, input, async (options, pipelineRun) => {
+    const { salesExtractSource, salesClean, salesValidate, salesLoad, salesRefreshKpis, salesDropStaging } = steps();
     const { workflowId, runId, startTime } = workflowInfo();
     const run = { workflowId, runId };
     const today = localDateTime(startTime, options.timeZone).slice(0, 10);

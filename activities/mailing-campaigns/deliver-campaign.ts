@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type SftpClient from 'ssh2-sftp-client';
 import type { DeliveryReceipt, PlannedDelivery } from '../../lib/contracts/mailing-campaigns';
 import { exportCampaign } from './campaign-export';
-import { readJournal, tryLockDelivery, unlockDelivery, writeJournal, type RunRef } from './deliveries-journal';
+import { afterDeliveries, readJournal, tryLockDelivery, unlockDelivery, writeJournal, type RunRef } from './deliveries-journal';
 import { connectSftp, remoteMd5, type SftpSettings } from '../../lib/io/sftp';
 import { ErrorType } from '../../lib/workflow/errors';
 
@@ -219,3 +219,30 @@ async function deliverLocked(
   await writeJournal(journalClient, delivery, run, { status: 'delivered', rows, bytes, sha256 });
   return receipt(delivery, { status: 'delivered', rows, bytes, sha256, remoteChecksum });
 }
+
+/**
+ * After a run was cancelled: once no attempt delivers the slot's file any more, its temporary files are removed from
+ * the campaign's folder and its journal row is closed. A file already renamed stays delivered (the dialer may have
+ * taken it); anything else is 'cancelled', and the next run for the slot delivers it.
+ */
+export async function closeCancelledDelivery(deps: DeliveryDeps, delivery: PlannedDelivery, run: RunRef, waitMs = 60_000): Promise<JournalStatusAfterCancel> {
+  return afterDeliveries(deps.target, delivery, waitMs, async (client) => {
+    const journal = await readJournal(client, delivery);
+    if (journal && ['delivered', 'already-present', 'empty-not-sent', 'invalid'].includes(journal.status)) return journal.status as JournalStatusAfterCancel;
+    const folder = path.posix.dirname(delivery.remotePath);
+    const sftp = await connectSftp(deps.sftp);
+    try {
+      if (journal?.status === 'renaming' && (await sizeOf(sftp, delivery.remotePath)) === journal.bytes) {
+        await writeJournal(client, delivery, run, { status: 'delivered' });
+        return 'delivered';
+      }
+      if ((await sftp.exists(folder)) === 'd') await removeStaleTemps(sftp, folder, delivery.fileName);
+    } finally {
+      await sftp.end().catch(() => undefined);
+    }
+    await writeJournal(client, delivery, run, { status: 'cancelled', error: 'the run was cancelled before this file was delivered' });
+    return 'cancelled';
+  });
+}
+
+export type JournalStatusAfterCancel = 'delivered' | 'already-present' | 'empty-not-sent' | 'invalid' | 'cancelled';

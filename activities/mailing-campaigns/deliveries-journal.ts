@@ -5,7 +5,7 @@ import type { RunRef } from '../../lib/contracts/run';
 export type { RunRef };
 
 
-export type JournalStatus = 'renaming' | 'delivered' | 'already-present' | 'empty-not-sent' | 'failed' | 'invalid';
+export type JournalStatus = 'renaming' | 'delivered' | 'already-present' | 'empty-not-sent' | 'failed' | 'invalid' | 'cancelled';
 
 export interface JournalRow {
   status: JournalStatus;
@@ -49,6 +49,24 @@ const SETTLED: Partial<Record<JournalStatus, DeliveryStatus>> = {
 };
 
 /**
+ * Waits (up to `waitMs`) until no attempt delivers the slot's file any more, then runs `work` holding the slot's
+ * delivery lock (or without it when the wait ran out: the journal is read and written all the same).
+ */
+export async function afterDeliveries<T>(pool: pg.Pool, delivery: PlannedDelivery, waitMs: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let locked = false;
+  try {
+    await client.query(`SELECT set_config('lock_timeout', $1, false)`, [`${waitMs}ms`]);
+    locked = await client.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [lockKey(delivery)]).then(() => true, () => false);
+    await client.query('RESET lock_timeout');
+    return await work(client);
+  } finally {
+    if (locked) await unlockDelivery(client, delivery).catch(() => undefined);
+    client.release();
+  }
+}
+
+/**
  * A failure is recorded only where nothing was delivered for the slot: it never hides a delivery. An attempt the
  * workflow gave up on (a timeout) may still be running and deliver the file afterwards, so this first waits (up to
  * `waitMs`) for the slot's delivery lock, then reads the journal: when the file was in fact delivered, that real
@@ -69,7 +87,7 @@ export async function recordFailure(
       return { campaign: delivery.campaign.name, fileName: delivery.fileName, remotePath: delivery.remotePath, status: settled,
         rows: current.rows ?? 0, bytes: current.bytes ?? 0, sha256: current.sha256, remoteChecksum: null };
     }
-    if (current && current.status !== 'failed') return null;
+    if (current && current.status !== 'failed' && current.status !== 'cancelled') return null;
     await writeJournal(client, delivery, run, { status: 'failed', error });
     return null;
   } finally {
@@ -90,7 +108,7 @@ export async function recordInvalid(db: Queryable, invalid: { campaign: string; 
      VALUES ($1, $2, 'invalid', $3, $4, $5, now())
      ON CONFLICT (campaign, slot) DO UPDATE SET status = 'invalid', file_name = NULL, remote_path = NULL, sql_file = NULL,
        workflow_id = EXCLUDED.workflow_id, run_id = EXCLUDED.run_id, error_message = EXCLUDED.error_message, finished_at = now()
-     WHERE mailing_deliveries.status IN ('failed', 'invalid')`,
+     WHERE mailing_deliveries.status IN ('failed', 'invalid', 'cancelled')`,
     [invalid.campaign, slot, run.workflowId, run.runId, invalid.error]);
 }
 

@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import type { MailingPlan, PlannedDelivery, PlanRequest } from '../../lib/contracts/mailing-campaigns';
 import { planMailingRun } from './plan-mailing-run';
-import { deliverCampaign, type DeliveryDeps } from './deliver-campaign';
+import { closeCancelledDelivery, deliverCampaign, type DeliveryDeps, type JournalStatusAfterCancel } from './deliver-campaign';
 import { recordFailure, recordInvalid, type RunRef } from './deliveries-journal';
 import type { SftpSettings } from '../../lib/io/sftp';
 import { reportProgress, withHeartbeat } from '../../lib/activity/heartbeat';
@@ -37,6 +37,12 @@ export function createMailingActivities(deps: MailingDeps) {
         heartbeat: reportProgress,
       });
     }),
+    /** A cancelled run's deliveries: temporary files removed, journal rows closed ('cancelled' unless delivered). */
+    closeCancelledDeliveries: async (planned: PlannedDelivery[], run: RunRef) => {
+      const closed: { campaign: string; status: JournalStatusAfterCancel }[] = [];
+      for (const one of planned) closed.push({ campaign: one.campaign.name, status: await closeCancelledDelivery(delivery, one, run) });
+      return closed;
+    },
     recordCampaignFailure: (planned: PlannedDelivery, run: RunRef, error: string) => recordFailure(deps.target, planned, run, error),
   };
 }

@@ -56,12 +56,16 @@ export const severitiesSchema = z.partialRecord(z.enum(CHECK_NAMES), z.enum(SEVE
   }
 });
 
-/** Timeout and attempts of one activity (the document: at most 3 attempts with exponential delay, a timeout per operation). */
+/**
+ * Timeout and attempts of one activity. The CRM document asked for 3 attempts; 3 attempts ride out about 3 s, so a
+ * database or S3 restart failed the run (issue 14): 10 attempts, 1 s doubling to 2 min, wait about 6 minutes. Input,
+ * schema and permission errors are not retried at all (lib/workflow/errors.ts).
+ */
 const operationSchema = z.object({
   /** Longest one attempt may run (start to close). */
   timeoutMinutes: z.number().positive().max(24 * 60).default(30),
-  /** Attempts in all, the first included; the delay doubles from 1 s (1 s, 2 s, ...). */
-  maxAttempts: z.number().int().min(1).max(100).default(3),
+  /** Attempts in all, the first included; the delay doubles from 1 s up to 2 min (1 s, 2 s, 4 s, ...). */
+  maxAttempts: z.number().int().min(1).max(100).default(10),
 }).strict();
 const operation = operationSchema.default(operationSchema.parse({}));
 export const OPERATIONS = ['extract', 'clean', 'features', 'validate', 'load', 'restore', 'cleanup'] as const;
@@ -94,7 +98,7 @@ export const crmFeaturesInputSchema = z.object({
    * backing up the table as it is; nothing else runs.
    */
   restoreBackup: z.string().regex(/^(ml_features\.)?user_features_backup_\d{14}(\d{3})?$/, 'a backup name: user_features_backup_<yyyymmddhhmmss[SSS]>').optional(),
-  /** Timeout and attempts per step; default 30 minutes and 3 attempts each. */
+  /** Timeout and attempts per step; default 30 minutes and 10 attempts each. */
   operations: operationsSchema.default(operationsSchema.parse({})),
   /** "Now" for recency and freshness (ISO timestamp, local time of the data); default: the workflow's start time. */
   asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?/).optional(),

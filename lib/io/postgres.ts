@@ -1,4 +1,50 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
+
+/**
+ * The connections an activity attempt has checked out of any pool (lib/activity/interceptors.ts opens one set per
+ * attempt). When the attempt is cancelled or given up on, `terminate` ends their backends: the statement in flight
+ * stops, its transaction rolls back, its locks go, so a cancelled run's cleanup never waits on it and nothing it was
+ * writing commits after the run ended.
+ */
+export class HeldConnections {
+  private readonly held = new Map<pg.PoolClient, string>();
+
+  track(client: pg.PoolClient, connectionString: string): void {
+    this.held.set(client, connectionString);
+    const release = client.release.bind(client);
+    client.release = (error?: Error | boolean) => {
+      this.held.delete(client);
+      return release(error);
+    };
+  }
+
+  /** Backend ids of the statements this attempt holds, by database URL. */
+  backends(): Map<string, number[]> {
+    const byUrl = new Map<string, number[]>();
+    for (const [client, url] of this.held) {
+      const pid = (client as unknown as { processID?: number }).processID;
+      if (pid) byUrl.set(url, [...(byUrl.get(url) ?? []), pid]);
+    }
+    return byUrl;
+  }
+
+  /** Ends every backend still held, from a connection of its own (the held ones may be busy or blocked). */
+  async terminate(): Promise<void> {
+    for (const [url, pids] of this.backends()) {
+      const client = createClient(url);
+      try {
+        await client.connect();
+        await client.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [pids]);
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+  }
+}
+
+/** The current activity attempt's connections (none outside an activity). */
+export const heldConnections = new AsyncLocalStorage<HeldConnections>();
 
 // Numeric and bigint columns come back as text so that no precision is lost on the way through Node.
 export function createPool(connectionString: string, max = 4): pg.Pool {
@@ -8,6 +54,22 @@ export function createPool(connectionString: string, max = 4): pg.Pool {
   // query or stream in flight fails on its own and the activity's retry policy takes it from there.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => keepAliveOnError(client));
+  // Every checkout inside an activity is tracked for its cancellation (pool.query checks out through this too).
+  const connect = pool.connect.bind(pool) as (callback?: (error: Error | undefined, client?: pg.PoolClient, done?: unknown) => void) => Promise<pg.PoolClient> | void;
+  pool.connect = ((callback?: (error: Error | undefined, client?: pg.PoolClient, done?: unknown) => void) => {
+    const held = heldConnections.getStore();
+    if (!held) return connect(callback);
+    if (callback) {
+      return connect((error, client, done) => {
+        if (client) held.track(client, connectionString);
+        callback(error, client, done);
+      });
+    }
+    return (connect() as Promise<pg.PoolClient>).then((client) => {
+      held.track(client, connectionString);
+      return client;
+    });
+  }) as typeof pool.connect;
   return pool;
 }
 

@@ -185,17 +185,24 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
   }
 }
 
-/** Refreshes every KPI view without blocking its readers (after an incremental or merge load; a full load builds them new). */
+/**
+ * Refreshes every KPI view without blocking its readers (after an incremental or merge load; a full load builds them
+ * new), two at a time on their own connections: each is one big single-threaded statement.
+ */
 export async function refreshKpis(deps: SalesDeps): Promise<number> {
   const started = Date.now();
-  const db = await deps.target.connect();
-  try {
-    await db.query("SET work_mem = '512MB'");
-    for (const view of KPI_VIEWS) await db.query(`REFRESH MATERIALIZED VIEW CONCURRENTLY ${WAREHOUSE}.${view}`);
-    await db.query('RESET work_mem');
-  } finally {
-    db.release();
-  }
+  const queue: string[] = [...KPI_VIEWS];
+  const runner = async () => {
+    const db = await deps.target.connect();
+    try {
+      await db.query("SET work_mem = '256MB'");
+      for (let view = queue.shift(); view; view = queue.shift()) await db.query(`REFRESH MATERIALIZED VIEW CONCURRENTLY ${WAREHOUSE}.${view}`);
+      await db.query('RESET work_mem');
+    } finally {
+      db.release();
+    }
+  };
+  await Promise.all([runner(), runner()]);
   return Date.now() - started;
 }
 

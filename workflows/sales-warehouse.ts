@@ -26,6 +26,8 @@ const { salesDetectAnomalies } = proxyActivities<SalesActivities>({
 
 /** Runs recorded before incremental extraction read every source whole. */
 const INCREMENTAL_EXTRACT = 'sales-incremental-extract';
+/** Runs recorded before it refreshed the KPI views after every load, changed or not. */
+const KPI_REFRESH_WHEN_CHANGED = 'sales-kpi-refresh-when-changed';
 /** Runs recorded before the anomaly alerts end after the KPI refresh. */
 const ANOMALY_ALERTS = 'sales-anomaly-alerts';
 
@@ -84,7 +86,9 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
     done({ step: 'load', rows: loaded.rows, durationMs: loaded.durationMs });
 
     // 5. KPI views, refreshed concurrently (readers are never blocked); a full load built them new already.
-    if (options.loadStrategy !== 'full') {
+    //    Not when the load changed nothing the views read (an hourly run on a quiet hour).
+    const unchanged = loaded.rows === 0 && loaded.leads === 0 && loaded.customersResegmented === 0;
+    if (options.loadStrategy !== 'full' && !(unchanged && patched(KPI_REFRESH_WHEN_CHANGED))) {
       progress.step = 'refreshing KPIs';
       done({ step: 'kpi refresh', rows: loaded.rows, durationMs: await salesRefreshKpis() });
     }

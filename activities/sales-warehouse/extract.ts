@@ -20,7 +20,8 @@ import { ErrorType } from '../../lib/workflow/errors';
 import { DEFAULT_SOURCES, fieldsOf, salesStaging, type RunRef, type SourceConfig, type SourceExtract } from '../../lib/contracts/sales-warehouse';
 import { reportProgress } from '../../lib/activity/heartbeat';
 import type { SecretKind } from '../../lib/io/resources';
-import { type DatabaseState, type FilesState, OVERLAP_SECONDS, recordedState, type RestState, savePendingState, type SourceState } from './source-state';
+import { WAREHOUSE } from './load';
+import { type DatabaseState, type FilesState, type Fingerprint, OVERLAP_SECONDS, recordedState, type RestState, savePendingState, type SourceState } from './source-state';
 
 export interface SalesDeps {
   target: pg.Pool;
@@ -450,40 +451,59 @@ async function extractDatabase(ctx: ExtractContext, source: DatabaseSource, reco
     // The column an incremental run filters by: the one mapped onto updated_at, when it is a date or a timestamp.
     const stamp = source.dataset === 'sales' ? byName.get((source.columns.updated_at ?? 'updated_at').toLowerCase()) : undefined;
     const column = stamp && [1082, 1114, 1184].includes(stamp.dataTypeID) ? `q.${quoteIdent(stamp.name)}` : undefined;
-    const id = byName.get((source.columns[fieldsOf(source.dataset)[0]] ?? fieldsOf(source.dataset)[0]).toLowerCase());
-    // Rows below a bound, counted with a sum of their ids' hashes: a row inserted or deleted there changes it.
-    const below = async (bound: string) => (await from.query<{ rows: string; ids: string }>(`SELECT count(*)::text AS rows,
-      coalesce(sum(${id ? `hashtextextended(q.${quoteIdent(id.name)}::text, 0)` : '0'}), 0)::text AS ids
-      FROM (${source.query}) q WHERE ${column} < ${quoteLiteral(bound)}::timestamptz`)).rows[0];
-    // One snapshot for the check, the rows and the next state: nothing committed in between falls through a gap.
-    await from.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    try {
-      let where = '';
-      let unchangedRows = 0;
-      let read: SourceExtract['read'] = { mode: 'all', why: column ? 'no state recorded by an earlier load' : 'no date or timestamp column mapped onto updated_at' };
-      if (column && recorded) {
-        const now = await below(recorded.bound);
-        if (recorded.column === stamp!.name && now.rows === recorded.below.rows && now.ids === recorded.below.ids) {
-          // Rows without a stamp cannot be told apart: they are read every time.
-          where = ` WHERE ${column} >= ${quoteLiteral(recorded.bound)}::timestamptz OR ${column} IS NULL`;
-          unchangedRows = Number(now.rows);
-          read = { mode: 'changes' };
-        } else {
-          read = { mode: 'all', why: `rows stamped before ${recorded.bound} were inserted or deleted since the last load (${recorded.below.rows} rows then, ${now.rows} now)` };
-        }
-      }
+    const id = byName.get((source.columns.sale_id ?? 'sale_id').toLowerCase());
+    // The stamped rows' count and the sum of their ids' hashes (hashtextextended: stable across Postgres versions, as
+    // hash partitions need). Updates keep it; a row inserted or deleted changes it.
+    const idHash = (expr: string) => (id ? `hashtextextended(${expr}, 0)` : '0');
+    const stamped = async () => (await from.query<Fingerprint>(`SELECT count(*)::text AS rows, coalesce(sum(${idHash(`q.${quoteIdent(id?.name ?? '')}::text`)}), 0)::text AS ids
+      FROM (${source.query}) q WHERE ${column} IS NOT NULL`)).rows[0];
+    const chunks: Buffer[] = [Buffer.from(`${ctx.fields.join('\t')}\tsource\n`)];
+    const copyRows = async (where: string) => {
       // The raw copy is the query's rows in COPY text format with a header line, exactly as they left the database.
-      const chunks: Buffer[] = [Buffer.from(`${ctx.fields.join('\t')}\tsource\n`)];
       const out = from.query(copyTo(`COPY (SELECT ${select.join(', ')}, ${quoteLiteral(source.name)} FROM (${source.query}) q${where}) TO STDOUT`));
       const into = await ctx.deps.target.connect();
-      let rows: number;
       try {
         const copy = into.query(copyFrom(`COPY ${ctx.table} (${ctx.fields.join(', ')}, source) FROM STDIN`));
         out.on('data', (chunk: Buffer) => chunks.push(chunk));
         await pipeline(out, copy);
-        rows = Number(copy.rowCount);
+        return Number(copy.rowCount);
       } finally {
         into.release();
+      }
+    };
+    // One snapshot for the rows, the check and the next state: nothing committed in between falls through a gap.
+    await from.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      let rows: number;
+      let unchangedRows = 0;
+      let read: SourceExtract['read'] = { mode: 'all', why: column ? 'no state recorded by an earlier load' : 'no date or timestamp column mapped onto updated_at' };
+      const now = column ? await stamped() : undefined;
+      if (column && recorded?.stamped && recorded.column === stamp!.name) {
+        const bound = `${quoteLiteral(recorded.bound)}::timestamptz`;
+        // Rows without a stamp cannot be told apart: they are read every time.
+        rows = await copyRows(` WHERE ${column} >= ${bound} OR ${column} IS NULL`);
+        // Rows below the bound are skipped only if every stamped row that appeared since the last load is among those
+        // read: the stamped rows grew by exactly the rows read whose sale_id the warehouse (or its quarantine) never
+        // held. A row inserted below the bound (a late-arriving sale, a transaction that committed late) or a deleted
+        // row breaks the equality, and the rest is read too.
+        const { rows: [appeared] } = await ctx.deps.target.query<Fingerprint>(`SELECT count(*)::text AS rows, coalesce(sum(${idHash('s.sale_id')}), 0)::text AS ids
+          FROM ${ctx.table} s WHERE s.updated_at IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM ${WAREHOUSE}.sales_fact f WHERE f.sale_id = btrim(s.sale_id))
+            AND NOT EXISTS (SELECT 1 FROM etl_quarantine x WHERE x.pipeline = 'salesWarehouse' AND x.row_data->>'sale_id' = s.sale_id
+              AND x.source_table = ${quoteLiteral(source.name)})`);
+        const grew = (f: Fingerprint) => [BigInt(f.rows) - BigInt(recorded.stamped.rows), BigInt(f.ids) - BigInt(recorded.stamped.ids)];
+        const [grewRows, grewIds] = grew(now!);
+        if (grewRows === BigInt(appeared.rows) && grewIds === BigInt(appeared.ids)) {
+          const { rows: [read0] } = await ctx.deps.target.query<{ n: string }>(`SELECT count(*) AS n FROM ${ctx.table} WHERE updated_at IS NOT NULL`);
+          unchangedRows = Number(now!.rows) - Number(read0.n);
+          read = { mode: 'changes' };
+        } else {
+          rows += await copyRows(` WHERE ${column} < ${bound}`);
+          read = { mode: 'all', why: `rows stamped before ${recorded.bound} were inserted or deleted since the last load `
+            + `(${grewRows} more stamped rows, ${appeared.rows} of them new among those stamped after)` };
+        }
+      } else {
+        rows = await copyRows('');
       }
       // The next run's bound: the newest stamp (never past the source's own clock: a row dated 2099 would hide every
       // later change), minus the overlap, so a transaction that commits up to OVERLAP_SECONDS late is still read.
@@ -491,7 +511,7 @@ async function extractDatabase(ctx: ExtractContext, source: DatabaseSource, reco
       if (column) {
         const { rows: [next] } = await from.query<{ bound: string | null }>(`SELECT (least(max(${column})::timestamptz, now())
           - make_interval(secs => ${OVERLAP_SECONDS}))::text AS bound FROM (${source.query}) q`);
-        if (next.bound) state = { column: stamp!.name, bound: next.bound, below: await below(next.bound) };
+        if (next.bound) state = { column: stamp!.name, bound: next.bound, stamped: now! };
       }
       await from.query('COMMIT');
       const rawKeys = [await land(ctx.deps, rawKey(source.name, ctx.landing, 'tsv'), Buffer.concat(chunks))];

@@ -12,14 +12,21 @@ export interface FilesState {
   files: Record<string, { version: string; rows: number; semicolon?: boolean }>;
 }
 
+/** Rows counted, with the sum of their ids' hashes (bigint text: sums of 64-bit hashes exceed a JS number). */
+export interface Fingerprint {
+  rows: string;
+  ids: string;
+}
+
 /**
- * A database source: rows whose `column` is below `bound` were read by the last load; `below` is their count and a
- * sum of their ids' hashes, checked again before they are skipped (a row inserted or deleted below the bound shows).
+ * A database source: rows whose `column` is below `bound` were read by the last load (or vouched for by it), and
+ * `stamped` fingerprints every row with a stamp then: an incremental run skips the rows below the bound only if the
+ * stamped rows grew by exactly the new rows it read.
  */
 export interface DatabaseState {
   column: string;
   bound: string;
-  below: { rows: string; ids: string };
+  stamped: Fingerprint;
 }
 
 /** A REST source: the `updatedSinceParam` value of the next run (the newest updated_at read, minus the overlap). */

@@ -24,6 +24,10 @@ const { salesDetectAnomalies } = proxyActivities<SalesActivities>({
   retry: { maximumAttempts: 2 },
 });
 
+/** Runs recorded before incremental extraction read every source whole. */
+const INCREMENTAL_EXTRACT = 'sales-incremental-extract';
+/** Runs recorded before it refreshed the KPI views after every load, changed or not. */
+const KPI_REFRESH_WHEN_CHANGED = 'sales-kpi-refresh-when-changed';
 /** Runs recorded before the anomaly alerts end after the KPI refresh. */
 const ANOMALY_ALERTS = 'sales-anomaly-alerts';
 
@@ -47,10 +51,14 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
 
     // 1. Extract every source in its own activity, in parallel: streamed into a staging table of the run, and landed
     //    unchanged in the lake's raw zone (raw/<source>/<yyyy>/<mm>/<dd>/<run-id>.<ext>).
+    //    An incremental run reads only what changed since the last load: a database by its stamp column, a file whose
+    //    version is unchanged is skipped, a REST API by its updated-since parameter (docs: "New and changed rows").
     progress.step = 'extracting';
     const started = Date.now();
+    const changesOnly = patched(INCREMENTAL_EXTRACT) && options.loadStrategy === 'incremental';
     const extracts = await Promise.all(options.sources.map((source, index) =>
-      summarized(salesExtractSource, `${source.kind} source ${source.name}`)(source, index, run, { date: today, runId })));
+      summarized(salesExtractSource, `${source.kind} source ${source.name}`)(source, index, run, { date: today, runId },
+        ...(changesOnly ? [{ changesOnly }] : []))));
     for (const e of extracts) done({ step: `extract ${e.source}`, rows: e.rows, durationMs: e.durationMs });
     done({ step: 'extract', rows: extracts.reduce((s, e) => s + e.rows, 0), durationMs: Date.now() - started });
 
@@ -78,7 +86,9 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
     done({ step: 'load', rows: loaded.rows, durationMs: loaded.durationMs });
 
     // 5. KPI views, refreshed concurrently (readers are never blocked); a full load built them new already.
-    if (options.loadStrategy !== 'full') {
+    //    Not when the load changed nothing the views read (an hourly run on a quiet hour).
+    const unchanged = loaded.rows === 0 && loaded.leads === 0 && loaded.customersResegmented === 0;
+    if (options.loadStrategy !== 'full' && !(unchanged && patched(KPI_REFRESH_WHEN_CHANGED))) {
       progress.step = 'refreshing KPIs';
       done({ step: 'kpi refresh', rows: loaded.rows, durationMs: await salesRefreshKpis() });
     }
@@ -98,7 +108,8 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
 
     const sources: Record<string, SourceSummary> = {};
     for (const e of extracts) {
-      sources[e.source] = { extracted: e.rows, quarantined: stats.quarantinedBySource[e.source] ?? 0, loaded: loaded.bySource[e.source] ?? 0, rawKeys: e.rawKeys };
+      sources[e.source] = { extracted: e.rows, quarantined: stats.quarantinedBySource[e.source] ?? 0, loaded: loaded.bySource[e.source] ?? 0, rawKeys: e.rawKeys,
+        ...(e.read ? { read: e.read, unchanged: e.unchangedRows ?? 0 } : {}) };
     }
     const byDataset = {} as SalesWarehouseResult['byDataset'];
     for (const dataset of DATASETS) {

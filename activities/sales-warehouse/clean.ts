@@ -19,8 +19,13 @@ export interface CleanStats {
   /** Raw sales rows with every required field present. */
   completeRows: number;
   validRows: number;
-  /** Incremental runs: raw sales rows older than the watermark, loaded by an earlier run and not cleaned again. */
+  /**
+   * Incremental runs: sales rows loaded by an earlier run and left alone: not read again (their source's recorded
+   * state vouches for them), or read but older than the watermark and not cleaned again.
+   */
   unchangedRows: number;
+  /** Some sales source read only what changed since the last load (so no rows at all can mean nothing changed). */
+  changesOnly?: boolean;
   cleanRows: number;
   cleanLeads: number;
   duplicatesRemoved: number;
@@ -166,6 +171,15 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
     await db.query(`CREATE TABLE ${t.clean} AS
       SELECT DISTINCT ON (sale_id) t.*, s.source FROM ${t.typed} t JOIN (VALUES ${extracts.map((e, i) => `(${i}, ${quoteLiteral(e.source)})`).join(', ')}) s(src, source) USING (src)
       WHERE reason IS NULL ORDER BY ${order}`);
+    // The same rule across runs: a source skipped this time (nothing in it changed) may hold the winning copy of a
+    // sale another source re-sent; the warehouse's row from that source stays.
+    if (since) {
+      await db.query(`DELETE FROM ${t.clean} c USING ${WAREHOUSE}.sales_fact f,
+          (VALUES ${extracts.map((e, i) => `(${i}, ${quoteLiteral(e.source)})`).join(', ')}) s(src, source)
+        WHERE f.sale_id = c.sale_id AND f.source = s.source AND s.source <> c.source
+          AND (f.updated_at > c.updated_at OR (c.updated_at IS NULL AND f.updated_at IS NOT NULL)
+            OR (f.updated_at IS NOT DISTINCT FROM c.updated_at AND s.src < c.src))`);
+    }
 
     // Leads: same rules, fewer fields.
     const rawLeads = leads.length ? leads.map((e) => `SELECT ${e.src} AS src, * FROM ${e.table}`).join(' UNION ALL ')
@@ -204,7 +218,8 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
     const extractedSales = sales.reduce((sum, e) => sum + e.rows, 0);
     return {
       rawRows: Number(c.raw), leadRows, completeRows: Number(c.complete), validRows: Number(c.valid), cleanRows: Number(clean.rows[0].n),
-      unchangedRows: extractedSales - Number(c.raw),
+      unchangedRows: extractedSales - Number(c.raw) + sales.reduce((sum, e) => sum + (e.unchangedRows ?? 0), 0),
+      changesOnly: sales.some((e) => e.read?.mode === 'changes'),
       cleanLeads: Number(cleanLeads.rows[0].n), duplicatesRemoved: Number(c.valid) - Number(clean.rows[0].n),
       quarantined: Object.values(byReason).reduce((a, b) => a + b, 0), quarantinedBySource: bySource, reasons: byReason,
       // Nothing changed since the watermark: the newest sale is the one the warehouse already holds.

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { inTransaction, stagingDdl, withTransaction } from '../../lib/io/postgres';
 import { type RunRef, type SalesLoadStrategy, salesStaging } from '../../lib/contracts/sales-warehouse';
 import type { SalesDeps } from './extract';
+import { commitSourceStates, dropPendingStates } from './source-state';
 
 export const WAREHOUSE = 'sales_dw';
 const NEXT = 'sales_dw_next';
@@ -118,6 +119,9 @@ export async function loadWarehouse(deps: SalesDeps, run: RunRef, request: LoadR
     const loaded = await loadBatch(db, WAREHOUSE, 'sales_batch', t.leads, true);
     const customersResegmented = await segmentCustomers(db, WAREHOUSE, request.asOf);
     const watermark = await saveWatermark(db, t.clean, run, request.strategy);
+    // What the sources held is in the warehouse now: the next incremental run may skip it. Not after a merge: it
+    // loads only its window of what it read.
+    if (request.strategy === 'incremental') await commitSourceStates(db, run);
     return { ...loaded, customersResegmented, watermark };
   });
   return { ...result, durationMs: Date.now() - started };
@@ -165,8 +169,11 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
       await db.query(`SELECT sales_etl.lock_warehouse('${WAREHOUSE}')`);
       await db.query(`ALTER SCHEMA ${WAREHOUSE} RENAME TO ${OLD}`);
       await db.query(`ALTER SCHEMA ${NEXT} RENAME TO ${WAREHOUSE}`);
-      // A full load replaces the warehouse: the watermark restarts from this run's data.
+      // A full load replaces the warehouse: the watermark restarts from this run's data, and so does what the sources
+      // may skip (a source this run did not read has none of its rows in the new warehouse: read whole next time).
       await db.query('DELETE FROM sales_etl.load_state');
+      await db.query('DELETE FROM sales_etl.source_state');
+      await commitSourceStates(db, run);
       return saveWatermark(db, clean, run, 'full');
     });
     // Outside the swap: waits for readers still on the old tables, without holding up the new ones.
@@ -178,17 +185,24 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
   }
 }
 
-/** Refreshes every KPI view without blocking its readers (after an incremental or merge load; a full load builds them new). */
+/**
+ * Refreshes every KPI view without blocking its readers (after an incremental or merge load; a full load builds them
+ * new), two at a time on their own connections: each is one big single-threaded statement.
+ */
 export async function refreshKpis(deps: SalesDeps): Promise<number> {
   const started = Date.now();
-  const db = await deps.target.connect();
-  try {
-    await db.query("SET work_mem = '512MB'");
-    for (const view of KPI_VIEWS) await db.query(`REFRESH MATERIALIZED VIEW CONCURRENTLY ${WAREHOUSE}.${view}`);
-    await db.query('RESET work_mem');
-  } finally {
-    db.release();
-  }
+  const queue: string[] = [...KPI_VIEWS];
+  const runner = async () => {
+    const db = await deps.target.connect();
+    try {
+      await db.query("SET work_mem = '256MB'");
+      for (let view = queue.shift(); view; view = queue.shift()) await db.query(`REFRESH MATERIALIZED VIEW CONCURRENTLY ${WAREHOUSE}.${view}`);
+      await db.query('RESET work_mem');
+    } finally {
+      db.release();
+    }
+  };
+  await Promise.all([runner(), runner()]);
   return Date.now() - started;
 }
 
@@ -197,4 +211,5 @@ export async function dropSalesStaging(deps: SalesDeps, run: RunRef): Promise<vo
   const { rows } = await deps.target.query<{ t: string }>(`SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables
     WHERE schemaname = 'etl_staging' AND tablename LIKE $1`, [salesStaging(run.runId).prefix]);
   for (const { t } of rows) await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${t}`);
+  await dropPendingStates(deps, run);
 }

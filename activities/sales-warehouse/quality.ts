@@ -21,7 +21,7 @@ export function qualityChecks(stats: CleanStats, th: SalesThresholds, asOf: stri
   const invalid = share(sum([...INVALID_REASONS, ...ambiguous]), raw);
   const age = stats.newestSaleDate ? daysBetween(stats.newestSaleDate, asOf) : null;
   const checks: QualityCheck[] = [
-    stats.rawRows === 0 && stats.unchangedRows > 0
+    stats.rawRows === 0 && (stats.unchangedRows > 0 || stats.changesOnly === true)
       ? { name: 'completeness', value: 1, threshold: `>= ${th.completenessMin}`, passed: true, detail: 'no sales row changed since the watermark' }
       : { name: 'completeness', value: completeness, threshold: `>= ${th.completenessMin}`, passed: stats.rawRows > 0 && completeness >= th.completenessMin,
         ...(stats.rawRows ? {} : { detail: 'no sales rows were extracted' }) },

@@ -39,6 +39,12 @@ export const restSourceSchema = z.object({
   itemsPath: z.string().default('data'),
   /** Where the next cursor is (cursor pagination); none or null ends the pages. */
   cursorPath: z.string().default('next_cursor'),
+  /**
+   * The query parameter through which the API returns only the rows updated since a time (`updated_since`,
+   * `modified_after` ...): an incremental run sends the newest `updated_at` it loaded from this API, minus 10 minutes,
+   * as `YYYY-MM-DDTHH:MM:SS`. Without it every run reads every page.
+   */
+  updatedSinceParam: z.string().regex(/^[A-Za-z0-9_.[\]-]+$/).optional(),
   /** An auth header whose value is read from an environment variable of the worker (never from the input). */
   auth: z.object({ header: z.string().default('Authorization'), env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/), prefix: z.string().default('') }).strict().optional(),
 }).strict();
@@ -185,6 +191,10 @@ export interface SourceExtract {
   rawKeys: string[];
   /** The locale its numbers are read in (the source's numberLocale, else what its files show); absent from older workers. */
   numberLocale?: NumberLocale;
+  /** Incremental runs: rows not read again, because the source's recorded state vouches they did not change. */
+  unchangedRows?: number;
+  /** `changes`: only what changed since the last load was read; `all`: everything, and why (absent from older workers). */
+  read?: { mode: 'changes' | 'all'; why?: string; filesSkipped?: number };
   durationMs: number;
 }
 
@@ -207,6 +217,10 @@ export interface SourceSummary {
   quarantined: number;
   loaded: number;
   rawKeys: string[];
+  /** What the run read of the source: only the changes, or all of it and why (absent in runs from before). */
+  read?: SourceExtract['read'];
+  /** Rows not read, because the source's recorded state vouches they did not change. */
+  unchanged?: number;
 }
 
 /** One kind of row's counts: sales and leads are reported apart (a lead is not a sale). */

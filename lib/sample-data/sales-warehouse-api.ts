@@ -17,7 +17,10 @@ export interface SalesApi {
   close(): Promise<void>;
 }
 
-/** Serves `items` at /sales: ?page=&page_size=, ?offset=&limit=, or ?cursor=&limit= (next_cursor in the body). */
+/**
+ * Serves `items` at /sales: ?page=&page_size=, ?offset=&limit=, or ?cursor=&limit= (next_cursor in the body);
+ * `?updated_since=YYYY-MM-DDTHH:MM:SS` keeps the items whose `updated_at` is at or after it. `items` may grow meanwhile.
+ */
 export async function startSalesApi(items: unknown[], options: SalesApiOptions = {}): Promise<SalesApi> {
   let served = 0;
   const server: Server = createServer((req, res) => {
@@ -36,9 +39,11 @@ export async function startSalesApi(items: unknown[], options: SalesApiOptions =
       size = q('limit', 100);
       from = url.searchParams.has('cursor') ? Number(Buffer.from(url.searchParams.get('cursor')!, 'base64url').toString()) : q('offset', 0);
     }
-    const data = items.slice(from, from + size);
-    const next = from + size < items.length ? Buffer.from(String(from + size)).toString('base64url') : null;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data, total: items.length, next_cursor: next }));
+    const since = url.searchParams.get('updated_since');
+    const all = since ? items.filter((item) => String((item as { updated_at?: unknown }).updated_at ?? '').replace(' ', 'T') >= since) : items;
+    const data = all.slice(from, from + size);
+    const next = from + size < all.length ? Buffer.from(String(from + size)).toString('base64url') : null;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data, total: all.length, next_cursor: next }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

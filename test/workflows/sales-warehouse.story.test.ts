@@ -180,11 +180,11 @@ describe('salesWarehouse', () => {
     await ctx.sourceAdmin.query(`INSERT INTO ${table} VALUES ('S12', '2024-04-02', '2024-04-02 09:00:00', 'C6', 'Fábio Reis', 'P-001', 'Smartphone X',
       'Eletrônicos', 'Recife', 'PE', 'App', 1, 1000, 0, 600, 'BRL')`);
     const inc = await run({ loadStrategy: 'incremental', asOf: '2024-04-03' });
-    // S10 shares the watermark's instant: merged again, harmlessly; S12 is new.
-    assert.equal(inc.rowsLoaded, 2);
-    // Of 13 raw sales rows only those changed since the watermark (S10, S11, S12) and the one whose date cannot be read
-    // (S6) are cleaned: S11 and S6 are quarantined again, the other old bad rows are not.
-    assert.deepEqual([inc.rowsExtracted, inc.rowsUnchanged, inc.rowsQuarantined], [17, 9, 2]);
+    // Only what changed is read: the files are skipped (7 rows), the ERP gives its rows from 10 minutes before its newest
+    // stamp (S11, S12; S10 is below and unchanged), the API (no updatedSinceParam) and the leads query all their rows.
+    // Of the 5 sales rows read, those changed since the watermark are cleaned: S11 is quarantined again, S12 loads.
+    assert.equal(inc.rowsLoaded, 1);
+    assert.deepEqual([inc.rowsExtracted, inc.rowsUnchanged, inc.rowsQuarantined], [9, 11, 1]);
     assert.equal(inc.partitionsCreated, 1);
     assert.equal(inc.watermark, '2024-04-02T09:00:00');
     assert.deepEqual((await facts()).map((f) => f.sale_id), ['S1', 'S10', 'S12', 'S2', 'S3', 'S4', 'S5', 'S8']);

@@ -9,7 +9,7 @@ import type SftpClient from 'ssh2-sftp-client';
 import type { DeliveryReceipt, PlannedDelivery } from '../../lib/contracts/mailing-campaigns';
 import { exportCampaign } from './campaign-export';
 import { afterDeliveries, readJournal, tryLockDelivery, unlockDelivery, writeJournal, type RunRef } from './deliveries-journal';
-import { connectSftp, remoteMd5, type SftpSettings } from '../../lib/io/sftp';
+import { connectSftp, remoteMd5, whenConnectionLost, type SftpSettings } from '../../lib/io/sftp';
 import { ErrorType } from '../../lib/workflow/errors';
 
 export interface DeliveryDeps {
@@ -182,10 +182,14 @@ async function deliverLocked(
   const fingerprint = new Fingerprint(hooks.heartbeat && throttled(1000, (bytes) => hooks.heartbeat!({ bytes })));
   const upload = sftp.createWriteStream(tempPath, { flags: 'w' });
   let rows: number;
+  const lost = whenConnectionLost(sftp, deps.sftp);
   try {
-    await once(upload, 'ready');
-    ({ rows } = await exportCampaign(deps.source, campaign, deps.timeZone,
-      (csv) => (campaign.lineEnding === 'CRLF' ? pipeline(csv, new CrlfLines(), fingerprint, upload) : pipeline(csv, fingerprint, upload))));
+    await Promise.race([once(upload, 'ready'), lost]);
+    const exporting = exportCampaign(deps.source, campaign, deps.timeZone,
+      (csv) => (campaign.lineEnding === 'CRLF' ? pipeline(csv, new CrlfLines(), fingerprint, upload) : pipeline(csv, fingerprint, upload)));
+    // When the connection is lost first, the export fails once the upload is destroyed below: nobody awaits it then.
+    exporting.catch(() => undefined);
+    ({ rows } = await Promise.race([exporting, lost]));
   } catch (error) {
     upload.destroy();
     await sftp.delete(tempPath, true).catch(() => undefined);

@@ -69,6 +69,17 @@ export async function connectSftp(s: SftpSettings): Promise<SftpClient> {
 }
 
 /**
+ * Rejects (a retryable error) once the SSH connection under `client` closes: a server going away mid-upload leaves
+ * the write stream waiting forever, while the activity's heartbeat timer keeps Temporal from timing it out.
+ */
+export function whenConnectionLost(client: SftpClient, s: SftpSettings): Promise<never> {
+  const ssh = (client as unknown as { client: import('ssh2').Client }).client;
+  const lost = new Promise<never>((_, reject) => ssh.once('close', () => reject(new Error(`the SFTP server ${where(s)} closed the connection`))));
+  lost.catch(() => undefined);
+  return lost;
+}
+
+/**
  * The server's own MD5 of a file, when it runs `md5sum` over SSH (OpenSSH with a shell, rclone serve sftp);
  * undefined when it does not offer it. Only a read: a server without the command changes nothing.
  */

@@ -14,8 +14,11 @@ import { findPipeline } from '../../lib/pipelines';
 import { startSalesApi, type SalesApi } from '../../lib/sample-data/sales-warehouse-api';
 import { connectClient } from '../../lib/temporal/connection';
 import { uniqueId } from '../helpers/env';
-import { spawnWorker, startPrivateServers, waitForLockWait, type PrivateServers, type WorkerProcess } from '../helpers/faults';
+import { restoreAfter, spawnWorker, startPrivateServers, waitForFailedAttempt, waitForLockWait, type PrivateServers, type WorkerProcess } from '../helpers/faults';
 import { apiSales, AS_OF, handCheckedSources, LOOSE, warehouseSnapshot, writeErpTables } from '../helpers/sales-warehouse';
+
+// The outages of 10 s are in `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: they add about a minute.
+const itOutage = process.env.ETL_FAULT_TESTS ? it : it.skip;
 
 describe('Postgres crashing under a salesWarehouse load', () => {
   let servers: PrivateServers;
@@ -25,6 +28,8 @@ describe('Postgres crashing under a salesWarehouse load', () => {
   let api: SalesApi;
   let target: pg.Pool;
   let input: SalesWarehouseInput;
+  let undisturbed: Awaited<ReturnType<typeof warehouseSnapshot>>;
+  const erpTable = 'erp_sales_outage';
   const taskQueue = findPipeline('sales-warehouse').taskQueue;
 
   beforeAll(async () => {
@@ -36,15 +41,16 @@ describe('Postgres crashing under a salesWarehouse load', () => {
     const s3 = createS3Client(servers.settings.s3);
     const sourceAdmin = createPool(servers.settings.postgres.sourceAdminUrl);
     try {
-      const table = 'erp_sales_outage';
-      await writeErpTables(sourceAdmin, table);
-      const sources = await handCheckedSources({ s3, bucket: servers.settings.s3.bucket, apiUrl: api.url, table, prefix: 'sales-outage/' });
+      await writeErpTables(sourceAdmin, erpTable);
+      const sources = await handCheckedSources({ s3, bucket: servers.settings.s3.bucket, apiUrl: api.url, table: erpTable, prefix: 'sales-outage/' });
       input = { sources, asOf: AS_OF, thresholds: LOOSE, loadStrategy: 'full' };
     } finally {
       s3.destroy();
       await sourceAdmin.end();
     }
     target = createPool(servers.settings.postgres.databaseUrl);
+    await worker.orDeath(client.workflow.execute('salesWarehouse', { taskQueue, workflowId: uniqueId('sales-undisturbed'), args: [input] }));
+    undisturbed = await warehouseSnapshot(target);
   });
   afterAll(async () => {
     // A run left behind by a failed assertion would be picked up by the next file's worker on the same task queue.
@@ -57,9 +63,6 @@ describe('Postgres crashing under a salesWarehouse load', () => {
   });
 
   it('the load retried once Postgres is back builds the undisturbed run\'s warehouse, and the worker lives on', async () => {
-    await worker.orDeath(client.workflow.execute('salesWarehouse', { taskQueue, workflowId: uniqueId('sales-undisturbed'), args: [input] }));
-    const undisturbed = await warehouseSnapshot(target);
-
     const blocker = await target.connect();
     blocker.on('error', () => undefined);
     await blocker.query('BEGIN');
@@ -76,5 +79,32 @@ describe('Postgres crashing under a salesWarehouse load', () => {
     assert.equal(worker.exitCode, null, 'the worker process is alive');
     assert.equal(result.rowsLoaded, 7);
     assert.deepEqual(await warehouseSnapshot(target), undisturbed);
+  });
+
+  itOutage('S3 down for 10 s mid-extract (the database source copied, its raw file not yet landed): the run rides it out and builds the same warehouse', async () => {
+    const sourceAdmin = createPool(servers.settings.postgres.sourceAdminUrl);
+    try {
+      // The database source's extract waits on this lock, so S3 goes down while that step is in flight.
+      const blocker = await sourceAdmin.connect();
+      await blocker.query('BEGIN');
+      await blocker.query(`LOCK TABLE ${erpTable} IN ACCESS EXCLUSIVE MODE`);
+      const workflowId = uniqueId('sales-s3-outage');
+      started.push(workflowId);
+      const handle = await client.workflow.start('salesWarehouse', { taskQueue, workflowId, args: [input] });
+      await waitForLockWait(sourceAdmin, erpTable);
+      const down = Date.now();
+      await servers.crash('s3');
+      await blocker.query('COMMIT');
+      blocker.release();
+      const failure = await worker.orDeath(waitForFailedAttempt(handle, /./));
+      assert.ok(failure, 'an extract attempt failed while S3 was down, and is retried');
+      await restoreAfter(servers, 's3', down, 10_000);
+      const result = await worker.orDeath(handle.result()) as SalesWarehouseResult;
+      assert.equal(worker.exitCode, null, 'the worker process is alive');
+      assert.equal(result.rowsLoaded, 7);
+      assert.deepEqual(await warehouseSnapshot(target), undisturbed);
+    } finally {
+      await sourceAdmin.end();
+    }
   });
 });

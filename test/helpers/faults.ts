@@ -132,3 +132,24 @@ export async function waitForStep(handle: WorkflowHandle, step: string): Promise
   }
   return current;
 }
+
+/**
+ * Waits until an activity of the run has failed an attempt and waits for its next one (its last failure matching
+ * `reason`), and returns that failure's message; or returns undefined if the run closed first.
+ */
+export async function waitForFailedAttempt(handle: WorkflowHandle, reason: RegExp): Promise<string | undefined> {
+  for (let i = 0; i < 1200; i++) {
+    const { raw, status } = await handle.describe();
+    const failed = raw.pendingActivities?.find((a) => (a.attempt ?? 1) > 1 && reason.test(a.lastFailure?.message ?? ''));
+    if (failed) return failed.lastFailure!.message!;
+    if (status.name !== 'RUNNING') return undefined;
+    await sleep(100);
+  }
+  throw new Error(`no attempt failed with ${reason}`);
+}
+
+/** Keeps `name` down until `ms` have passed since `downSince`, then starts it again on the same port and data. */
+export async function restoreAfter(servers: PrivateServers, name: ServerName, downSince: number, ms: number): Promise<void> {
+  await sleep(Math.max(0, downSince + ms - Date.now()));
+  await servers.start(name);
+}

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { CrmFeaturesResult } from '../lib/contracts/crm-features';
 import { createPool } from '../lib/io/postgres';
+import { FEATURE_COLUMNS } from '../activities/crm-features/transform';
 import { installWorkerLogging } from '../lib/temporal/logging';
 import { migrate } from '../lib/io/migrate';
 import { createS3Client } from '../lib/io/s3';
@@ -23,6 +24,9 @@ const LAKE_FILES = 6; // two of each format
 const TABLE = 'bench_transactions';
 const PREFIX = 'bench/lake/';
 const AS_OF = '2026-03-16T12:00:00';
+const NEXT_DAY = '2026-03-17T12:00:00';
+const INCREMENTAL_NEW = Number(process.env.BENCH_INCREMENTAL_NEW ?? 50_000);
+const INCREMENTAL_USERS = Number(process.env.BENCH_INCREMENTAL_USERS ?? 10_000);
 
 const seconds = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e9;
 
@@ -118,6 +122,36 @@ async function main() {
       args: [{ sourceTable: TABLE, lakePrefix: `s3:${PREFIX}`, asOf: AS_OF, loadStrategy: 'merge' }],
     }) as CrmFeaturesResult;
     const wallS = seconds(t);
+
+    // The next day, incremental: a first incremental run builds the stored state (a full recompute), then
+    // INCREMENTAL_NEW new transactions for INCREMENTAL_USERS users arrive in the source table and the next day's run
+    // recomputes only them. BENCH_VERIFY=0 skips the check against a full recompute (EXCEPT both ways).
+    const runCrm = async (input: Record<string, unknown>) => client.workflow.execute('crmFeatures', {
+      taskQueue, workflowId: `bench-crm-${randomUUID()}`, args: [{ sourceTable: TABLE, lakePrefix: `s3:${PREFIX}`, loadStrategy: 'merge', ...input }],
+    }) as Promise<CrmFeaturesResult>;
+    t = process.hrtime.bigint();
+    const rebuild = await runCrm({ asOf: AS_OF, mode: 'incremental' });
+    const rebuildS = seconds(t);
+    console.error(`# incremental state built (${rebuild.mode}: ${rebuild.fullReason}) in ${rebuildS.toFixed(1)} s`);
+    await admin.query(`INSERT INTO ${TABLE} SELECT md5(g::text || 'new')::uuid, 'U' || lpad(((g % ${INCREMENTAL_USERS}) * 7 % ${USERS} + 1)::text, 7, '0'),
+        round((5 + random() * 300)::numeric, 2), (ARRAY['deposit', 'withdrawal', 'bet', 'bet', 'bet', 'bet', 'win'])[1 + (g % 7)], 'completed',
+        timestamp '${AS_OF}' + (g % 86400) * interval '1 second', 'slots', 'sms'
+      FROM generate_series(1, ${INCREMENTAL_NEW}) g`);
+    const nextDay = NEXT_DAY;
+    t = process.hrtime.bigint();
+    const daily = await runCrm({ asOf: nextDay, mode: 'incremental' });
+    const incrementalS = seconds(t);
+    let equal: boolean | undefined;
+    if (process.env.BENCH_VERIFY !== '0') {
+      const cols = FEATURE_COLUMNS.join(', ');
+      await target.query(`DROP TABLE IF EXISTS bench_incremental; CREATE UNLOGGED TABLE bench_incremental AS SELECT ${cols} FROM ml_features.user_features`);
+      await runCrm({ asOf: nextDay, mode: 'full' });
+      const { rows: [diff] } = await target.query<{ n: number }>(`SELECT count(*)::int AS n FROM (
+          (TABLE bench_incremental EXCEPT SELECT ${cols} FROM ml_features.user_features)
+          UNION ALL (SELECT ${cols} FROM ml_features.user_features EXCEPT TABLE bench_incremental)) d`);
+      equal = diff.n === 0;
+      await target.query('DROP TABLE bench_incremental');
+    }
     await client.connection.close();
     await workers.shutdown();
 
@@ -145,6 +179,14 @@ async function main() {
       raw_copy_s: +copyS.toFixed(2),
       ratio_to_copy: +(copyS / wallS).toFixed(3),
       goal_s: 90,
+      incremental_rebuild_s: +rebuildS.toFixed(2),
+      incremental_new_rows: INCREMENTAL_NEW,
+      incremental_users_recomputed: daily.usersRecomputed,
+      incremental_mode: daily.mode,
+      incremental_wall_s: +incrementalS.toFixed(2),
+      incremental_steps_s: Object.fromEntries(daily.steps.map((s) => [s.step, +(s.durationMs / 1000).toFixed(2)])),
+      incremental_equal_to_full: equal,
+      incremental_goal_s: 10,
     };
     console.log([
       `crmFeatures  ${TRANSACTIONS} transactions, ${USERS} users (half tbl_transactions, half ${LAKE_FILES} lake files)`,
@@ -155,6 +197,8 @@ async function main() {
       `load       ${figures.load_s} s  ${figures.load_users_per_s} users/s (merge + backup)`,
       `end to end ${figures.wall_s} s  ${figures.end_to_end_rows_per_s} rows/s  (goal < ${figures.goal_s} s)`,
       `raw COPY   ${figures.raw_copy_s} s for the same rows into one table (${figures.ratio_to_copy}x of the workflow's wall time)`,
+      `next day   ${figures.incremental_wall_s} s incremental (${INCREMENTAL_NEW} new rows, ${figures.incremental_users_recomputed} users recomputed, `
+        + `mode ${figures.incremental_mode}; goal < 10 s), equal to a full recompute: ${equal ?? 'not checked'}; state built in ${figures.incremental_rebuild_s} s`,
     ].join('\n'));
     console.log(JSON.stringify(figures));
   } finally {

@@ -66,26 +66,33 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
 
     // 1. Extract: tbl_transactions (COPY from the read-only source) and every Parquet, CSV and JSON-lines file under
     //    the lake prefix, into one staging table of this run, each row tagged with where it came from.
+    //    Incremental mode: only table rows written since the last successful incremental run's snapshot and lake files
+    //    new or changed since, unless everything must be read (the plan says why); the plan goes to every later step.
     progress.step = 'extracting';
-    const extracted = await summarized(crmExtract, `${options.sourceTable} + lake ${options.lakePrefix}`)(options, run);
+    const incremental = options.mode === 'incremental' && patched('crm-incremental-mode');
+    const extracted = incremental
+      ? await summarized(crmExtract, `${options.sourceTable} + lake ${options.lakePrefix}, what changed since the last run`)(options, run, asOf)
+      : await summarized(crmExtract, `${options.sourceTable} + lake ${options.lakePrefix}`)(options, run);
+    const plan = extracted.plan;
     done(extracted);
 
     // 2. Clean: bad types, negative amounts, future dates, non-completed status, repeated transaction ids ->
     //    etl_quarantine with the reason; the rest typed.
     progress.step = 'cleaning';
-    const cleaned = await crmClean(options, run, asOf);
+    const cleaned = plan ? await crmClean(options, run, asOf, plan) : await crmClean(options, run, asOf);
     done(cleaned);
 
-    // 3. Features per user, set-based in Postgres (formulas in docs/pipelines/crm-features.md).
+    // 3. Features per user, set-based in Postgres (formulas in docs/pipelines/crm-features.md). Incremental: the
+    //    touched users recomputed, the others' windows moved from stored aggregates, ranks over everyone.
     progress.step = 'computing features';
-    const features = await crmComputeFeatures(options, run, asOf);
+    const features = plan ? await crmComputeFeatures(options, run, asOf, plan) : await crmComputeFeatures(options, run, asOf);
     done(features);
 
     // 4. Quality gate: 11 checks on the raw data and the features, each critical, high, medium or low; score and
     //    grade, report stored. A critical failure (or a high one, unless allowHigh) stops here, before anything is loaded. The grade goes with the run's outcome, so the
     //    Web UI's list can filter on it.
     progress.step = 'validating quality';
-    const { durationMs: validateMs, ...quality } = await crmValidate(options, run, asOf);
+    const { durationMs: validateMs, ...quality } = plan ? await crmValidate(options, run, asOf, plan) : await crmValidate(options, run, asOf);
     done({ step: 'validate', rows: features.rows, durationMs: validateMs });
     pipelineRun.outcomeAttributes.push({ key: QUALITY_GRADE, value: quality.grade });
     const result: CrmFeaturesResult = {
@@ -94,6 +101,10 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
       // `?? []`: a features step finished by a worker older than this field reports none.
       featuresUnavailable: features.unavailable ?? [],
       quality, qualityScore: quality.score, successRate: extracted.rows ? Math.round((cleaned.rows / extracted.rows) * 10000) / 10000 : 0,
+      ...(plan ? {
+        mode: plan.kind === 'incremental' ? 'incremental' : 'full', ...(plan.reason ? { fullReason: plan.reason } : {}),
+        usersRecomputed: features.usersRecomputed,
+      } as const : {}),
     };
     // Critical failures stop here, and high ones unless allowHigh; medium and low ones are in the report only.
     if (!quality.passed) throw ApplicationFailure.nonRetryable(gateFailureMessage(quality), ErrorType.QualityGateFailed, quality);
@@ -102,7 +113,8 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     //    backups older than backupRetentionDays are dropped.
     if (!options.validateOnly) {
       progress.step = 'loading';
-      const loaded = await summarized(crmLoad, `ml_features.user_features (${options.loadStrategy}, with backup)`)(run, { strategy: options.loadStrategy, backupRetentionDays: options.backupRetentionDays });
+      const request = { strategy: options.loadStrategy, backupRetentionDays: options.backupRetentionDays, ...(plan ? { plan, asOf } : {}) };
+      const loaded = await summarized(crmLoad, `ml_features.user_features (${options.loadStrategy}, with backup)`)(run, request);
       done(loaded);
       Object.assign(result, { recordsLoaded: loaded.rows, backupTable: loaded.backupTable, backupsDropped: loaded.backupsDropped });
     }

@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { parse } from 'csv-parse';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
+import { type CrmFeaturesOptions, type IncrementalPlan, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
 import { AttemptConnections, copyTextLine, quoteIdent, quoteLiteral, stagingDdl } from '../../lib/io/postgres';
 import { parseS3Location } from '../../lib/io/s3';
 import { sniffDelimiter } from '../../lib/io/csv-dialect';
@@ -34,23 +34,42 @@ const REQUIRED_COLUMNS = RAW_COLUMNS.filter((c) => !(OPTIONAL_COLUMNS as readonl
 export interface Extracted extends StepMetric {
   table: string;
   bySource: Record<string, number>;
+  /** Incremental mode: what the run does (incremental, or a rebuild and why). */
+  plan?: IncrementalPlan;
 }
 
-export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef): Promise<Extracted> {
+/** What the incremental mode reads (activities/crm-features/incremental.ts): the table in one snapshot, some lake files. */
+export interface DeltaRead {
+  /** Filled with the source's snapshot and row count, taken in the same transaction as the table's COPY. */
+  source: SourceRead;
+  /** Only these lake files (each read only if its ETag is still this one); all of them when absent. */
+  lakeFiles?: LakeObject[];
+  /** Reading nothing is fine (no new transactions today). */
+  mayBeEmpty?: boolean;
+}
+
+export interface SourceRead {
+  /** Only rows written by this transaction id or a newer one (`age(xmin) <= age(sinceXid)`); every row when absent. */
+  sinceXid?: string;
+  snapshot?: string;
+  tableRows?: number;
+}
+
+export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, delta?: DeltaRead): Promise<Extracted> {
   const started = Date.now();
   const { raw } = stagingTables(run.runId);
   // Safe to run twice: the staging table is recreated from scratch.
   await createRawTable(deps, raw);
   const location = parseS3Location(options.lakePrefix, deps.bucket);
   if (!location) throw ApplicationFailure.nonRetryable(`lakePrefix "${options.lakePrefix}" is not s3://bucket/prefix or s3:prefix`, ErrorType.InvalidInput);
-  const keys = await listLake(deps.s3, location.bucket, location.key);
+  const files = delta?.lakeFiles ?? (await listLake(deps.s3, location.bucket, location.key)).map((key) => ({ key }) as LakeObject);
   // The sources are copied side by side: Postgres ingests one COPY while Node parses the next file. Each copy holds
   // one target connection, so at most EXTRACT_CONCURRENCY at a time. The first copy to fail closes the others'
   // connections (their COPYs end, their locks on the staging table go), so the retry never waits on this attempt.
   const connections = new AttemptConnections(cancellationSignal());
   const copies: Array<{ name: string; copy: () => Promise<number> }> = [
-    { name: options.sourceTable, copy: () => copySourceTable(deps, connections, options.sourceTable, raw, options.numberLocale) },
-    ...keys.map((key) => ({ name: key, copy: () => copyLakeFile(deps, location.bucket, key, raw, options.numberLocale, connections) })),
+    { name: options.sourceTable, copy: () => copySourceTable(deps, connections, options.sourceTable, raw, options.numberLocale, delta?.source) },
+    ...files.map(({ key, etag }) => ({ name: key, copy: () => copyLakeFile(deps, location.bucket, key, raw, options.numberLocale, connections, etag) })),
   ];
   const counts = new Map<string, number>();
   let next = 0;
@@ -71,8 +90,8 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
   // Reported in the order the sources were listed, whatever order the copies finished in.
   const bySource = Object.fromEntries(copies.map(({ name }) => [name, counts.get(name) ?? 0]));
   const rows = Object.values(bySource).reduce((a, b) => a + b, 0);
-  // Nothing at all is not a quality problem of the data: it is data that is not there.
-  if (rows === 0) {
+  // Nothing at all is not a quality problem of the data: it is data that is not there (an incremental run may find nothing new).
+  if (rows === 0 && !delta?.mayBeEmpty) {
     throw ApplicationFailure.nonRetryable(`no transactions in ${options.sourceTable} on the source database or under the lake prefix `
       + `s3://${location.bucket}/${location.key}: load the sample data with \`npx etl sample-data crm\`, or set sourceTable and `
       + 'lakePrefix in the input to where your transactions are', ErrorType.NoInputData);
@@ -109,7 +128,7 @@ export async function sourceTableColumns(source: pg.Pool | pg.PoolClient, table:
 }
 
 async function copySourceTable(
-  deps: CrmDeps, connections: AttemptConnections, table: string, raw: string, numberLocale: NumberLocale | undefined,
+  deps: CrmDeps, connections: AttemptConnections, table: string, raw: string, numberLocale: NumberLocale | undefined, read?: SourceRead,
 ): Promise<number> {
   const source = await connections.connect(deps.source);
   let failure: unknown;
@@ -125,11 +144,21 @@ async function copySourceTable(
       const optional = (c: string) => (columns.has(c) ? `${quoteIdent(c)}::text` : 'NULL');
       // A numeric amount is Postgres's own text (1234.50); an amount kept as text is read in the input's locale.
       const locale = /^(numeric|real|double precision|integer|bigint|smallint)$/.test(columns.get('amount')!) ? 'en-US' : numberLocale ?? 'auto';
+      // The incremental mode reads the table, its row count and the snapshot they were read in, in ONE snapshot.
+      if (read) {
+        await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const { rows: [moment] } = await source.query<{ snapshot: string; n: string }>(
+          `SELECT pg_current_snapshot()::text AS snapshot, (SELECT count(*) FROM ${quoteIdent(table)}) AS n`);
+        Object.assign(read, { snapshot: moment.snapshot, tableRows: Number(moment.n) });
+      }
+      // age() counts back from the same next xid for both sides: "written by sinceXid or a newer transaction" (as incrementalSync).
+      const since = read?.sinceXid ? ` WHERE age(xmin) <= age(${quoteLiteral(read.sinceXid)}::xid)` : '';
       const out = source.query(copyTo(`COPY (SELECT transaction_id::text, user_id, amount::text, transaction_type, status,
         to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), ${optional('game_type')}, ${optional('channel')}, ${quoteLiteral(table)}, ${quoteLiteral(locale)}
-        FROM ${quoteIdent(table)}) TO STDOUT`));
+        FROM ${quoteIdent(table)}${since}) TO STDOUT`));
       const into = target.query(copyFrom(`COPY ${raw} FROM STDIN`));
       await pipeline(out, into);
+      if (read) await source.query('COMMIT');
       return Number(into.rowCount);
     } catch (error) {
       failure = error;
@@ -143,14 +172,27 @@ async function copySourceTable(
 }
 
 export async function listLake(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
+  return (await listLakeObjects(s3, bucket, prefix)).map((o) => o.key);
+}
+
+export interface LakeObject {
+  key: string;
+  etag?: string;
+  size?: number;
+}
+
+/** The lake's transaction files under a prefix, sorted by key, with their ETag and size. */
+export async function listLakeObjects(s3: S3Client, bucket: string, prefix: string): Promise<LakeObject[]> {
+  const objects: LakeObject[] = [];
   let token: string | undefined;
   do {
     const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const o of page.Contents ?? []) if (o.Key && /\.(parquet|csv|jsonl?|ndjson)$/i.test(o.Key)) keys.push(o.Key);
+    for (const o of page.Contents ?? []) {
+      if (o.Key && /\.(parquet|csv|jsonl?|ndjson)$/i.test(o.Key)) objects.push({ key: o.Key, etag: o.ETag, size: o.Size });
+    }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
-  return keys.sort();
+  return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 /**
@@ -158,9 +200,10 @@ export async function listLake(s3: S3Client, bucket: string, prefix: string): Pr
  * CSV or a file whose amounts carry `R$`, else auto; numbers the file typed (JSON, Parquet) read the same in any locale.
  */
 export async function copyLakeFile(
-  deps: CrmDeps, bucket: string, key: string, raw: string, numberLocale?: NumberLocale, connections = new AttemptConnections(),
+  deps: CrmDeps, bucket: string, key: string, raw: string, numberLocale?: NumberLocale, connections = new AttemptConnections(), ifMatch?: string,
 ): Promise<number> {
-  const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  // ifMatch: the version listed (a file replaced since fails this attempt, the retry lists again).
+  const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: ifMatch }));
   let body = object.Body as Readable;
   // Every consumer below reads the body through a pipeline or an async iterator, so a connection the S3 server drops
   // fails this copy; the listener is for the moments nobody reads it (before the COPY starts, after it failed).

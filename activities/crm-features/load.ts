@@ -3,10 +3,11 @@
 // in the same transaction.
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
-import { type LoadStrategy, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
+import { type IncrementalPlan, type LoadStrategy, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
 import { stagingDdl, withTransaction } from '../../lib/io/postgres';
 import type { CrmDeps } from './extract';
 import { FEATURE_COLUMNS } from './transform';
+import { applyState, incrementalStagingList } from './incremental';
 import { ErrorType } from '../../lib/workflow/errors';
 
 export const FEATURES_TABLE = 'ml_features.user_features';
@@ -15,6 +16,9 @@ const BACKUP_PREFIX = 'user_features_backup_';
 export interface LoadRequest {
   strategy: LoadStrategy;
   backupRetentionDays: number;
+  /** Incremental mode: the stored state moves to this run's in the same transaction as the load. */
+  plan?: IncrementalPlan;
+  asOf?: string;
 }
 
 export interface Loaded extends StepMetric {
@@ -35,6 +39,7 @@ export async function loadFeatures(deps: CrmDeps, run: RunRef, request: LoadRequ
     // One load at a time; readers keep reading the committed table meanwhile.
     await client.query(`LOCK TABLE ${FEATURES_TABLE} IN SHARE ROW EXCLUSIVE MODE`);
     const backup = await takeBackup(client);
+    if (request.plan) await applyState(client, run, request.plan, request.asOf!);
     if (request.strategy === 'replace') await client.query(`DELETE FROM ${FEATURES_TABLE}`);
     const conflict = request.strategy === 'merge'
       ? `ON CONFLICT (user_id) DO UPDATE SET ${FEATURE_COLUMNS.slice(1).map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`
@@ -112,5 +117,6 @@ export async function listBackups(deps: Pick<CrmDeps, 'target'>): Promise<Array<
 /** Drops the run's staging tables (at the end, success or failure). */
 export async function dropStaging(deps: CrmDeps, run: RunRef): Promise<void> {
   const t = stagingTables(run.runId);
-  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${t.raw}, ${t.clean}, ${t.clean}_classified, ${t.features}, ${t.features}_per_user`);
+  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${[t.raw, t.clean, `${t.clean}_classified`, t.features, `${t.features}_per_user`,
+    ...incrementalStagingList(run.runId)].filter((name, i, all) => all.indexOf(name) === i).join(', ')}`);
 }

@@ -5,10 +5,11 @@
 // Every report is stored.
 import type pg from 'pg';
 import {
-  CHECK_SEVERITIES, type CheckName, type CrmFeaturesOptions, type QualityCheck, type QualityReport, type RunRef, type Severity, gradeFor, stagingTables,
+  CHECK_SEVERITIES, type CheckName, type CrmFeaturesOptions, type IncrementalPlan, type QualityCheck, type QualityReport, type RunRef, type Severity, gradeFor, stagingTables,
 } from '../../lib/contracts/crm-features';
 import type { CrmDeps } from './extract';
 import { unavailableColumns } from './transform';
+import { incrementalStaging, unavailableIncremental } from './incremental';
 import { AMBIGUOUS_NUMBER_REASON } from '../../lib/io/numbers';
 
 const num = async (client: pg.Pool | pg.PoolClient, sql: string, params: unknown[] = []): Promise<number | null> => {
@@ -25,8 +26,12 @@ export interface FeatureStats {
   avgChurnRisk: number | null;
 }
 
-export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<QualityReport & { stats: FeatureStats }> {
+export async function runQualityChecks(
+  deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string, plan?: IncrementalPlan,
+): Promise<QualityReport & { stats: FeatureStats }> {
   const { raw, clean, features } = stagingTables(run.runId);
+  // Incremental: the raw checks judge the rows read this run; freshness is the newest transaction of all (each user's last).
+  const newest = plan?.kind === 'incremental' ? `SELECT max(last_at) FROM ${incrementalStaging(run.runId).aggregates}` : `SELECT max(created_at) FROM ${clean}`;
   const th = options.thresholds;
   const db = deps.target;
   const q = (sql: string, params: unknown[] = []) => num(db, sql, params);
@@ -42,7 +47,7 @@ export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOption
           AND nullif(created_at, '') IS NOT NULL)::numeric / greatest(count(*), 1) AS complete,
         count(*) FILTER (WHERE nullif(btrim(transaction_id), '') IS NULL OR nullif(btrim(user_id), '') IS NULL) AS null_keys
       FROM ${raw}`),
-    q(`SELECT extract(epoch FROM ($1::timestamp - max(created_at))) / 3600 AS v FROM ${clean}`, [asOf]),
+    q(`SELECT extract(epoch FROM ($1::timestamp - (${newest}))) / 3600 AS v`, [asOf]),
     q(`SELECT count(*) AS v FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2 AND reason = 'duplicate transaction_id'`,
       [run.workflowId, run.runId]),
     q(`SELECT coalesce(avg((abs(c.amount - s.m) > 3 * s.sd)::int), 0) AS v FROM ${clean} c JOIN (
@@ -107,7 +112,8 @@ export async function runQualityChecks(deps: CrmDeps, options: CrmFeaturesOption
   add({ name: 'feature_correlation', stage: 'features', value: corr, threshold: `<= ${th.correlationMax} |r| between features`,
     passed: corr === null || corr <= th.correlationMax });
   // Features whose column no source had are NULL for everyone and reported in the result: readiness is over the others.
-  const unavailable = (await unavailableColumns(deps, options.sourceTable, raw)).flatMap((u) => u.features);
+  const unavailable = (plan ? await unavailableIncremental(deps, options.sourceTable, incrementalStaging(run.runId).files)
+    : await unavailableColumns(deps, options.sourceTable, raw)).flatMap((u) => u.features);
   const modelFeatures = ['game_diversity_score', 'bet_volatility', 'ticket_medio_categoria', 'balance_ratio', 'dias_semana_preferidos', 'horarios_atividade',
     'rfm_segment', 'churn_risk_score', 'customer_lifetime_value_score', 'favorite_game_type'].filter((f) => !unavailable.includes(f));
   const ready = await q(`SELECT count(*) FILTER (WHERE ${modelFeatures.map((f) => `${f} IS NOT NULL`).join(' AND ')})::numeric
@@ -144,9 +150,11 @@ export function scoreChecks(checks: QualityCheck[], allowHigh = false): QualityR
 }
 
 /** Runs the checks and stores the report (every run, pass or fail). */
-export async function validateQuality(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<QualityReport & { durationMs: number }> {
+export async function validateQuality(
+  deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string, plan?: IncrementalPlan,
+): Promise<QualityReport & { durationMs: number }> {
   const started = Date.now();
-  const { stats, ...report } = await runQualityChecks(deps, options, run, asOf);
+  const { stats, ...report } = await runQualityChecks(deps, options, run, asOf, plan);
   await deps.target.query('DELETE FROM ml_features.quality_reports WHERE workflow_id = $1 AND run_id = $2', [run.workflowId, run.runId]);
   await deps.target.query(`INSERT INTO ml_features.quality_reports (workflow_id, run_id, score, grade, passed, report)
     VALUES ($1, $2, $3, $4, $5, $6)`, [run.workflowId, run.runId, report.score, report.grade, report.passed,

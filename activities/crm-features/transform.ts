@@ -20,13 +20,13 @@ export interface Cleaned extends StepMetric {
 const list = (values: string[]) => values.map((v) => `'${v}'`).join(', ');
 
 // Millions of rows are sorted (duplicate ids, per-user ranks); with Postgres's default 4 MB the sorts spill to disk.
-const BIG_SORTS = "SET LOCAL work_mem = '256MB'";
+export const BIG_SORTS = "SET LOCAL work_mem = '256MB'";
 
 /**
  * Each raw row with its values parsed once (a lateral of typed values, NULL where the text does not parse) and the
  * first reason that rejects it ($1 = asOf). `where` narrows it to a part of the raw table.
  */
-const classifySql = (raw: string, where = '') => `
+export const classifySql = (raw: string, where = '') => `
     SELECT r.*, v.id, v.amt, v.at, v.ttype, CASE
         WHEN v.id IS NULL THEN 'invalid transaction_id'
         WHEN r.user_id IS NULL OR btrim(r.user_id) = '' OR length(r.user_id) > 50 THEN 'missing or invalid user_id'
@@ -57,7 +57,7 @@ const classifySql = (raw: string, where = '') => `
  * does not parse), the duplicate search is a hash aggregate over the valid ids, and only ids that really repeat are
  * ranked to decide which copy stays; the quarantine rows and the count per reason come from one INSERT ... RETURNING.
  */
-export async function cleanTransactions(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Cleaned> {
+export async function cleanTransactions(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string, keepClassified = false): Promise<Cleaned> {
   const started = Date.now();
   const { raw, clean } = stagingTables(run.runId);
   const classified = classifiedTable(clean);
@@ -76,15 +76,15 @@ export async function cleanTransactions(deps: CrmDeps, options: CrmFeaturesOptio
     return found.rows.map((r) => r.id);
   }));
   const cleaned = await withTransaction(deps.target, (client) => settleClean(client, {
-    raw, clean, run, pipeline: 'crmFeatures', preferredSource: options.sourceTable, asOf, repeatedIds: repeated.flat(),
+    raw, clean, run, pipeline: 'crmFeatures', preferredSource: options.sourceTable, asOf, repeatedIds: repeated.flat(), keepClassified,
   }));
   return { ...cleaned, durationMs: Date.now() - started };
 }
 
-const PARTS = 3;
-const inParts = <T>(work: (part: number) => Promise<T>): Promise<T[]> => Promise.all(Array.from({ length: PARTS }, (_, part) => work(part)));
+export const PARTS = 3;
+export const inParts = <T>(work: (part: number) => Promise<T>): Promise<T[]> => Promise.all(Array.from({ length: PARTS }, (_, part) => work(part)));
 // Unlogged, not temporary: a temporary table lives in the session's small local buffers and spills at this size.
-const classifiedTable = (clean: string) => `${clean}_classified`;
+export const classifiedTable = (clean: string) => `${clean}_classified`;
 
 export interface CleanRequest {
   raw: string;
@@ -97,6 +97,8 @@ export interface CleanRequest {
   asOf: string;
   /** Transactions stored before (the stream's): a valid row whose id is there is a duplicate too, and the stored copy stays. */
   storedTransactions?: string;
+  /** Keep the classified rows with their final reasons (the incremental mode's state is built from them). */
+  keepClassified?: boolean;
 }
 
 /** The whole cleaning inside the caller's transaction (the stream cleans a batch in the transaction that applies it). */
@@ -109,11 +111,18 @@ export async function cleanInto(client: pg.PoolClient, request: CleanRequest): P
   return settleClean(client, { ...request, repeatedIds: rows.map((r) => r.id) });
 }
 
+/** A classified row's typed values, as the clean table holds them. */
+export const CLEAN_VALUES = `id AS transaction_id, btrim(user_id)::varchar(50) AS user_id, amt AS amount, ttype AS transaction_type, at AS created_at,
+           CASE WHEN lower(btrim(game_type)) IN (${list(GAME_TYPES)}) THEN lower(btrim(game_type)) END AS game_type,
+           nullif(lower(btrim(channel)), '') AS channel, source`;
+
 /**
  * From the classified rows: the copies of repeated ids after the first become duplicates, rejected rows go to the
  * quarantine (counted per reason in the same statement), the rest make the typed clean table.
  */
-async function settleClean(client: pg.PoolClient, { clean, run, pipeline, preferredSource, storedTransactions, repeatedIds }: CleanRequest & { repeatedIds: string[] }) {
+export async function settleClean(
+  client: pg.PoolClient, { clean, run, pipeline, preferredSource, storedTransactions, repeatedIds, keepClassified }: CleanRequest & { repeatedIds: string[] },
+) {
   const classified = classifiedTable(clean);
   await client.query(BIG_SORTS);
   // The source table's copy wins over a lake copy, then the first source by name, then the earliest timestamp text.
@@ -136,12 +145,8 @@ async function settleClean(client: pg.PoolClient, { clean, run, pipeline, prefer
       RETURNING reason)
     SELECT reason, count(*) AS n FROM quarantined GROUP BY 1 ORDER BY 1`, [run.workflowId, run.runId, pipeline]);
   // Logged, unlike the step's own work tables: the next steps read it, and a Postgres crash empties unlogged tables.
-  const created = await client.query(`CREATE TABLE ${clean} AS
-    SELECT id AS transaction_id, btrim(user_id)::varchar(50) AS user_id, amt AS amount, ttype AS transaction_type, at AS created_at,
-           CASE WHEN lower(btrim(game_type)) IN (${list(GAME_TYPES)}) THEN lower(btrim(game_type)) END AS game_type,
-           nullif(lower(btrim(channel)), '') AS channel, source
-    FROM ${classified} WHERE reason IS NULL`);
-  await client.query(`DROP TABLE ${classified}`);
+  const created = await client.query(`CREATE TABLE ${clean} AS SELECT ${CLEAN_VALUES} FROM ${classified} WHERE reason IS NULL`);
+  if (!keepClassified) await client.query(`DROP TABLE ${classified}`);
   const reasons = Object.fromEntries(rows.map((r) => [r.reason, Number(r.n)]));
   return {
     step: 'clean', table: clean, rows: Number(created.rowCount), quarantined: Object.values(reasons).reduce((a, b) => a + b, 0), reasons,
@@ -152,6 +157,8 @@ export interface Transformed extends StepMetric {
   table: string;
   /** Optional columns no source had, and the features that came out NULL for every user without them. */
   unavailable?: UnavailableFeatures[];
+  /** Incremental mode: users recomputed from their transactions. */
+  usersRecomputed?: number;
 }
 
 export interface UnavailableFeatures {
@@ -207,7 +214,7 @@ export const SESSION_GAP_MINUTES = 30;
 export const CHURN_LABEL_DAYS = 30;
 
 /** Per-user features from the clean transactions, set-based (formulas in docs/pipelines/crm-features.md, "Features"). */
-export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Transformed> {
+export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string, keepPerUser = false): Promise<Transformed> {
   const started = Date.now();
   const { raw, clean, features } = stagingTables(run.runId);
   const perUser = `${features}_per_user`;
@@ -225,7 +232,7 @@ export async function computeFeatures(deps: CrmDeps, options: CrmFeaturesOptions
     return client.query(`CREATE TABLE ${features} AS ${scoredSql(perUser, undefined, unavailable.flatMap((u) => u.features))}`,
       [asOf, options.ticketCutoffs.medio, options.ticketCutoffs.alto]);
   });
-  await deps.target.query(`DROP TABLE ${perUser}`);
+  if (!keepPerUser) await deps.target.query(`DROP TABLE ${perUser}`);
   return { step: 'features', table: features, rows: Number(created.rowCount), unavailable, durationMs: Date.now() - started };
 }
 

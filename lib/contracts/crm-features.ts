@@ -84,6 +84,13 @@ export const crmFeaturesInputSchema = z.object({
    */
   numberLocale: numberLocaleSchema.optional(),
   loadStrategy: z.enum(LOAD_STRATEGIES).default('merge'),
+  /**
+   * `full`: every user recomputed from every transaction. `incremental`: only the users with new or changed
+   * transactions since the last successful incremental run are recomputed (from stored per-user aggregates and
+   * transactions); everything else relative (quartiles, CLV rank, recency, windows) is refreshed set-based for every
+   * user. Same features as `full` (docs/pipelines/crm-features.md#incremental-mode).
+   */
+  mode: z.enum(['full', 'incremental']).default('full'),
   validateOnly: z.boolean().default(false),
   /** ticket_medio (average bet) cut-offs in BRL: below `medio` is baixo, below `alto` is medio, else alto. */
   ticketCutoffs: z.object({ medio: z.number().positive().default(50), alto: z.number().positive().default(200) }).strict().default({ medio: 50, alto: 200 }),
@@ -123,6 +130,25 @@ export type LoadStrategy = (typeof LOAD_STRATEGIES)[number];
 /** Staging tables of one run (schema etl_staging), named after the run. */
 export function stagingTables(runId: string) {
   return { raw: stagingTable('crm', 'raw', runId), clean: stagingTable('crm', 'clean', runId), features: stagingTable('crm', 'features', runId) };
+}
+
+/** What an incremental run decided at extract (passed to the later steps; small). */
+export interface IncrementalPlan {
+  /** `rebuild`: everything was read and recomputed (and the stored state rebuilt), for `reason`. */
+  kind: 'incremental' | 'rebuild';
+  reason?: string;
+  /** Names the stored state of these sources (tables ml_features.crm_inc_<stateId>_*). */
+  stateId: string;
+  dataset: string;
+  signature: string;
+  /** The state's generation this run started from (0: none); the load refuses to apply over another one. */
+  generation: number;
+  previousAsOf?: string;
+  /** The source's snapshot the table was read in, and its row count then. */
+  snapshot: string;
+  tableRows: number;
+  filesRead: number;
+  filesRemoved: number;
 }
 
 export interface StepMetric {
@@ -186,6 +212,12 @@ export interface CrmFeaturesResult {
   /** Clean rows / extracted rows. */
   successRate: number;
   steps: StepMetric[];
+  /** How the run computed: `incremental` (only changed users recomputed) or `full`. Absent before the incremental mode. */
+  mode?: 'full' | 'incremental';
+  /** Incremental mode: why everything was recomputed instead (first run, formulas changed, rows deleted ...). */
+  fullReason?: string;
+  /** Users whose features were recomputed from their transactions (the rest were refreshed from stored aggregates). */
+  usersRecomputed?: number;
 }
 
 export interface CrmFeaturesProgress {

@@ -1,4 +1,5 @@
 import { ActivityFailure, ApplicationFailure, continueAsNew, defineQuery, log, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { cancellationType } from '../lib/workflow/cancellation';
 import type { BatchOutcome, BatchPlan, MarketingActivities, StagedCustomers } from '../activities/marketing-enrichment';
 import {
   enrichmentInputSchema, geminiTaskQueue, type EnrichmentInput, type EnrichmentProgress, type EnrichmentResult,
@@ -91,6 +92,8 @@ export async function marketingEnrichment(input: EnrichmentInput = {}, continuat
     const mayContinue = patched(CONTINUE_AS_NEW);
     const { enrichBatch } = proxyActivities<MarketingActivities>({
       ...requestRetry,
+      // A cancelled run ends after its batches in flight have stopped or stored their messages, never before.
+      cancellationType: cancellationType(),
       ...(waitOnRateLimit ? { retry: { ...requestRetry.retry, maximumAttempts: options.rateLimit.attempts } } : {}),
       taskQueue: staged.provider === 'gemini' ? geminiTaskQueue(taskQueue) : taskQueue,
     });

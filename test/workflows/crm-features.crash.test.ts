@@ -14,7 +14,12 @@ import { startWorkers } from '../../workers';
 import { AS_OF, expectedFeatures, handChecked, loadedFeatures, writeDataset } from '../helpers/crm-features';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 
-describe('a worker killed in the middle of a crmFeatures load', () => {
+// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: the heartbeat timeout that notices the
+// dead worker makes it 30-45 s, over CI's budget. A worker killed mid-run stays in `npm test` through the
+// incrementalSync crash test and the multi-worker test.
+const describeFault = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
+
+describeFault('a worker killed in the middle of a crmFeatures load', () => {
   let ctx: TestContext;
   let workerProcess: ChildProcess | undefined;
   const s3 = createS3Client(settings.s3);

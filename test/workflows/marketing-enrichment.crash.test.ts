@@ -18,7 +18,12 @@ const CUSTOMERS = 300;
 const BATCH = 10;
 const PARALLEL = 2;
 
-describe('a worker killed in the middle of an enrichment', () => {
+// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: the heartbeat timeout that notices the
+// dead worker makes it 30-45 s, over CI's budget. A worker killed mid-run stays in `npm test` through the
+// incrementalSync crash test and the multi-worker test.
+const describeFault = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
+
+describeFault('a worker killed in the middle of an enrichment', () => {
   let ctx: TestContext;
   let workerProcess: ChildProcess | undefined;
   const dir = tempDir('marketing-crash');

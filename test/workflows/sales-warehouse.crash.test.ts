@@ -15,7 +15,12 @@ import { startWorkers } from '../../workers';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 import { apiSales, AS_OF, handCheckedSources, LOOSE, warehouseSnapshot, writeErpTables } from '../helpers/sales-warehouse';
 
-describe('a worker killed in the middle of a salesWarehouse load', () => {
+// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: the heartbeat timeout that notices the
+// dead worker makes it 30-45 s, over CI's budget. A worker killed mid-run stays in `npm test` through the
+// incrementalSync crash test and the multi-worker test.
+const describeFault = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
+
+describeFault('a worker killed in the middle of a salesWarehouse load', () => {
   let ctx: TestContext;
   let api: SalesApi;
   let workerProcess: ChildProcess | undefined;

@@ -75,12 +75,7 @@ export async function afterDeliveries<T>(pool: pg.Pool, delivery: PlannedDeliver
 export async function recordFailure(
   pool: pg.Pool, delivery: PlannedDelivery, run: RunRef, error: string, waitMs = 45_000,
 ): Promise<DeliveryReceipt | null> {
-  const client = await pool.connect();
-  let locked = false;
-  try {
-    await client.query(`SELECT set_config('lock_timeout', $1, false)`, [`${waitMs}ms`]);
-    locked = await client.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [lockKey(delivery)]).then(() => true, () => false);
-    await client.query('RESET lock_timeout');
+  return afterDeliveries(pool, delivery, waitMs, async (client) => {
     const current = await readJournal(client, delivery);
     const settled = current && SETTLED[current.status];
     if (current && settled) {
@@ -90,10 +85,7 @@ export async function recordFailure(
     if (current && current.status !== 'failed' && current.status !== 'cancelled') return null;
     await writeJournal(client, delivery, run, { status: 'failed', error });
     return null;
-  } finally {
-    if (locked) await unlockDelivery(client, delivery).catch(() => undefined);
-    client.release();
-  }
+  });
 }
 
 const lockKey = (delivery: PlannedDelivery) => `mailing:${delivery.campaign.name}:${delivery.slot}`;

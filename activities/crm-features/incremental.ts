@@ -243,7 +243,7 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
   const cols = ['user_id', 'amount', 'transaction_type', 'created_at', 'game_type', 'channel'].join(', ');
   const transactions = `(SELECT ${cols} FROM ${state.copies} c WHERE c.effective AND c.user_id IN (SELECT user_id FROM ${t.affected})
       AND NOT EXISTS (SELECT 1 FROM ${t.touched} x WHERE x.transaction_id = c.transaction_id)
-    UNION ALL SELECT ${cols} FROM ${t.copies} WHERE effective) tx`;
+    UNION ALL SELECT ${cols} FROM ${t.copies} WHERE effective)`;
   await withTransaction(deps.target, async (client) => {
     await client.query(BIG_SORTS);
     await client.query(`CREATE UNLOGGED TABLE ${t.perUser} AS ${perUserSql(transactions)}`, [asOf]);

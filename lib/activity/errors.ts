@@ -84,6 +84,8 @@ const PERMANENT: Record<string, ErrorTypeName> = {
   '42804': ErrorType.SchemaError, // datatype_mismatch
   '42846': ErrorType.SchemaError, // cannot_coerce
   '42P10': ErrorType.SchemaError, // invalid_column_reference (no unique index for ON CONFLICT)
+  '42883': ErrorType.SchemaError, // undefined_function (an older Postgres, a missing migration)
+  '42601': ErrorType.SchemaError, // syntax_error: the same statement fails the same way at every attempt
   '3F000': ErrorType.SchemaError, // invalid_schema_name
   '42501': ErrorType.PermissionError, // insufficient_privilege
   '25006': ErrorType.PermissionError, // read_only_sql_transaction

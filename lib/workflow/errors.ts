@@ -6,7 +6,7 @@ export const ErrorType = {
   InvalidInput: 'InvalidInput',
   /** A setting (environment, campaign file, source config) is missing or wrong. */
   ConfigurationError: 'ConfigurationError',
-  /** A table, column, schema or index the run needs is missing or has the wrong type. */
+  /** A table, column, function, schema or index the run needs is missing or has the wrong type, or a statement does not parse. */
   SchemaError: 'SchemaError',
   /** The database user lacks a grant, or the connection is read-only. */
   PermissionError: 'PermissionError',

@@ -32,10 +32,15 @@ const customersFile = z
   .min(1)
   .refine((value) => /\.(csv|txt|xlsx)$/i.test(value), 'must be a .csv or .xlsx file');
 
-const folder = z
+const noClimb = (value: string) => !value.split(/[\\/]/).includes('..') && !value.includes('\0');
+const folder = z.string().min(1).refine(noClimb, 'must not contain ".." segments');
+
+/** A folder on the worker, always under the export root (ETL_EXPORT_DIR): relative, never climbing out. */
+export const LOCAL_FOLDER_RULE = 'must be a folder relative to the export root ETL_EXPORT_DIR, e.g. "marketing/june" (no absolute path, no ".." segments)';
+const localFolder = z
   .string()
   .min(1)
-  .refine((value) => !value.split(/[\\/]/).includes('..') && !value.includes('\0'), 'must not contain ".." segments');
+  .refine((value) => noClimb(value) && !/^([\\/]|[A-Za-z]:)/.test(value) && !value.includes('\\'), LOCAL_FOLDER_RULE);
 
 export const enrichmentInputSchema = z
   .object({
@@ -72,8 +77,8 @@ export const enrichmentInputSchema = z
       .default({ attempts: 12, pauseSeconds: 300, deadlineMinutes: 720 }),
     outputs: z
       .object({
-        /** Local folder (on the worker) for the XLSX and CSV; default `<ETL_DATA_DIR>/exports/marketing`. */
-        folder: folder.optional(),
+        /** Folder for the XLSX and CSV on the worker, relative to ETL_EXPORT_DIR (default `<ETL_DATA_DIR>/exports`); default `marketing`. */
+        folder: localFolder.optional(),
         /** Key prefix in the configured S3 bucket, e.g. `exports/marketing/`. */
         s3Prefix: folder.optional(),
         /** Folder on the configured SFTP server. */

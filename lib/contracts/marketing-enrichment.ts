@@ -30,7 +30,8 @@ const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a short slu
 const customersFile = z
   .string()
   .min(1)
-  .refine((value) => /\.(csv|txt|xlsx)$/i.test(value), 'must be a .csv or .xlsx file');
+  .refine((value) => /\.(csv|txt|xlsx)$/i.test(value), 'must be a .csv or .xlsx file')
+  .refine((value) => !value.split(/[\\/]/).includes('..'), 'must not contain ".." segments');
 
 const noClimb = (value: string) => !value.split(/[\\/]/).includes('..') && !value.includes('\0');
 const folder = z.string().min(1).refine(noClimb, 'must not contain ".." segments');

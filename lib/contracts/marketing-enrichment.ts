@@ -43,7 +43,8 @@ const localFolder = z
   .min(1)
   .refine((value) => noClimb(value) && !/^([\\/]|[A-Za-z]:)/.test(value) && !value.includes('\\'), LOCAL_FOLDER_RULE);
 
-export const enrichmentInputSchema = z
+/** The input; `exportFolder` is outputs.folder's rule (runs started before the export root took any folder). */
+const inputSchema = (exportFolder: z.ZodType<string>) => z
   .object({
     /** Customers file; without it the demo's sample customers are used (generated on first use). */
     customers: customersFile.optional(),
@@ -79,7 +80,7 @@ export const enrichmentInputSchema = z
     outputs: z
       .object({
         /** Folder for the XLSX and CSV on the worker, relative to ETL_EXPORT_DIR (default `<ETL_DATA_DIR>/exports`); default `marketing`. */
-        folder: localFolder.optional(),
+        folder: exportFolder.optional(),
         /** Key prefix in the configured S3 bucket, e.g. `exports/marketing/`. */
         s3Prefix: folder.optional(),
         /** Folder on the configured SFTP server. */
@@ -89,6 +90,10 @@ export const enrichmentInputSchema = z
       .default({}),
   })
   .strict();
+
+export const enrichmentInputSchema = inputSchema(localFolder);
+/** For the histories of runs started before ETL_EXPORT_DIR (patch `export-folder-under-root`): an absolute folder passed. */
+export const enrichmentInputSchemaBeforeExportRoot = inputSchema(folder);
 
 export type EnrichmentInput = z.input<typeof enrichmentInputSchema>;
 export type EnrichmentOptions = z.output<typeof enrichmentInputSchema>;

@@ -44,7 +44,7 @@ async function main() {
       const started = process.hrtime.bigint();
       const result = await client.workflow.execute('marketingEnrichment', {
         taskQueue, workflowId: `bench-${label}-${Date.now()}`,
-        args: [{ customers: customersFile, campaign: `bench-${label}-${Date.now()}`, outputs: { folder: path.join(dataDir, 'out') }, ...input }],
+        args: [{ customers: customersFile, campaign: `bench-${label}-${Date.now()}`, outputs: { folder: 'bench-out' }, ...input }],
       }) as EnrichmentResult;
       const wall = seconds(started);
       const rateLimited = fake.requests.filter((r) => r.status === 429).length;

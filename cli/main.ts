@@ -28,8 +28,9 @@ const program = new Command('etl')
   .showHelpAfterError();
 
 program.command('dev')
-  .description('start the embedded stack (Temporal + Web UI, Postgres, S3, SFTP), the workers and the schedules; Ctrl-C stops it')
-  .action(action(() => dev(loadConfig())));
+  .description('start the embedded stack (Temporal + Web UI, Postgres, S3, SFTP), the workers and the schedules; a server that dies is restarted; Ctrl-C stops it')
+  .option('--no-workers', 'start no workers (run them apart with `etl worker`)')
+  .action(action((options: { workers: boolean }) => dev(loadConfig(), { workers: options.workers })));
 
 program.command('demo')
   .description('start the embedded stack, load sample data, run every pipeline, print a summary, stop')

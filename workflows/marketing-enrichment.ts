@@ -2,7 +2,7 @@ import { ActivityFailure, ApplicationFailure, continueAsNew, defineQuery, log, p
 import { cancellationType } from '../lib/workflow/cancellation';
 import type { BatchOutcome, BatchPlan, MarketingActivities, StagedCustomers } from '../activities/marketing-enrichment';
 import {
-  enrichmentInputSchema, geminiTaskQueue, type EnrichmentInput, type EnrichmentProgress, type EnrichmentResult,
+  enrichmentInputSchema, enrichmentInputSchemaBeforeExportRoot, geminiTaskQueue, type EnrichmentInput, type EnrichmentProgress, type EnrichmentResult,
 } from '../lib/contracts/marketing-enrichment';
 import { summarized } from '../lib/workflow/activity-summary';
 import { ErrorType } from '../lib/workflow/errors';
@@ -11,6 +11,8 @@ import { retryPolicies } from '../lib/workflow/retry-policies';
 
 /** Before this patch, a batch still rate limited after its retry budget failed the run. */
 const RATE_LIMIT_WAITS = 'marketing-rate-limit-waits';
+/** outputs.folder is relative to the export root (ETL_EXPORT_DIR): an absolute one fails the input check. */
+const EXPORT_FOLDER_UNDER_ROOT = 'export-folder-under-root';
 /** Before this patch, a run sent every batch in one history, whatever its length. */
 const CONTINUE_AS_NEW = 'marketing-continue-as-new';
 /**
@@ -58,7 +60,10 @@ export const enrichmentProgressQuery = defineQuery<EnrichmentProgress>('progress
 export async function marketingEnrichment(input: EnrichmentInput = {}, continuation?: EnrichmentContinuation): Promise<EnrichmentResult> {
   const progress: EnrichmentProgress = { step: 'validating input', total: 0, done: 0, failed: 0 };
   return runPipeline({
-    workflowType: 'marketingEnrichment', inputSchema: enrichmentInputSchema, progressQuery: enrichmentProgressQuery, progress,
+    workflowType: 'marketingEnrichment',
+    // Runs recorded before the export root accepted any outputs.folder; the export step refuses one outside it anyway.
+    inputSchema: patched(EXPORT_FOLDER_UNDER_ROOT) ? enrichmentInputSchema : enrichmentInputSchemaBeforeExportRoot,
+    progressQuery: enrichmentProgressQuery, progress,
     succeeded: (result: EnrichmentResult) => ({ rowsLoaded: result.enriched }),
     failureOutcomeBeforePatch: ({ step }) => step !== 'validating input',
   }, input, async (options) => {

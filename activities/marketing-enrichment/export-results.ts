@@ -8,6 +8,7 @@ import { writeCsv, writeXlsx, type MessageRow, type QuarantinedRow, type RunSumm
 import { publishToFolder, publishToS3, publishToSftp } from '../shared/publish-file';
 import type { MarketingDeps, RunRef } from './stage-customers';
 import { reportProgress } from '../../lib/activity/heartbeat';
+import { folderUnderRoot } from '../../lib/io/export-root';
 
 export interface ExportRequest extends RunRef {
   campaign: string;
@@ -27,6 +28,8 @@ export async function exportResults(deps: MarketingDeps, request: ExportRequest)
   const { settings } = deps;
   const rows = await messageRows(deps, request);
   const quarantined = await quarantinedRows(deps, request);
+  // Checked before anything is written: a link inside the root pointing out fails the run here.
+  const folder = folderUnderRoot(settings.exportDir, request.outputs.folder ?? 'marketing', 'input.outputs.folder');
   const base = `marketing_${request.campaign}_${localStamp(request.startedAt, settings.timezone)}`;
   const workDir = path.join(settings.dataDir, 'tmp', `${base}-${request.runId.slice(0, 8)}`);
   mkdirSync(workDir, { recursive: true });
@@ -37,8 +40,7 @@ export async function exportResults(deps: MarketingDeps, request: ExportRequest)
     await writeCsv(csv, rows);
     reportProgress({ written: [xlsx, csv] });
     const files: string[] = [];
-    const folder = request.outputs.folder ?? path.join(settings.dataDir, 'exports', 'marketing');
-    for (const file of [xlsx, csv]) files.push(publishToFolder(file, path.resolve(folder)));
+    for (const file of [xlsx, csv]) files.push(publishToFolder(file, folder));
     if (request.outputs.s3Prefix) for (const file of [xlsx, csv]) files.push(await publishToS3(settings.s3, file, request.outputs.s3Prefix));
     if (request.outputs.sftpFolder) for (const file of [xlsx, csv]) files.push(await publishToSftp(settings.sftp, file, request.outputs.sftpFolder));
     return { files, rows: rows.length };

@@ -11,17 +11,22 @@ import { reportApplied } from './schedules';
 
 export interface RunningStack {
   stack: Stack;
-  workers: RunningWorkers;
+  /** Absent with `etl dev --no-workers`. */
+  workers?: RunningWorkers;
   stop(): Promise<void>;
 }
 
 /** The whole embedded stack with workers and schedules, as `etl dev` and `etl demo` use it. */
-export async function startEverything(config: EtlConfig): Promise<RunningStack> {
+export async function startEverything(config: EtlConfig, options: { workers?: boolean } = {}): Promise<RunningStack> {
   const stack = await startStack(config, { onStep: say });
   try {
     await openConfiguredLogFile(config);
-    installWorkerLogging('WARN', { metricsAddress: config.ETL_METRICS_ADDRESS, forwardCoreLogs: true });
-    const workers = await startWorkers(stack.settings);
+    let workers: RunningWorkers | undefined;
+    // Without workers, no worker runtime either: its log forwarding would keep the process alive after Ctrl-C.
+    if (options.workers !== false) {
+      installWorkerLogging('WARN', { metricsAddress: config.ETL_METRICS_ADDRESS, forwardCoreLogs: true });
+      workers = await startWorkers(stack.settings);
+    }
     const client = await connectClient(stack.settings);
     try {
       reportApplied(await applySchedules(client, config), (line) => say(`schedule ${line}`));
@@ -35,7 +40,7 @@ export async function startEverything(config: EtlConfig): Promise<RunningStack> 
       async stop() {
         if (stopped) return;
         stopped = true;
-        await workers.shutdown().catch(() => undefined);
+        await workers?.shutdown().catch(() => undefined);
         await stack.stop();
       },
     };
@@ -59,20 +64,27 @@ export function addresses(settings: Settings): string {
   return table(rows);
 }
 
-/** `etl dev`: runs until Ctrl-C, then stops the workers and every server it started. */
-export async function dev(config: EtlConfig): Promise<number> {
+/**
+ * `etl dev`: runs until Ctrl-C, then stops the workers and every server it started. A server of its own that dies
+ * meanwhile is started again, with a line saying so. `workers: false` (--no-workers) leaves the workers to `etl worker`.
+ */
+export async function dev(config: EtlConfig, options: { workers?: boolean } = {}): Promise<number> {
   // Listening before anything starts: a Ctrl-C during start-up still stops what was started.
   let stop: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop());
-  const running = await startEverything(config);
+  const running = await startEverything(config, options);
   say(`\n${addresses(running.stack.settings)}`);
-  if (config.ETL_METRICS_ADDRESS !== 'off') say(`Worker metrics for Prometheus: http://${config.ETL_METRICS_ADDRESS}/metrics`);
+  if (running.workers && config.ETL_METRICS_ADDRESS !== 'off') say(`Worker metrics for Prometheus: http://${config.ETL_METRICS_ADDRESS}/metrics`);
   say('');
   say('To reach these servers from another shell or program, export:');
   say(Object.entries(settingsToEnv(running.stack.settings)).map(([k, v]) => `  ${k}=${v}`).join('\n'));
+  if (!running.workers) say('\nNo workers started (--no-workers): run `npx etl worker` in a shell with the environment above.');
   say('\nRunning. Ctrl-C stops everything.');
-  const crashed = running.workers.done.then(() => 'workers stopped', (error: Error) => `a worker failed: ${error.message}`);
+  running.stack.supervise(say);
+  const crashed = running.workers
+    ? running.workers.done.then(() => 'workers stopped', (error: Error) => `a worker failed: ${error.message}`)
+    : new Promise<string>(() => undefined);
   const reason = await Promise.race([stopped.then(() => undefined), crashed]);
   say(reason ? `${reason}; stopping` : 'stopping...');
   await running.stop();

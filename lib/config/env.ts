@@ -40,6 +40,8 @@ export function parseCodecKeys(value: string): Map<string, Buffer> {
 
 const envSchema = z.object({
   ETL_DATA_DIR: z.string().default(path.join(projectRoot, '.data')),
+  /** The root every local file a pipeline writes from an input lands under (marketing's exports); default <ETL_DATA_DIR>/exports. */
+  ETL_EXPORT_DIR: optionalText,
   DATABASE_URL: postgresUrl.optional(),
   SOURCE_DATABASE_URL: postgresUrl.optional(),
   SOURCE_ADMIN_DATABASE_URL: postgresUrl.optional(),

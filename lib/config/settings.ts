@@ -59,6 +59,8 @@ export interface Settings {
     taskQueueMaxActivitiesPerSecond?: number;
   };
   dataDir: string;
+  /** The root of every local folder named in an input (marketing's outputs.folder): nothing is written outside it. */
+  exportDir: string;
   timezone: string;
 }
 
@@ -171,6 +173,7 @@ export function resolveSettings(config: EtlConfig): Settings {
       taskQueueMaxActivitiesPerSecond: config.ETL_TASK_QUEUE_MAX_ACTIVITIES_PER_SECOND,
     },
     dataDir: config.ETL_DATA_DIR,
+    exportDir: path.resolve(config.ETL_EXPORT_DIR ?? path.join(config.ETL_DATA_DIR, 'exports')),
     timezone: config.ETL_TIMEZONE,
   };
 }
@@ -179,6 +182,7 @@ export function resolveSettings(config: EtlConfig): Settings {
 export function settingsToEnv(settings: Settings): Record<string, string> {
   const env: Record<string, string> = {
     ETL_DATA_DIR: settings.dataDir,
+    ETL_EXPORT_DIR: settings.exportDir,
     TEMPORAL_ADDRESS: settings.temporal.address,
     TEMPORAL_NAMESPACE: settings.temporal.namespace,
     DATABASE_URL: settings.postgres.databaseUrl,

@@ -77,7 +77,7 @@ export const crmFeaturesInputSchema = z.object({
   /** Source table on the source database (read-only user). */
   sourceTable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('tbl_transactions'),
   /** Lake prefix: `s3://bucket/prefix/` or `s3:prefix/` (the configured bucket); every .parquet, .csv and .json/.jsonl below it is read. */
-  lakePrefix: z.string().default('s3:lake/transactions/'),
+  lakePrefix: z.string().refine((value) => !value.split(/[\\/]/).includes('..'), 'must not contain ".." segments').default('s3:lake/transactions/'),
   /**
    * How the lake's files write amounts: `pt-BR` (1.234,56), `en-US` (1,234.56) or `auto` (quarantines 1.234, which the
    * two read differently). Default per file: pt-BR for a `;`-separated CSV or amounts with `R$`, else auto.

@@ -30,14 +30,21 @@ const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a short slu
 const customersFile = z
   .string()
   .min(1)
-  .refine((value) => /\.(csv|txt|xlsx)$/i.test(value), 'must be a .csv or .xlsx file');
+  .refine((value) => /\.(csv|txt|xlsx)$/i.test(value), 'must be a .csv or .xlsx file')
+  .refine((value) => !value.split(/[\\/]/).includes('..'), 'must not contain ".." segments');
 
-const folder = z
+const noClimb = (value: string) => !value.split(/[\\/]/).includes('..') && !value.includes('\0');
+const folder = z.string().min(1).refine(noClimb, 'must not contain ".." segments');
+
+/** A folder on the worker, always under the export root (ETL_EXPORT_DIR): relative, never climbing out. */
+export const LOCAL_FOLDER_RULE = 'must be a folder relative to the export root ETL_EXPORT_DIR, e.g. "marketing/june" (no absolute path, no ".." segments)';
+const localFolder = z
   .string()
   .min(1)
-  .refine((value) => !value.split(/[\\/]/).includes('..') && !value.includes('\0'), 'must not contain ".." segments');
+  .refine((value) => noClimb(value) && !/^([\\/]|[A-Za-z]:)/.test(value) && !value.includes('\\'), LOCAL_FOLDER_RULE);
 
-export const enrichmentInputSchema = z
+/** The input; `exportFolder` is outputs.folder's rule (runs started before the export root took any folder). */
+const inputSchema = (exportFolder: z.ZodType<string>) => z
   .object({
     /** Customers file; without it the demo's sample customers are used (generated on first use). */
     customers: customersFile.optional(),
@@ -72,8 +79,8 @@ export const enrichmentInputSchema = z
       .default({ attempts: 12, pauseSeconds: 300, deadlineMinutes: 720 }),
     outputs: z
       .object({
-        /** Local folder (on the worker) for the XLSX and CSV; default `<ETL_DATA_DIR>/exports/marketing`. */
-        folder: folder.optional(),
+        /** Folder for the XLSX and CSV on the worker, relative to ETL_EXPORT_DIR (default `<ETL_DATA_DIR>/exports`); default `marketing`. */
+        folder: exportFolder.optional(),
         /** Key prefix in the configured S3 bucket, e.g. `exports/marketing/`. */
         s3Prefix: folder.optional(),
         /** Folder on the configured SFTP server. */
@@ -83,6 +90,10 @@ export const enrichmentInputSchema = z
       .default({}),
   })
   .strict();
+
+export const enrichmentInputSchema = inputSchema(localFolder);
+/** For the histories of runs started before ETL_EXPORT_DIR (patch `export-folder-under-root`): an absolute folder passed. */
+export const enrichmentInputSchemaBeforeExportRoot = inputSchema(folder);
 
 export type EnrichmentInput = z.input<typeof enrichmentInputSchema>;
 export type EnrichmentOptions = z.output<typeof enrichmentInputSchema>;

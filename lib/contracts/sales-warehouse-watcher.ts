@@ -13,7 +13,8 @@ const runOptions = z.record(z.string(), z.unknown()).superRefine((value, ctx) =>
 export const lakeWatcherInputSchema = z.object({
   /** The key prefix watched in the configured bucket, e.g. `sales/incoming/`; every .csv and .xlsx below it. */
   prefix: z.string().min(1).max(512).regex(/^[^\s]+\/$/, 'must be a key prefix ending in "/", e.g. sales/incoming/')
-    .refine((p) => !p.startsWith('/') && !p.startsWith('s3:'), 'is a key prefix in the configured bucket, without s3: or a leading /'),
+    .refine((p) => !p.startsWith('/') && !p.startsWith('s3:'), 'is a key prefix in the configured bucket, without s3: or a leading /')
+    .refine((value) => !value.split(/[\\/]/).includes('..'), 'must not contain ".." segments'),
   /** Seconds between two listings. */
   pollSeconds: z.number().min(1).max(86_400).default(60),
   /** The dataset of the files (sales or leads). */

@@ -53,7 +53,7 @@ export const fileSourceSchema = z.object({
   kind: z.literal('file'),
   ...common,
   /** A local path, `s3://bucket/key` or `s3:key`; ending in `/`, every .csv and .xlsx under that folder or prefix. */
-  location: z.string().min(1),
+  location: z.string().min(1).refine((value) => !value.split(/[\\/]/).includes('..'), 'must not contain ".." segments'),
 }).strict();
 
 export const databaseSourceSchema = z.object({

@@ -4,7 +4,7 @@ import { EncryptionCodec, newCodecKey } from '../temporal/codec';
 import { startCodecServer, type RunningCodecServer } from '../temporal/codec-server';
 import type { EtlConfig } from '../config/env';
 import { embeddedCodecKeyFile, resolveSettings, type Settings } from '../config/settings';
-import { assertPortFree, reapStale, type ManagedProcess } from './processes';
+import { assertPortFree, isAlive, reapStale, type ManagedProcess } from './processes';
 import { claimRelocatedData, postgresDataLocation, startEmbeddedPostgres } from './postgres';
 import { startS3Server, startSftpServer } from './storage';
 import { startTemporalDevServer } from './temporal';
@@ -16,6 +16,19 @@ export interface Stack {
   codecServer?: RunningCodecServer;
   /** Stops what this stack started, newest first. */
   stop(): Promise<void>;
+  /**
+   * Watches the servers this stack started: one that died is started again on its port and data, and `report` says
+   * so in one line (or that it could not be). Until stop().
+   */
+  supervise(report: (line: string) => void): void;
+}
+
+/** A server of the stack, and how to start it again. */
+interface Server {
+  what: string;
+  proc: ManagedProcess;
+  start: () => Promise<ManagedProcess>;
+  givenUp?: boolean;
 }
 
 export interface StackOptions {
@@ -38,8 +51,21 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
   }
   const runDir = path.join(config.ETL_DATA_DIR, 'run');
   const started: Array<Pick<ManagedProcess, 'stop'>> = [];
+  const servers: Server[] = [];
+  /** Starts a server and keeps it for stop() and supervise(), whichever process it is by then. */
+  const server = async (what: string, start: () => Promise<ManagedProcess>) => {
+    const entry: Server = { what, proc: await start(), start };
+    servers.push(entry);
+    started.push({ stop: () => entry.proc.stop() });
+  };
   let codecServer: RunningCodecServer | undefined;
+  let watching: NodeJS.Timeout | undefined;
+  let checking: Promise<void> = Promise.resolve();
+  let stopping = false;
   const stop = async () => {
+    stopping = true;
+    clearInterval(watching);
+    await checking;
     for (const proc of started.reverse()) await proc.stop();
   };
   try {
@@ -51,7 +77,7 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
         step(`Postgres data in ${location.dir}: the postgres user it runs as cannot enter ${location.closedFolder} (removed with the stack's data)`);
         claimRelocatedData(config.ETL_DATA_DIR, location);
       }
-      started.push(await startEmbeddedPostgres({
+      await server('Postgres', async () => startEmbeddedPostgres({
         dataDir: location.dir,
         runDir,
         port: await checkedPort(runDir, 'postgres', config.ETL_POSTGRES_PORT, 'Postgres', 'ETL_POSTGRES_PORT'),
@@ -72,29 +98,31 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
     if (settings.temporal.embedded) {
       const cli = await temporalCli(config.TEMPORAL_CLI);
       step(`starting the Temporal dev server on ${settings.temporal.address} (Web UI ${settings.temporal.webUi})`);
-      await checkedPort(runDir, 'temporal', config.ETL_TEMPORAL_UI_PORT, 'the Temporal Web UI', 'ETL_TEMPORAL_UI_PORT');
-      started.push(await startTemporalDevServer({
-        cli,
-        dataDir: config.ETL_DATA_DIR,
-        runDir,
-        port: await checkedPort(runDir, 'temporal', config.ETL_TEMPORAL_PORT, 'Temporal', 'ETL_TEMPORAL_PORT'),
-        uiPort: config.ETL_TEMPORAL_UI_PORT,
-        namespace: settings.temporal.namespace,
-        codecEndpoint: settings.codec.serverUrl,
-      }));
+      await server('the Temporal dev server', async () => {
+        await checkedPort(runDir, 'temporal', config.ETL_TEMPORAL_UI_PORT, 'the Temporal Web UI', 'ETL_TEMPORAL_UI_PORT');
+        return startTemporalDevServer({
+          cli,
+          dataDir: config.ETL_DATA_DIR,
+          runDir,
+          port: await checkedPort(runDir, 'temporal', config.ETL_TEMPORAL_PORT, 'Temporal', 'ETL_TEMPORAL_PORT'),
+          uiPort: config.ETL_TEMPORAL_UI_PORT,
+          namespace: settings.temporal.namespace,
+          codecEndpoint: settings.codec.serverUrl,
+        });
+      });
     }
     if (settings.s3.embedded || settings.sftp.embedded) {
       const rclone = await rcloneBinary();
       if (settings.s3.embedded) {
         step(`starting S3 on ${settings.s3.endpoint} (bucket ${settings.s3.bucket})`);
-        started.push(await startS3Server({
+        await server('S3', async () => startS3Server({
           rclone, dataDir: config.ETL_DATA_DIR, runDir, bucket: settings.s3.bucket,
           port: await checkedPort(runDir, 's3', config.ETL_S3_PORT, 'S3', 'ETL_S3_PORT'),
         }));
       }
       if (settings.sftp.embedded) {
         step(`starting SFTP on ${settings.sftp.host}:${settings.sftp.port} (user ${settings.sftp.user})`);
-        started.push(await startSftpServer({
+        await server('SFTP', async () => startSftpServer({
           rclone, dataDir: config.ETL_DATA_DIR, runDir,
           port: await checkedPort(runDir, 'sftp', config.ETL_SFTP_PORT, 'SFTP', 'ETL_SFTP_PORT'),
         }));
@@ -104,7 +132,30 @@ export async function startStack(config: EtlConfig, options: StackOptions = {}):
     await stop();
     throw error;
   }
-  return { settings, codecServer, stop };
+  const check = async (report: (line: string) => void) => {
+    for (const entry of servers) {
+      if (stopping || entry.givenUp || isAlive(entry.proc.pid)) continue;
+      const { pid, logFile } = entry.proc;
+      report(`${entry.what} (pid ${pid}) stopped unexpectedly; restarting it (its log: ${logFile})`);
+      try {
+        entry.proc = await entry.start();
+        report(`${entry.what} restarted (pid ${entry.proc.pid})`);
+      } catch (error) {
+        entry.givenUp = true;
+        report(`${entry.what} could not be restarted: ${(error as Error).message}; the pipelines that need it fail until etl dev is started again`);
+      }
+    }
+  };
+  const supervise = (report: (line: string) => void) => {
+    let busy = false;
+    // Not unref'd: with --no-workers, this watch is what keeps `etl dev` running.
+    watching = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      checking = check(report).finally(() => (busy = false));
+    }, 1000);
+  };
+  return { settings, codecServer, stop, supervise };
 }
 
 /** A port must be free once our own leftovers are gone; a stranger on it is a clear, fixable error. */

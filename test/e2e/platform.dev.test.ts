@@ -6,7 +6,7 @@ import { afterAll, describe, it } from '@jest/globals';
 import { projectRoot } from '../../lib/config/env';
 import { withoutServerVariables } from '../../lib/config/settings';
 import { freePortsEnv } from '../../lib/stack/ports';
-import { isAlive, reapStale } from '../../lib/stack/processes';
+import { canConnect, isAlive, reapStale } from '../../lib/stack/processes';
 
 describe('npx etl dev', () => {
   const dataDir = mkdtempSync(path.join(projectRoot, '.data', 'dev-'));
@@ -20,9 +20,9 @@ describe('npx etl dev', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('starts everything, prints the addresses, and Ctrl-C stops every server it started', async () => {
+  it('starts the stack without workers (--no-workers), restarts a server of its own that died, and Ctrl-C stops every server it started', async () => {
     const ports = await freePortsEnv();
-    const child = spawn(process.execPath, [path.join(projectRoot, 'bin/etl.js'), 'dev'], {
+    const child = spawn(process.execPath, [path.join(projectRoot, 'bin/etl.js'), 'dev', '--no-workers'], {
       env: { ...withoutServerVariables(process.env), ...ports, ETL_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -52,10 +52,34 @@ describe('npx etl dev', () => {
       headers: { Origin: uiOrigin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,x-namespace' } });
     assert.equal(preflight.status, 204);
     assert.equal(preflight.headers.get('access-control-allow-origin'), uiOrigin);
+    assert.match(stderr, /No workers started \(--no-workers\): run `npx etl worker`/);
     const runDir = path.join(dataDir, 'run');
-    const pids = readdirSync(runDir).filter((f) => f.endsWith('.pid'))
-      .map((f) => JSON.parse(readFileSync(path.join(runDir, f), 'utf8')).pid as number);
+    const pidOf = (name: string) => JSON.parse(readFileSync(path.join(runDir, `${name}.pid`), 'utf8')).pid as number;
+    const pids = readdirSync(runDir).filter((f) => f.endsWith('.pid')).map((f) => pidOf(f.replace(/\.pid$/, '')));
     assert.equal(pids.length, 4);
+
+    // Postgres and SFTP killed: each is started again on its port, and the user is told in one line each.
+    const killed = { Postgres: pidOf('postgres'), SFTP: pidOf('sftp') };
+    for (const pid of Object.values(killed)) process.kill(pid, 'SIGKILL');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`etl dev did not restart its servers:\n${stderr}`)), 60_000);
+      const check = () => {
+        if (/Postgres restarted/.test(stderr) && /SFTP restarted/.test(stderr)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stderr.on('data', check);
+      check();
+    });
+    for (const [what, pid] of Object.entries(killed)) {
+      assert.match(stderr, new RegExp(`${what} \\(pid ${pid}\\) stopped unexpectedly; restarting it`));
+    }
+    const restarted = { Postgres: pidOf('postgres'), SFTP: pidOf('sftp') };
+    assert.notEqual(restarted.Postgres, killed.Postgres);
+    assert.ok(isAlive(restarted.Postgres) && isAlive(restarted.SFTP));
+    assert.ok(await canConnect(Number(ports.ETL_POSTGRES_PORT)) && await canConnect(Number(ports.ETL_SFTP_PORT)));
+    pids.splice(0, pids.length, ...readdirSync(runDir).filter((f) => f.endsWith('.pid')).map((f) => pidOf(f.replace(/\.pid$/, ''))));
 
     child.kill('SIGINT');
     assert.equal(await exited, 'code 0, signal null', stderr);

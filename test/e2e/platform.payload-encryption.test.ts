@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
@@ -8,7 +7,7 @@ import type { JsonPayload } from '../../lib/temporal/codec-server';
 import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { DEFAULT_PROMPT_TEMPLATE } from '../../lib/contracts/marketing-enrichment';
 import { openTestContext, settings, startOptions, type TestContext } from '../helpers/env';
-import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
+import { exportFolder, geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 
 // A VIP customer the campaign's prompt names: personal data in the workflow input, as an operator may well type it.
 const vip = { name: 'Maria Aparecida Souza', email: 'maria.souza@example.com.br', phone: '+55 11 98765-4321' };
@@ -49,7 +48,7 @@ describe('payload encryption: no personal data in plain text in a history', () =
     const template = `Cliente VIP: ${vip.name}, ${vip.email}, ${vip.phone}. ${DEFAULT_PROMPT_TEMPLATE}`;
     const result = await ctx.client.workflow.execute('marketingEnrichment', {
       workflowId, taskQueue,
-      args: [{ customers: writeCustomers(dir, 'VIP', 5), campaign: 'codec', prompt: { template }, outputs: { folder: path.join(dir, 'out') } }],
+      args: [{ customers: writeCustomers(dir, 'VIP', 5), campaign: 'codec', prompt: { template }, outputs: { folder: exportFolder('codec').folder } }],
     }) as EnrichmentResult;
     assert.equal(result.enriched, 5, 'the workers (with the key) read the encrypted input and ran the pipeline');
 

@@ -1,5 +1,6 @@
 // Shared by the marketingEnrichment tests: customer files with ids of their own, and worker settings that
 // point the real @google/genai SDK at the local fake Gemini server.
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,12 @@ import type { FakeGemini } from './fake-gemini';
 import { settings } from './env';
 
 export const tempDir = (name: string): string => mkdtempSync(path.join(os.tmpdir(), `etl-${name}-`));
+
+/** A folder of the test's own under the test stack's export root: `folder` goes in `outputs.folder`, the files land in `path`. */
+export function exportFolder(name: string): { folder: string; path: string } {
+  const folder = `tests/${name}-${randomUUID().slice(0, 8)}`;
+  return { folder, path: path.join(settings.exportDir, folder) };
+}
 
 /** `count` clean customers whose ids start with `prefix` (so tests never share customers), plus `extra` rows as given. */
 export function customerRows(prefix: string, count: number, extra: Partial<CustomerRow>[] = []): CustomerRow[] {

@@ -12,7 +12,7 @@ import { settingsToEnv } from '../../lib/config/settings';
 import { startWorkers } from '../../workers';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
-import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
+import { exportFolder, geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 
 const CUSTOMERS = 300;
 const BATCH = 10;
@@ -49,7 +49,7 @@ describeFault('a worker killed in the middle of an enrichment', () => {
       taskQueue: findPipeline('marketing-enrichment').taskQueue,
       workflowId,
       args: [{ customers: writeCustomers(dir, 'CRS', CUSTOMERS), campaign: 'crash', batchSize: BATCH, maxParallelRequests: PARALLEL,
-        outputs: { folder: path.join(dir, 'out') } }],
+        outputs: { folder: exportFolder('crash').folder } }],
     });
     const stored = async () => Number((await ctx.target.query(
       `SELECT count(*) FROM marketing_messages WHERE campaign = 'crash' AND workflow_id = $1`, [workflowId])).rows[0].count);

@@ -3,12 +3,11 @@
 // customers); and a long run continues as new every MAX_HISTORY_EVENTS events, carrying its totals, and the last run
 // exports every customer. Both with the offline provider.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { MAX_HISTORY_EVENTS } from '../../workflows/marketing-enrichment';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
-import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
+import { exportFolder, geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 
 const CUSTOMERS = 200_000;
 // The 200,000-customer run takes about 55 s: outside the default run for CI's budget; ETL_LARGE_TESTS=1 runs it.
@@ -29,7 +28,7 @@ describe('marketingEnrichment on a large base', () => {
     const handle = await ctx.client.workflow.start('marketingEnrichment', {
       ...startOptions(ctx, `mkt-${campaign}`),
       args: [{ customers: writeCustomers(dir, prefix, customers), campaign, batchSize: 200, maxParallelRequests: 8,
-        outputs: { folder: path.join(dir, 'out') } }],
+        outputs: { folder: exportFolder('large').folder } }],
     });
     return { handle, result: await handle.result() as EnrichmentResult };
   };

@@ -8,7 +8,7 @@ import SftpClient from 'ssh2-sftp-client';
 import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { createS3Client } from '../../lib/io/s3';
 import { openTestContext, settings, startOptions, type TestContext } from '../helpers/env';
-import { customerRows, geminiSettings, tempDir, writeCustomersXlsx } from '../helpers/marketing-enrichment';
+import { exportFolder, customerRows, geminiSettings, tempDir, writeCustomersXlsx } from '../helpers/marketing-enrichment';
 
 describe('marketingEnrichment without GEMINI_API_KEY, from an XLSX in S3 to S3 and SFTP', () => {
   let ctx: TestContext;
@@ -31,7 +31,7 @@ describe('marketingEnrichment without GEMINI_API_KEY, from an XLSX in S3 to S3 a
     const result = await ctx.client.workflow.execute('marketingEnrichment', {
       ...startOptions(ctx, 'mkt-offline'),
       args: [{ customers: 's3:inputs/clientes-off.xlsx', campaign: 'offline', batchSize: 25,
-        outputs: { folder: path.join(dir, 'out'), s3Prefix: 'exports/marketing', sftpFolder: 'marketing' } }],
+        outputs: { folder: exportFolder('offline').folder, s3Prefix: 'exports/marketing', sftpFolder: 'marketing' } }],
     }) as EnrichmentResult;
     assert.equal(result.provider, 'offline');
     assert.match(result.note ?? '', /no AI was called/);

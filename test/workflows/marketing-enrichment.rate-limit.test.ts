@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
-import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
+import { exportFolder, geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 
 describe('GEMINI_RPM through the task queue rate limit', () => {
   let ctx: TestContext;
@@ -25,7 +24,7 @@ describe('GEMINI_RPM through the task queue rate limit', () => {
   it('8 batches started at once are spread to the configured rate: the provider never has to answer 429', async () => {
     const result = await ctx.client.workflow.execute('marketingEnrichment', {
       ...startOptions(ctx, 'mkt-rpm'),
-      args: [{ customers: writeCustomers(dir, 'RPM', 40), campaign: 'rpm', batchSize: 5, maxParallelRequests: 8, outputs: { folder: path.join(dir, 'out') } }],
+      args: [{ customers: writeCustomers(dir, 'RPM', 40), campaign: 'rpm', batchSize: 5, maxParallelRequests: 8, outputs: { folder: exportFolder('rpm').folder } }],
     }) as EnrichmentResult;
     assert.equal(result.enriched, 40);
     assert.equal(result.requests, 8);

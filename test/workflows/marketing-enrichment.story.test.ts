@@ -8,15 +8,16 @@ import ExcelJS from 'exceljs';
 import type { EnrichmentInput, EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
-import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
+import { exportFolder, geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 
 describe('marketingEnrichment against a Gemini that speaks the real wire format', () => {
   let ctx: TestContext;
   const dir = tempDir('marketing');
-  const out = path.join(dir, 'out');
+  const exports = exportFolder('story');
+  const out = exports.path;
   const fake = new FakeGemini({ apiKey: 'test-key', latencyMs: 30, alwaysTooLong: ['WRD-000004'] });
   const enrich = (input: EnrichmentInput) =>
-    ctx.client.workflow.execute('marketingEnrichment', { ...startOptions(ctx, 'mkt'), args: [{ outputs: { folder: out }, ...input }] }) as Promise<EnrichmentResult>;
+    ctx.client.workflow.execute('marketingEnrichment', { ...startOptions(ctx, 'mkt'), args: [{ outputs: { folder: exports.folder }, ...input }] }) as Promise<EnrichmentResult>;
   const messages = async (campaign: string) => (await ctx.target.query(
     `SELECT customer_id, status, message, word_count, failure_reason, provider, model FROM marketing_messages WHERE campaign = $1 ORDER BY customer_id`,
     [campaign])).rows;
@@ -175,7 +176,7 @@ describe('marketingEnrichment against a Gemini that speaks the real wire format'
       fake.reset();
       const error = await badKey.client.workflow.execute('marketingEnrichment', {
         ...startOptions(badKey, 'mkt-badkey'),
-        args: [{ customers: writeCustomers(dir, 'KEY', 10), campaign: 'badkey', outputs: { folder: out } }],
+        args: [{ customers: writeCustomers(dir, 'KEY', 10), campaign: 'badkey', outputs: { folder: exports.folder } }],
       }).catch((e: unknown) => e);
       assert.ok(error instanceof WorkflowFailedError);
       const cause = error.cause?.cause as Error & { type?: string };

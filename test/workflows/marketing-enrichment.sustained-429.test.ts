@@ -1,12 +1,11 @@
 // A 429 that outlasts the request's retry budget never fails the run: the batch waits on a durable timer and is sent
 // again, until the run's deadline; what the deadline leaves is reported, and a rerun sends it.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 import { FakeGemini, type Fault } from '../helpers/fake-gemini';
-import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
+import { exportFolder, geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 
 const tooMany = (n: number): Fault[] => Array.from({ length: n }, () => ({ kind: 'status', status: 429, retryDelaySeconds: 1 }));
 
@@ -15,7 +14,7 @@ describe('marketingEnrichment under a sustained 429', () => {
   const dir = tempDir('marketing-429');
   const fake = new FakeGemini({ apiKey: 'test-key' });
   const start = (input: object) => ctx.client.workflow.start('marketingEnrichment', {
-    ...startOptions(ctx, 'mkt-429'), args: [{ outputs: { folder: path.join(dir, 'out') }, ...input }],
+    ...startOptions(ctx, 'mkt-429'), args: [{ outputs: { folder: exportFolder('429').folder }, ...input }],
   });
 
   beforeAll(async () => {

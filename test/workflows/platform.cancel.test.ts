@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
@@ -20,7 +19,7 @@ import { openTestContext, settings, startOptions, uniqueId, type TestContext } f
 import { FakeGemini } from '../helpers/fake-gemini';
 import { waitForStep } from '../helpers/faults';
 import { listFolder, makeFolders, seedPartners, writeCampaigns } from '../helpers/mailing-campaigns';
-import { geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
+import { exportFolder, geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 import { AS_OF as SALES_AS_OF, LOOSE, warehouseSnapshot, writeErpTables } from '../helpers/sales-warehouse';
 
 const ROOT = `/cancel-${randomUUID().slice(0, 8)}`;
@@ -152,8 +151,8 @@ describe('a cancelled run leaves nothing behind', () => {
 
   it('marketingEnrichment cancelled half-way: the messages stored are kept, and a rerun asks only for the others, once', async () => {
     const campaign = `cx${randomUUID().slice(0, 8)}`;
-    const out = path.join(dir, 'out');
-    const input = { customers: writeCustomers(dir, 'CX', 40), campaign, batchSize: 4, maxParallelRequests: 1, outputs: { folder: out } };
+    const { folder, path: out } = exportFolder('cancel');
+    const input = { customers: writeCustomers(dir, 'CX', 40), campaign, batchSize: 4, maxParallelRequests: 1, outputs: { folder } };
     const storedIds = async () => (await ctx.target.query<{ id: string }>(
       'SELECT customer_id AS id FROM marketing_messages WHERE campaign = $1 ORDER BY 1', [campaign])).rows.map((r) => r.id);
     const handle = await ctx.client.workflow.start('marketingEnrichment', { ...startOptions(ctx, 'mkt-cancel'), args: [input] });

@@ -3,7 +3,6 @@
 // outlives its lost connection, the delivery is retried once the server is back, and the dialer's folder ends with
 // the file an undisturbed run delivers (same bytes), one journal row, and no temporary file.
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
@@ -14,7 +13,7 @@ import { findPipeline } from '../../lib/pipelines';
 import { generatePartnerCustomers, partnersTableSql } from '../../lib/sample-data/mailing-campaigns';
 import { connectClient } from '../../lib/temporal/connection';
 import { uniqueId } from '../helpers/env';
-import { restoreAfter, spawnWorker, startPrivateServers, waitForFailedAttempt, type PrivateServers, type WorkerProcess } from '../helpers/faults';
+import { restoreAfter, spawnWorker, startPrivateServers, waitForAdvisoryLockWait, waitForFailedAttempt, type PrivateServers, type WorkerProcess } from '../helpers/faults';
 import { writeCampaigns } from '../helpers/mailing-campaigns';
 
 const TABLE = 'public.mailing_outage_customers';
@@ -96,11 +95,7 @@ describeOutage('SFTP going down under a running mailingCampaigns delivery', () =
       await blocker.query('BEGIN');
       await blocker.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
       const handle = await deliver(slot);
-      for (let i = 0; i < 1200; i++) {
-        const { rowCount } = await sourceAdmin.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, [LOCK_KEY]);
-        if (rowCount) break;
-        await sleep(100);
-      }
+      await worker.orDeath(waitForAdvisoryLockWait(sourceAdmin, LOCK_KEY));
       assert.ok((await listFolder()).some((name) => name.startsWith('.')), 'part of the file is uploaded under its temporary name');
       const down = Date.now();
       await servers.crash('sftp');

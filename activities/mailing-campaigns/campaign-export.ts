@@ -41,17 +41,20 @@ export async function exportCampaign<T>(
   const client = await source.connect();
   let broken: Error | undefined;
   try {
-    return await inTransaction(client, async () => {
-      await client.query(`SET LOCAL statement_timeout = ${campaign.statementTimeoutSeconds * 1000}`);
-      await client.query(`SELECT set_config('TimeZone', $1, true)`, [timeZone]);
-      const problem = await singleSelectProblem(client, campaign.sql);
-      if (problem) {
-        throw ApplicationFailure.nonRetryable(`campaign ${campaign.name}, query campaigns/sql/${campaign.sqlFile}: ${problem}`, ErrorType.CampaignQueryError);
-      }
-      const csv = client.query(copyTo(campaignCopySql(campaign)));
-      const consumed = await consume(csv);
-      return { rows: csv.rowCount, consumed };
-    }, { readOnly: true });
+    // No ROLLBACK on failure: the connection is closed instead (finally below), which ends the transaction and its
+    // locks at once. A ROLLBACK would wait behind a COPY still running, and a consumer that failed (the SFTP server
+    // gone) would otherwise leave the transaction open on the source, holding its locks, for ever.
+    await client.query('BEGIN READ ONLY');
+    await client.query(`SET LOCAL statement_timeout = ${campaign.statementTimeoutSeconds * 1000}`);
+    await client.query(`SELECT set_config('TimeZone', $1, true)`, [timeZone]);
+    const problem = await singleSelectProblem(client, campaign.sql);
+    if (problem) {
+      throw ApplicationFailure.nonRetryable(`campaign ${campaign.name}, query campaigns/sql/${campaign.sqlFile}: ${problem}`, ErrorType.CampaignQueryError);
+    }
+    const csv = client.query(copyTo(campaignCopySql(campaign)));
+    const consumed = await consume(csv);
+    await client.query('COMMIT');
+    return { rows: csv.rowCount, consumed };
   } catch (error) {
     broken = error as Error;
     if ((error as PgError)?.code === UNTRANSLATABLE_CHARACTER) {

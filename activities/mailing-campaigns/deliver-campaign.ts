@@ -183,14 +183,20 @@ async function deliverLocked(
   const upload = sftp.createWriteStream(tempPath, { flags: 'w' });
   let rows: number;
   const lost = whenConnectionLost(sftp, deps.sftp);
+  // Stops the export when the connection is lost first: an upload stream on a dead connection never closes, so the
+  // export's pipeline would never end, and its query's transaction would stay open on the source, holding its locks.
+  const stop = new AbortController();
+  let exporting: Promise<unknown> | undefined;
   try {
     await Promise.race([once(upload, 'ready'), lost]);
-    const exporting = exportCampaign(deps.source, campaign, deps.timeZone,
-      (csv) => (campaign.lineEnding === 'CRLF' ? pipeline(csv, new CrlfLines(), fingerprint, upload) : pipeline(csv, fingerprint, upload)));
-    // When the connection is lost first, the export fails once the upload is destroyed below: nobody awaits it then.
-    exporting.catch(() => undefined);
-    ({ rows } = await Promise.race([exporting, lost]));
+    const running = exportCampaign(deps.source, campaign, deps.timeZone, (csv) => (campaign.lineEnding === 'CRLF'
+      ? pipeline(csv, new CrlfLines(), fingerprint, upload, { signal: stop.signal })
+      : pipeline(csv, fingerprint, upload, { signal: stop.signal })));
+    exporting = running.catch(() => undefined);
+    ({ rows } = await Promise.race([running, lost]));
   } catch (error) {
+    stop.abort(error);
+    await exporting; // its connection closed (the transaction with it) before the attempt ends
     upload.destroy();
     await sftp.delete(tempPath, true).catch(() => undefined);
     // Whatever was written under this final name's temporary prefix by this or an earlier attempt: nothing stays.

@@ -1,11 +1,11 @@
-// The SFTP server going down while mailingCampaigns uploads a campaign's file (part of it already written under its
-// temporary name), with the real `etl worker` in its own process and an SFTP server of the test's own: the worker
-// outlives its lost connection, the delivery is retried once the server is back, and the dialer's folder ends with
-// the file an undisturbed run delivers (same bytes), one journal row, and no temporary file.
+// The SFTP server going down, or Postgres restarting, while mailingCampaigns uploads a campaign's file (part of it
+// already written under its temporary name), with the real `etl worker` in its own process and servers of the test's
+// own: the worker outlives its lost connections, the delivery is retried once the server is back, and the dialer's
+// folder ends with the file an undisturbed run delivers (same bytes), one journal row, and no temporary file.
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { MailingResult } from '../../lib/contracts/mailing-campaigns';
 import { createPool } from '../../lib/io/postgres';
@@ -14,17 +14,18 @@ import { findPipeline } from '../../lib/pipelines';
 import { generatePartnerCustomers, partnersTableSql } from '../../lib/sample-data/mailing-campaigns';
 import { connectClient } from '../../lib/temporal/connection';
 import { uniqueId } from '../helpers/env';
-import { restoreAfter, spawnWorker, startPrivateServers, waitForFailedAttempt, type PrivateServers, type WorkerProcess } from '../helpers/faults';
+import { restoreAfter, spawnWorker, startPrivateServers, waitForAdvisoryLockWait, waitForFailedAttempt, type PrivateServers, type WorkerProcess } from '../helpers/faults';
 import { writeCampaigns } from '../helpers/mailing-campaigns';
 
 const TABLE = 'public.mailing_outage_customers';
 /** The campaign's query waits on this advisory lock from its 500th row on, while the test holds it. */
 const LOCK_KEY = 5_140_014;
 
-// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: an outage of 10 s, about 25 s in all.
+// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: an SFTP outage of 10 s and a Postgres
+// restart of 3 s, about 45 s in all.
 const describeOutage = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
-describeOutage('SFTP going down under a running mailingCampaigns delivery', () => {
+describeOutage('SFTP going down, Postgres restarting, under a running mailingCampaigns delivery', () => {
   let servers: PrivateServers;
   let worker: WorkerProcess;
   let client: Client;
@@ -61,7 +62,7 @@ describeOutage('SFTP going down under a running mailingCampaigns delivery', () =
   };
 
   beforeAll(async () => {
-    servers = await startPrivateServers('mailing-outage', ['sftp']);
+    servers = await startPrivateServers('mailing-outage', ['postgres', 'sftp']);
     sourceAdmin = createPool(servers.settings.postgres.sourceAdminUrl);
     target = createPool(servers.settings.postgres.databaseUrl);
     await sourceAdmin.query(`DROP TABLE IF EXISTS ${TABLE}; ${partnersTableSql(TABLE)}`);
@@ -85,33 +86,34 @@ describeOutage('SFTP going down under a running mailingCampaigns delivery', () =
     await servers?.stop();
   });
 
-  it('down for 10 s mid-upload: the delivery is retried and the dialer gets the undisturbed run\'s file, once, with no temporary file left', async () => {
-    const undisturbedSlot = '2025-03-12T08:00:00-03:00';
-    const undisturbed = await worker.orDeath((await deliver(undisturbedSlot)).result()) as MailingResult;
-    assert.equal(undisturbed.campaigns[0].status, 'delivered');
+  const undisturbedSlot = '2025-03-12T08:00:00-03:00';
+  let undisturbed: Promise<MailingResult> | undefined;
 
-    const slot = '2025-03-12T09:00:00-03:00';
+  /**
+   * Delivers `slot` with the campaign's query held mid-file (part of the file uploaded under its temporary name), runs
+   * `fault` there, and checks the slot ends like an undisturbed run's: the same file by sha256, one journal row alike,
+   * no temporary file, the worker alive.
+   */
+  async function deliverThrough(slot: string, fault: (handle: WorkflowHandle, blocker: pg.PoolClient) => Promise<void>) {
+    undisturbed ??= deliver(undisturbedSlot).then((handle) => worker.orDeath(handle.result()) as Promise<MailingResult>);
+    assert.equal((await undisturbed).campaigns[0].status, 'delivered');
+
     const blocker = await sourceAdmin.connect();
+    blocker.on('error', () => undefined); // Postgres may be crashed under it
+    let released = false;
     try {
       await blocker.query('BEGIN');
       await blocker.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
       const handle = await deliver(slot);
-      for (let i = 0; i < 1200; i++) {
-        const { rowCount } = await sourceAdmin.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, [LOCK_KEY]);
-        if (rowCount) break;
-        await sleep(100);
-      }
+      await worker.orDeath(waitForAdvisoryLockWait(sourceAdmin, LOCK_KEY));
       assert.ok((await listFolder()).some((name) => name.startsWith('.')), 'part of the file is uploaded under its temporary name');
-      const down = Date.now();
-      await servers.crash('sftp');
-      await blocker.query('COMMIT');
-      assert.ok(await worker.orDeath(waitForFailedAttempt(handle, /./)), 'the delivery failed an attempt while the server was down, and is retried');
-      await restoreAfter(servers, 'sftp', down, 10_000);
+      await fault(handle, blocker);
+      released = true;
       const result = await worker.orDeath(handle.result()) as MailingResult;
       assert.equal(worker.exitCode, null, 'the worker process is alive');
       assert.equal(result.campaigns[0].status, 'delivered');
     } finally {
-      blocker.release();
+      blocker.release(released);
     }
 
     const [before] = await journal(undisturbedSlot);
@@ -119,8 +121,31 @@ describeOutage('SFTP going down under a running mailingCampaigns delivery', () =
     assert.equal(after.length, 1, 'one journal row for the slot');
     assert.deepEqual({ ...after[0], file_name: undefined }, { ...before, file_name: undefined });
     const files = await listFolder();
-    assert.deepEqual(files, [before.file_name, after[0].file_name].sort(), 'the two final files, no temporary one');
+    assert.ok(files.includes(after[0].file_name), 'the slot\'s file is delivered');
+    assert.deepEqual(files.filter((name) => name.startsWith('.')), [], 'no temporary file left');
     assert.equal(await sha256Of(after[0].file_name), await sha256Of(before.file_name));
     assert.equal(await sha256Of(after[0].file_name), after[0].sha256);
+  }
+
+  it('SFTP down for 10 s mid-upload: the delivery is retried and the dialer gets the undisturbed run\'s file, once, with no temporary file left', async () => {
+    await deliverThrough('2025-03-12T09:00:00-03:00', async (handle, blocker) => {
+      const down = Date.now();
+      await servers.crash('sftp');
+      await blocker.query('COMMIT');
+      assert.ok(await worker.orDeath(waitForFailedAttempt(handle, /./)), 'the delivery failed an attempt while the server was down, and is retried');
+      await restoreAfter(servers, 'sftp', down, 10_000);
+    });
+    // The failed attempt's query ended with it: no transaction left open on the source, holding the query's locks.
+    const { rows: open } = await sourceAdmin.query(
+      `SELECT state, left(query, 60) AS query FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`);
+    assert.deepEqual(open, [], 'no transaction left open on the source');
+  });
+
+  it('Postgres restarting mid-upload (its query cut off mid-file): the delivery is retried and the dialer gets the undisturbed run\'s file, once, with no temporary file left', async () => {
+    await deliverThrough('2025-03-12T10:00:00-03:00', async () => {
+      await servers.crash('postgres');
+      await sleep(3000); // an outage of a few seconds: the delivery's attempts fail to connect meanwhile
+      await servers.start('postgres');
+    });
   });
 });

@@ -119,6 +119,34 @@ export async function waitForLockWait(db: pg.Pool, relname: string): Promise<voi
   throw new Error(`nothing waited for a lock on ${relname}`);
 }
 
+/** Holds an exclusive advisory lock on a connection of its own (release(true) ends it), for statements to wait on. */
+export async function holdAdvisoryLock(db: pg.Pool, key: number): Promise<pg.PoolClient> {
+  const holder = await db.connect();
+  holder.on('error', () => undefined); // its server may be crashed under it
+  await holder.query('SELECT pg_advisory_lock($1)', [key]);
+  return holder;
+}
+
+/** Waits until some statement waits for the advisory lock `key` (so a crash or a kill lands mid-statement). */
+export async function waitForAdvisoryLockWait(db: pg.Pool, key: number): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    const { rowCount } = await db.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, [key]);
+    if (rowCount) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing waited for the advisory lock ${key}`);
+}
+
+/** Waits until the worker has migrated the target (it does at its start): tests lock or alter its tables. */
+export async function waitForTargetTables(db: pg.Pool, tables: string[]): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    const { rows } = await db.query('SELECT bool_and(to_regclass(t) IS NOT NULL) AS ready FROM unnest($1::text[]) t', [tables]);
+    if (rows[0].ready) return;
+    await sleep(100);
+  }
+  throw new Error(`the worker did not create ${tables.join(', ')}`);
+}
+
 /** Polls a run's progress query until `step` is reached (or the run ends). */
 export async function waitForStep(handle: WorkflowHandle, step: string): Promise<string> {
   let current = '';

@@ -54,15 +54,19 @@ function residentBytes(pid: number, proportional: boolean): number {
   }
 }
 
+/** A process's parent pid: the 4th field of its stat, after the command name in parentheses (which may hold spaces). */
+function parentPid(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 /** The postmaster and every process it started (backends, walwriter, autovacuum...). */
 function postgresProcesses(postmaster: number): number[] {
   const children = readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
     try {
-      // The parent pid is the 4th field, after the command name in parentheses (which may hold spaces).
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
+      return parentPid(pid) === postmaster;
     } catch {
-      return false;
+      return false; // the process ended between listing and reading
     }
   });
   return [postmaster, ...children];
@@ -71,8 +75,7 @@ function postgresProcesses(postmaster: number): number[] {
 /** The postmaster's pid, from a backend of it. */
 export async function postmasterPid(pool: pg.Pool): Promise<number> {
   const { rows: [{ pid }] } = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  return parentPid(pid);
 }
 
 export interface MemoryPeaks {

@@ -30,8 +30,10 @@ export async function runQualityChecks(
   deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string, plan?: IncrementalPlan,
 ): Promise<QualityReport & { stats: FeatureStats }> {
   const { raw, clean, features } = stagingTables(run.runId);
-  // Incremental: the raw checks judge the rows read this run; freshness is the newest transaction of all (each user's last).
-  const newest = plan?.kind === 'incremental' ? `SELECT max(last_at) FROM ${incrementalStaging(run.runId).aggregates}` : `SELECT max(created_at) FROM ${clean}`;
+  // Freshness: the newest transaction, read from each user's last (one row per user, not every clean row). Incremental:
+  // the raw checks judge the rows read this run, freshness is over every user.
+  const newest = plan?.kind === 'incremental' ? `SELECT max(last_at) FROM ${incrementalStaging(run.runId).aggregates}`
+    : `SELECT max(last_transaction_at) FROM ${features}`;
   const th = options.thresholds;
   const db = deps.target;
   const q = (sql: string, params: unknown[] = []) => num(db, sql, params);

@@ -3,7 +3,7 @@ import { type CrmFeaturesOptions, type RunRef, type StepMetric, stagingTables } 
 import { stagingDdl, withTransaction } from '../../lib/io/postgres';
 import type pg from 'pg';
 import { type CrmDeps, OPTIONAL_COLUMNS, RAW_COLUMNS, sourceTableColumns } from './extract';
-import { ambiguousNumberReasonSql } from '../../lib/io/numbers';
+import { ambiguousNumberReasonSql, parsedNumberSql } from '../../lib/io/numbers';
 
 export const GAME_TYPES = ['crash', 'cassino', 'esportes', 'poker', 'slots'];
 /** The money movements a user makes, plus `bonus` (credit the house grants: it feeds bonus_usage_share and net_gaming_revenue). */
@@ -23,31 +23,33 @@ const list = (values: string[]) => values.map((v) => `'${v}'`).join(', ');
 export const BIG_SORTS = "SET LOCAL work_mem = '256MB'";
 
 /**
- * Each raw row with its values parsed once (a lateral of typed values, NULL where the text does not parse) and the
- * first reason that rejects it ($1 = asOf). `where` narrows it to a part of the raw table.
+ * Each raw row with its values parsed once and the first reason that rejects it ($1 = asOf). `where` narrows it to a
+ * part of the raw table. The typed values (NULL where the text does not parse) are worked out in a subquery kept apart
+ * by OFFSET 0: flattened, each use of a value (the reason's tests, the output) would parse the text again.
  */
 export const classifySql = (raw: string, where = '') => `
-    SELECT r.*, v.id, v.amt, v.at, v.ttype, CASE
-        WHEN v.id IS NULL THEN 'invalid transaction_id'
+    SELECT ${RAW_COLUMNS.map((c) => `r.${c}`).join(', ')}, r.source, r.number_locale, r.id, v.amt, r.at, r.ttype, CASE
+        WHEN r.id IS NULL THEN 'invalid transaction_id'
         WHEN r.user_id IS NULL OR btrim(r.user_id) = '' OR length(r.user_id) > 50 THEN 'missing or invalid user_id'
-        WHEN n.ambiguous THEN ${ambiguousNumberReasonSql("'amount'", 'r.amount')}
+        -- An ambiguous amount has no value: the ambiguity is looked for only then.
+        WHEN r.value IS NULL AND etl_number_ambiguous(r.amount, r.number_locale) THEN ${ambiguousNumberReasonSql("'amount'", 'r.amount')}
         WHEN v.amt IS NULL THEN 'invalid amount'
-        WHEN v.at IS NULL THEN 'invalid created_at'
-        WHEN v.ttype IS NULL OR v.ttype NOT IN (${list(TRANSACTION_TYPES)}) THEN 'invalid transaction_type'
-        WHEN v.st IS NULL OR v.st NOT IN (${list(STATUSES)}) THEN 'invalid status'
-        WHEN v.st <> 'completed' THEN 'status ' || v.st || ' (only completed transactions count)'
+        WHEN r.at IS NULL THEN 'invalid created_at'
+        WHEN r.ttype IS NULL OR r.ttype NOT IN (${list(TRANSACTION_TYPES)}) THEN 'invalid transaction_type'
+        WHEN r.st IS NULL OR r.st NOT IN (${list(STATUSES)}) THEN 'invalid status'
+        WHEN r.st <> 'completed' THEN 'status ' || r.st || ' (only completed transactions count)'
         -- numeric(10,2) rounds -0.004 to 0.00: the number as written decides.
-        WHEN n.value < 0 THEN 'negative amount'
-        WHEN v.at > $1::timestamp THEN 'future created_at'
+        WHEN r.value < 0 THEN 'negative amount'
+        WHEN r.at > $1::timestamp THEN 'future created_at'
       END AS reason
-    FROM ${raw} r
-    -- The amount in the locale its file is written in (one parser for every pipeline: sql/shared/004_parse_number.sql).
-    CROSS JOIN LATERAL (SELECT etl_parse_number(r.amount, r.number_locale) AS value, etl_number_ambiguous(r.amount, r.number_locale) AS ambiguous) n
-    CROSS JOIN LATERAL (SELECT
-      CASE WHEN public.etl_input_is_valid(r.transaction_id, 'uuid') THEN r.transaction_id::uuid END AS id,
-      CASE WHEN abs(round(n.value, 2)) < 1e8 THEN round(n.value, 2)::numeric(10,2) END AS amt,
-      CASE WHEN public.etl_input_is_valid(r.created_at, 'timestamp') THEN r.created_at::timestamp END AS at,
-      lower(r.transaction_type) AS ttype, lower(r.status) AS st) v ${where}`;
+    FROM (SELECT r.*,
+            CASE WHEN public.etl_input_is_valid(r.transaction_id, 'uuid') THEN r.transaction_id::uuid END AS id,
+            -- The amount in the locale its file is written in (one parser for every pipeline: sql/shared/004_parse_number.sql).
+            ${parsedNumberSql('r.amount', 'r.number_locale')} AS value,
+            CASE WHEN public.etl_input_is_valid(r.created_at, 'timestamp') THEN r.created_at::timestamp END AS at,
+            lower(r.transaction_type) AS ttype, lower(r.status) AS st
+          FROM ${raw} r ${where} OFFSET 0) r
+    CROSS JOIN LATERAL (SELECT CASE WHEN abs(round(r.value, 2)) < 1e8 THEN round(r.value, 2)::numeric(10,2) END AS amt) v`;
 
 /**
  * Types, impossible values, status and duplicates: each raw row gets the first reason that rejects it; rejected

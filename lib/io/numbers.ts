@@ -15,6 +15,14 @@ export function typedNumberText(n: number): string {
 export const typedNumberSql = (expr: string) =>
   `CASE WHEN (${expr})::text ~ '^-?[1-9]\\d{0,2}\\.\\d{3}$' THEN (${expr})::text || '0' ELSE (${expr})::text END`;
 
+/**
+ * etl_parse_number(text, locale) as SQL, with a fast path: digits with at most two decimals after a point (what a
+ * database or a typed file writes: 123.45, 12) read the same in every locale and are cast at once; only the rest
+ * (currency marks, separators, 1.234) go through the parser. Same value for every input.
+ */
+export const parsedNumberSql = (textSql: string, localeSql: string) =>
+  `CASE WHEN ${textSql} ~ '^[-+]?\\d+(\\.\\d\\d?)?$' THEN ${textSql}::numeric ELSE etl_parse_number(${textSql}, ${localeSql}) END`;
+
 /** Quarantine reasons for a value that `auto` cannot read start with this (then the column, the value, why). */
 export const AMBIGUOUS_NUMBER_REASON = 'ambiguous number in ';
 

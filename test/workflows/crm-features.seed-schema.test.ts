@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { CrmFeaturesResult } from '../../lib/contracts/crm-features';
+import { parsedNumberSql } from '../../lib/io/numbers';
 import { createS3Client } from '../../lib/io/s3';
 import { putLakeFile } from '../../lib/sample-data/crm-features';
 import { AS_OF } from '../helpers/crm-features';
@@ -62,6 +63,15 @@ describe('crmFeatures on the seed\'s own schema', () => {
       { user_id: `${p}B`, favorite_game_type: null, game_diversity_score: null, behavioral_diversity_score: null, canal_preferido: 'loja, centro',
         deposits: 2500, ticket: 623.25 },
     ]);
+  });
+
+  it('reads every amount as the shared parser does, plain numbers by the fast path included', async () => {
+    const values = ['12', '-7', '+3', '123.45', '5.1', '0.500', '1.234', '1.2340', '1,234', '12,50', '1.234,56', '1,234.56', 'R$ 2.500', '1e5',
+      'NaN', ' 12.5', '12.', '.5', '', 'abc', '99999999.99', '100000000'];
+    const { rows } = await ctx.target.query(`SELECT v, l, ${parsedNumberSql('v', 'l')}::text AS fast, etl_parse_number(v, l)::text AS parser
+      FROM unnest($1::text[]) v, unnest(ARRAY['auto', 'pt-BR', 'en-US']) l`, [values]);
+    assert.equal(rows.length, values.length * 3);
+    assert.deepEqual(rows.filter((r) => r.fast !== r.parser), []);
   });
 
   it('fails at once, naming the table, when the source table does not exist', async () => {

@@ -1,12 +1,14 @@
-// The SFTP server going down, or Postgres restarting, while mailingCampaigns uploads a campaign's file (part of it
-// already written under its temporary name), with the real `etl worker` in its own process and servers of the test's
-// own: the worker outlives its lost connections, the delivery is retried once the server is back, and the dialer's
-// folder ends with the file an undisturbed run delivers (same bytes), one journal row, and no temporary file.
+// The SFTP server going down, Postgres restarting, or the worker killed (SIGKILL) while mailingCampaigns uploads a
+// campaign's file (part of it already written under its temporary name), with the real `etl worker` in its own process
+// and servers of the test's own: the worker outlives its lost connections (or a second worker takes over from the
+// killed one), the delivery is retried, and the dialer's folder ends with the file an undisturbed run delivers (same
+// bytes), one journal row, and no temporary file.
 import assert from 'node:assert/strict';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
+import type { Settings } from '../../lib/config/settings';
 import type { MailingResult } from '../../lib/contracts/mailing-campaigns';
 import { createPool } from '../../lib/io/postgres';
 import { connectSftp } from '../../lib/io/sftp';
@@ -14,20 +16,25 @@ import { findPipeline } from '../../lib/pipelines';
 import { generatePartnerCustomers, partnersTableSql } from '../../lib/sample-data/mailing-campaigns';
 import { connectClient } from '../../lib/temporal/connection';
 import { uniqueId } from '../helpers/env';
-import { restoreAfter, spawnWorker, startPrivateServers, waitForAdvisoryLockWait, waitForFailedAttempt, type PrivateServers, type WorkerProcess } from '../helpers/faults';
+import { endsWithin, restoreAfter, spawnWorker, startPrivateServers, waitForAdvisoryLockWait, waitForFailedAttempt, type PrivateServers, type WorkerProcess } from '../helpers/faults';
 import { writeCampaigns } from '../helpers/mailing-campaigns';
 
 const TABLE = 'public.mailing_outage_customers';
 /** The campaign's query waits on this advisory lock from its 500th row on, while the test holds it. */
 const LOCK_KEY = 5_140_014;
+/** An outage (10 s at most) plus the delivery's retries' backoff (5 s, doubling to 1 min), generously. */
+const OUTAGE_BOUND_MS = 120_000;
+/** A killed worker's attempt is noticed at its heartbeat timeout (1 min); then the backoff, generously. */
+const KILL_BOUND_MS = 180_000;
 
-// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: an SFTP outage of 10 s and a Postgres
-// restart of 3 s, about 45 s in all.
+// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: an SFTP outage of 10 s, a Postgres
+// restart of 3 s, and a kill noticed at the delivery's heartbeat timeout (1 min): about 105 s in all.
 const describeOutage = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
-describeOutage('SFTP going down, Postgres restarting, under a running mailingCampaigns delivery', () => {
+describeOutage('SFTP going down, Postgres restarting, the worker killed, under a running mailingCampaigns delivery', () => {
   let servers: PrivateServers;
   let worker: WorkerProcess;
+  let workerSettings: Settings;
   let client: Client;
   let sourceAdmin: pg.Pool;
   let target: pg.Pool;
@@ -74,7 +81,8 @@ describeOutage('SFTP going down, Postgres restarting, under a running mailingCam
     const dir = writeCampaigns([{ name: campaign, sftpFolder: folder, columns: [{ source: 'phone', header: 'TELEFONE', format: 'phone' }],
       sql: `SELECT phone FROM (SELECT id, phone FROM ${TABLE} ORDER BY id) s `
         + `WHERE CASE WHEN s.id < 500 THEN true ELSE pg_advisory_xact_lock_shared(${LOCK_KEY})::text = '' END` }]);
-    worker = spawnWorker({ ...servers.settings, mailing: { campaignsDir: dir } });
+    workerSettings = { ...servers.settings, mailing: { campaignsDir: dir } };
+    worker = spawnWorker(workerSettings);
     client = await connectClient(servers.settings);
   });
   afterAll(async () => {
@@ -92,9 +100,9 @@ describeOutage('SFTP going down, Postgres restarting, under a running mailingCam
   /**
    * Delivers `slot` with the campaign's query held mid-file (part of the file uploaded under its temporary name), runs
    * `fault` there, and checks the slot ends like an undisturbed run's: the same file by sha256, one journal row alike,
-   * no temporary file, the worker alive.
+   * no temporary file, one final file per delivered slot, the worker alive, within `boundMs` of the fault.
    */
-  async function deliverThrough(slot: string, fault: (handle: WorkflowHandle, blocker: pg.PoolClient) => Promise<void>) {
+  async function deliverThrough(slot: string, boundMs: number, fault: (handle: WorkflowHandle, blocker: pg.PoolClient) => Promise<void>) {
     undisturbed ??= deliver(undisturbedSlot).then((handle) => worker.orDeath(handle.result()) as Promise<MailingResult>);
     assert.equal((await undisturbed).campaigns[0].status, 'delivered');
 
@@ -107,9 +115,10 @@ describeOutage('SFTP going down, Postgres restarting, under a running mailingCam
       const handle = await deliver(slot);
       await worker.orDeath(waitForAdvisoryLockWait(sourceAdmin, LOCK_KEY));
       assert.ok((await listFolder()).some((name) => name.startsWith('.')), 'part of the file is uploaded under its temporary name');
+      const faultAt = Date.now();
       await fault(handle, blocker);
       released = true;
-      const result = await worker.orDeath(handle.result()) as MailingResult;
+      const result = await worker.orDeath(endsWithin(handle.result(), faultAt, boundMs)) as MailingResult;
       assert.equal(worker.exitCode, null, 'the worker process is alive');
       assert.equal(result.campaigns[0].status, 'delivered');
     } finally {
@@ -123,12 +132,14 @@ describeOutage('SFTP going down, Postgres restarting, under a running mailingCam
     const files = await listFolder();
     assert.ok(files.includes(after[0].file_name), 'the slot\'s file is delivered');
     assert.deepEqual(files.filter((name) => name.startsWith('.')), [], 'no temporary file left');
+    const { rows: delivered } = await target.query(`SELECT file_name FROM mailing_deliveries WHERE campaign = $1 AND status = 'delivered'`, [campaign]);
+    assert.deepEqual(files, delivered.map((row) => row.file_name).sort(), 'one file per delivered slot, nothing else');
     assert.equal(await sha256Of(after[0].file_name), await sha256Of(before.file_name));
     assert.equal(await sha256Of(after[0].file_name), after[0].sha256);
   }
 
   it('SFTP down for 10 s mid-upload: the delivery is retried and the dialer gets the undisturbed run\'s file, once, with no temporary file left', async () => {
-    await deliverThrough('2025-03-12T09:00:00-03:00', async (handle, blocker) => {
+    await deliverThrough('2025-03-12T09:00:00-03:00', OUTAGE_BOUND_MS, async (handle, blocker) => {
       const down = Date.now();
       await servers.crash('sftp');
       await blocker.query('COMMIT');
@@ -142,10 +153,21 @@ describeOutage('SFTP going down, Postgres restarting, under a running mailingCam
   });
 
   it('Postgres restarting mid-upload (its query cut off mid-file): the delivery is retried and the dialer gets the undisturbed run\'s file, once, with no temporary file left', async () => {
-    await deliverThrough('2025-03-12T10:00:00-03:00', async () => {
+    await deliverThrough('2025-03-12T10:00:00-03:00', OUTAGE_BOUND_MS, async () => {
       await servers.crash('postgres');
       await sleep(3000); // an outage of a few seconds: the delivery's attempts fail to connect meanwhile
       await servers.start('postgres');
+    });
+  });
+
+  it('the worker killed (SIGKILL) mid-upload: a second worker delivers the undisturbed run\'s file, once, whole, with no temporary file left', async () => {
+    await deliverThrough('2025-03-12T11:00:00-03:00', KILL_BOUND_MS, async (_, blocker) => {
+      const killed = worker;
+      killed.kill('SIGKILL');
+      while (killed.exitCode === null && killed.signalCode === null) await sleep(20);
+      assert.equal(killed.signalCode, 'SIGKILL', 'the first worker died of the kill, not before');
+      worker = spawnWorker(workerSettings);
+      await blocker.query('COMMIT');
     });
   });
 });

@@ -181,3 +181,21 @@ export async function restoreAfter(servers: PrivateServers, name: ServerName, do
   await sleep(Math.max(0, downSince + ms - Date.now()));
   await servers.start(name);
 }
+
+/**
+ * `promise` (a run's result), or a rejection once `ms` have passed since `since` (when the fault began) without it
+ * settling: a run riding out a fault ends within the outage plus its retries' backoff and heartbeat timeout, and a
+ * run that hangs (a step waiting forever on a lock or a dead connection) fails here rather than at jest's timeout.
+ * A generous bound, not a check of speed.
+ */
+export async function endsWithin<T>(promise: Promise<T>, since: number, ms: number): Promise<T> {
+  const bound = new AbortController();
+  const late = sleep(Math.max(0, since + ms - Date.now()), undefined, { signal: bound.signal }).then(() => {
+    throw new Error(`the run did not end within ${Math.round(ms / 1000)} s of the fault`);
+  }, () => undefined as never);
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    bound.abort();
+  }
+}

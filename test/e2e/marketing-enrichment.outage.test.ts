@@ -7,19 +7,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
-import type { Client } from '@temporalio/client';
 import { parse } from 'csv-parse/sync';
 import ExcelJS from 'exceljs';
-import type pg from 'pg';
 import type { EnrichmentInput, EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
-import { createPool } from '../../lib/io/postgres';
-import { findPipeline } from '../../lib/pipelines';
-import { connectClient } from '../../lib/temporal/connection';
-import { uniqueId } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
-import {
-  endsWithin, holdAdvisoryLock, spawnWorker, startPrivateServers, waitForAdvisoryLockWait, waitForTargetTables, type PrivateServers, type WorkerProcess,
-} from '../helpers/faults';
+import { endsWithin, holdAdvisoryLock, openFaultStack, waitForAdvisoryLockWait, waitForTargetTables, type FaultStack } from '../helpers/faults';
 import { exportFolder, geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
 
 const CUSTOMERS = 200;
@@ -35,21 +27,14 @@ const BOUND_MS = 120_000;
 const describeOutage = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
 describeOutage('Postgres restarting under a running marketingEnrichment', () => {
-  let servers: PrivateServers;
-  let worker: WorkerProcess;
-  let client: Client;
-  let target: pg.Pool;
+  let stack: FaultStack;
   const fake = new FakeGemini({ apiKey: 'test-key', latencyMs: 50 });
-  const started: string[] = [];
   // One unknown interest: the quarantine sheet is compared too.
   const customers = writeCustomers(tempDir('marketing-outage'), 'MKO', CUSTOMERS, [{ id: 'MKO-BAD', interesse: 'Poupança' }]);
 
-  const enrich = async (label: string) => {
-    const workflowId = uniqueId(label);
-    started.push(workflowId);
-    const input: EnrichmentInput = { customers, campaign: CAMPAIGN, batchSize: BATCH, maxParallelRequests: 2, outputs: { folder: exportFolder(label).folder } };
-    return client.workflow.start('marketingEnrichment', { taskQueue: findPipeline('marketing-enrichment').taskQueue, workflowId, args: [input] });
-  };
+  const enrich = (label: string) => stack.start('marketingEnrichment', label, {
+    customers, campaign: CAMPAIGN, batchSize: BATCH, maxParallelRequests: 2, outputs: { folder: exportFolder(label).folder },
+  } satisfies EnrichmentInput);
   /** What a user reads in the files: the messages (not when each was written), the quarantine, the summary (not the workflow id). */
   const contents = async (result: EnrichmentResult) => {
     const workbook = new ExcelJS.Workbook();
@@ -64,7 +49,7 @@ describeOutage('Postgres restarting under a running marketingEnrichment', () => 
       csv: csv.map(({ 'Gerada em': _, ...rest }) => rest),
     };
   };
-  const messagesDiffer = async () => (await target.query(`
+  const messagesDiffer = async () => (await stack.target.query(`
     (SELECT customer_id, campaign, prompt_version, status, message, word_count, failure_reason, provider, model, batch FROM marketing_messages
      EXCEPT SELECT customer_id, campaign, prompt_version, status, message, word_count, failure_reason, provider, model, batch FROM undisturbed_messages)
     UNION ALL
@@ -75,45 +60,38 @@ describeOutage('Postgres restarting under a running marketingEnrichment', () => 
 
   beforeAll(async () => {
     await fake.start();
-    servers = await startPrivateServers('marketing-outage', ['postgres']);
-    worker = spawnWorker({ ...servers.settings, gemini: geminiSettings(fake).gemini });
-    client = await connectClient(servers.settings);
-    target = createPool(servers.settings.postgres.databaseUrl);
-    await waitForTargetTables(target, ['marketing_messages']);
+    stack = await openFaultStack('marketing-outage', ['postgres'], (settings) => ({ ...settings, gemini: geminiSettings(fake).gemini }));
+    await waitForTargetTables(stack.target, ['marketing_messages']);
     // The undisturbed run's messages are kept aside and removed: the run under the crash enriches the same customers.
-    undisturbed = await worker.orDeath((await enrich('mkt-undisturbed')).result()) as EnrichmentResult;
-    await target.query(`CREATE TABLE undisturbed_messages AS SELECT * FROM marketing_messages; DELETE FROM marketing_messages`);
-    await target.query(`
+    undisturbed = await stack.worker.orDeath((await enrich('mkt-undisturbed')).result()) as EnrichmentResult;
+    await stack.target.query(`CREATE TABLE undisturbed_messages AS SELECT * FROM marketing_messages; DELETE FROM marketing_messages`);
+    await stack.target.query(`
       CREATE FUNCTION marketing_outage_wait() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN IF NEW.batch >= ${FROM_BATCH} THEN PERFORM pg_advisory_xact_lock_shared(${LOCK_KEY}); END IF; RETURN NEW; END $$;
       CREATE TRIGGER marketing_outage_wait BEFORE INSERT ON marketing_messages FOR EACH ROW EXECUTE FUNCTION marketing_outage_wait()`);
   });
   afterAll(async () => {
-    for (const id of started) await client?.workflow.getHandle(id).terminate('test over').catch(() => undefined);
-    worker?.kill('SIGKILL');
-    await client?.connection.close();
-    await target?.end();
-    await servers?.stop();
+    await stack?.close();
     await fake.stop();
   });
 
   it('mid "writing messages": the run rides it out, the messages and the XLSX and CSV equal an undisturbed run\'s, the worker lives on', async () => {
     assert.equal(undisturbed.enriched, CUSTOMERS);
     assert.equal(undisturbed.customersQuarantined, 1);
-    const blocker = await holdAdvisoryLock(target, LOCK_KEY);
+    const blocker = await holdAdvisoryLock(stack.target, LOCK_KEY);
     const handle = await enrich('mkt-outage');
-    await worker.orDeath(waitForAdvisoryLockWait(target, LOCK_KEY));
-    const { rows: [atCrash] } = await target.query('SELECT count(*)::int AS n FROM marketing_messages');
+    await stack.worker.orDeath(waitForAdvisoryLockWait(stack.target, LOCK_KEY));
+    const { rows: [atCrash] } = await stack.target.query('SELECT count(*)::int AS n FROM marketing_messages');
     assert.ok(atCrash.n >= (FROM_BATCH - 1) * BATCH && atCrash.n < CUSTOMERS, `crashed mid-run (after ${atCrash.n} messages stored)`);
     assert.equal((await handle.query('progress') as { step: string }).step, 'writing messages');
     const down = Date.now();
-    await servers.crash('postgres');
+    await stack.servers.crash('postgres');
     blocker.release(true);
     await sleep(3000); // an outage of a few seconds: the batches' attempts fail to connect meanwhile
-    await servers.start('postgres');
+    await stack.servers.start('postgres');
 
-    const result = await worker.orDeath(endsWithin(handle.result(), down, BOUND_MS)) as EnrichmentResult;
-    assert.equal(worker.exitCode, null, `the worker process died:\n${worker.output()}`);
+    const result = await stack.worker.orDeath(endsWithin(handle.result(), down, BOUND_MS)) as EnrichmentResult;
+    assert.equal(stack.worker.exitCode, null, `the worker process died:\n${stack.worker.output()}`);
     assert.deepEqual({ ...result, files: [] }, { ...undisturbed, files: [] });
     assert.deepEqual(await messagesDiffer(), [], 'the messages equal the undisturbed run\'s');
     const expected = await contents(undisturbed);

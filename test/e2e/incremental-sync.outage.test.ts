@@ -5,15 +5,9 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
-import type { Client } from '@temporalio/client';
-import type pg from 'pg';
 import type { SyncResult } from '../../lib/contracts/incremental-sync';
-import { createPool } from '../../lib/io/postgres';
-import { findPipeline } from '../../lib/pipelines';
 import { seedConversations } from '../../lib/sample-data/incremental-sync';
-import { connectClient } from '../../lib/temporal/connection';
-import { uniqueId } from '../helpers/env';
-import { holdAdvisoryLock, spawnWorker, startPrivateServers, waitForAdvisoryLockWait, waitForTargetTables, type PrivateServers, type WorkerProcess } from '../helpers/faults';
+import { holdAdvisoryLock, openFaultStack, waitForAdvisoryLockWait, type FaultStack } from '../helpers/faults';
 import { syncedRowsDiffer } from '../helpers/incremental-sync';
 
 const TABLE = 'public.conv_outage';
@@ -26,43 +20,26 @@ const LOCK_KEY = 5_140_015;
 const describeOutage = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
 describeOutage('Postgres restarting under a running incrementalSync', () => {
-  let servers: PrivateServers;
-  let worker: WorkerProcess;
-  let client: Client;
-  let sourceAdmin: pg.Pool;
-  let target: pg.Pool;
-  const started: string[] = [];
+  let stack: FaultStack;
 
   beforeAll(async () => {
-    servers = await startPrivateServers('sync-outage', ['postgres']);
-    worker = spawnWorker(servers.settings);
-    client = await connectClient(servers.settings);
-    sourceAdmin = createPool(servers.settings.postgres.sourceAdminUrl);
-    target = createPool(servers.settings.postgres.databaseUrl);
-    await waitForTargetTables(target, ['etl_control']);
-    await seedConversations(sourceAdmin, target, ROWS, TABLE);
+    stack = await openFaultStack('sync-outage', ['postgres']);
+    await seedConversations(stack.sourceAdmin, stack.target, ROWS, TABLE);
     // A merge reaching FROM_ID waits for the lock: the batches before it are committed, the crash lands in the next.
-    await target.query(`
+    await stack.target.query(`
       CREATE FUNCTION conv_outage_wait() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN IF NEW.id >= ${FROM_ID} THEN PERFORM pg_advisory_xact_lock_shared(${LOCK_KEY}); END IF; RETURN NEW; END $$;
       CREATE TRIGGER conv_outage_wait BEFORE INSERT OR UPDATE ON ${TABLE} FOR EACH ROW EXECUTE FUNCTION conv_outage_wait()`);
   });
   afterAll(async () => {
-    for (const id of started) await client?.workflow.getHandle(id).terminate('test over').catch(() => undefined);
-    worker?.kill('SIGKILL');
-    await client?.connection.close();
-    await sourceAdmin?.end();
-    await target?.end();
-    await servers?.stop();
+    await stack?.close();
   });
 
   it('mid-copy: the run rides it out, the target equals the source, nothing loaded twice, one success in etl_control', async () => {
+    const { servers, worker, sourceAdmin, target } = stack;
     const blocker = await holdAdvisoryLock(target, LOCK_KEY);
-    const workflowId = uniqueId('sync-outage');
-    started.push(workflowId);
-    const handle = await client.workflow.start('incrementalSync', {
-      taskQueue: findPipeline('incremental-sync').taskQueue, workflowId, args: [{ sourceTable: TABLE, batchSize: 500 }],
-    });
+    const handle = await stack.start('incrementalSync', 'sync-outage', { sourceTable: TABLE, batchSize: 500 });
+    const { workflowId } = handle;
     await worker.orDeath(waitForAdvisoryLockWait(target, LOCK_KEY));
     const { rows: [atCrash] } = await target.query('SELECT rows_extracted::int AS n FROM etl_control WHERE workflow_id = $1', [workflowId]);
     assert.ok(atCrash.n > 0 && atCrash.n < ROWS, `crashed mid-copy (after ${atCrash.n} rows committed)`);

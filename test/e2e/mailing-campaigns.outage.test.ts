@@ -1,43 +1,39 @@
-// The SFTP server going down, or Postgres restarting, while mailingCampaigns uploads a campaign's file (part of it
-// already written under its temporary name), with the real `etl worker` in its own process and servers of the test's
-// own: the worker outlives its lost connections, the delivery is retried once the server is back, and the dialer's
-// folder ends with the file an undisturbed run delivers (same bytes), one journal row, and no temporary file.
+// The SFTP server going down, Postgres restarting, or the worker killed (SIGKILL) while mailingCampaigns uploads a
+// campaign's file (part of it already written under its temporary name), with the real `etl worker` in its own process
+// and servers of the test's own: the worker outlives its lost connections (or a second worker takes over from the
+// killed one), the delivery is retried, and the dialer's folder ends with the file an undisturbed run delivers (same
+// bytes), one journal row, and no temporary file.
 import assert from 'node:assert/strict';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { MailingResult } from '../../lib/contracts/mailing-campaigns';
-import { createPool } from '../../lib/io/postgres';
 import { connectSftp } from '../../lib/io/sftp';
-import { findPipeline } from '../../lib/pipelines';
 import { generatePartnerCustomers, partnersTableSql } from '../../lib/sample-data/mailing-campaigns';
-import { connectClient } from '../../lib/temporal/connection';
 import { uniqueId } from '../helpers/env';
-import { restoreAfter, spawnWorker, startPrivateServers, waitForAdvisoryLockWait, waitForFailedAttempt, type PrivateServers, type WorkerProcess } from '../helpers/faults';
+import { endsWithin, openFaultStack, restoreAfter, spawnWorker, waitForAdvisoryLockWait, waitForFailedAttempt, type FaultStack } from '../helpers/faults';
 import { writeCampaigns } from '../helpers/mailing-campaigns';
 
 const TABLE = 'public.mailing_outage_customers';
 /** The campaign's query waits on this advisory lock from its 500th row on, while the test holds it. */
 const LOCK_KEY = 5_140_014;
+/** An outage (10 s at most) plus the delivery's retries' backoff (5 s, doubling to 1 min), generously. */
+const OUTAGE_BOUND_MS = 120_000;
+/** A killed worker's attempt is noticed at its heartbeat timeout (1 min); then the backoff, generously. */
+const KILL_BOUND_MS = 180_000;
 
-// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: an SFTP outage of 10 s and a Postgres
-// restart of 3 s, about 45 s in all.
+// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: an SFTP outage of 10 s, a Postgres
+// restart of 3 s, and a kill noticed at the delivery's heartbeat timeout (1 min): about 105 s in all.
 const describeOutage = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
-describeOutage('SFTP going down, Postgres restarting, under a running mailingCampaigns delivery', () => {
-  let servers: PrivateServers;
-  let worker: WorkerProcess;
-  let client: Client;
-  let sourceAdmin: pg.Pool;
-  let target: pg.Pool;
-  const started: string[] = [];
+describeOutage('SFTP going down, Postgres restarting, the worker killed, under a running mailingCampaigns delivery', () => {
+  let stack: FaultStack;
   const campaign = uniqueId('outage').replace('-', '_');
   const folder = `/${campaign}`;
-  const taskQueue = findPipeline('mailing-campaigns').taskQueue;
 
   const listFolder = async () => {
-    const sftp = await connectSftp(servers.settings.sftp);
+    const sftp = await connectSftp(stack.servers.settings.sftp);
     try {
       return (await sftp.list(folder)).filter((f) => f.type === '-').map((f) => f.name).sort();
     } finally {
@@ -45,7 +41,7 @@ describeOutage('SFTP going down, Postgres restarting, under a running mailingCam
     }
   };
   const sha256Of = async (name: string) => {
-    const sftp = await connectSftp(servers.settings.sftp);
+    const sftp = await connectSftp(stack.servers.settings.sftp);
     try {
       const { createHash } = await import('node:crypto');
       return createHash('sha256').update((await sftp.get(`${folder}/${name}`)) as Buffer).digest('hex');
@@ -53,37 +49,24 @@ describeOutage('SFTP going down, Postgres restarting, under a running mailingCam
       await sftp.end();
     }
   };
-  const journal = async (slot: string) => (await target.query(
+  const journal = async (slot: string) => (await stack.target.query(
     `SELECT status, file_name, rows::int, bytes::int, sha256 FROM mailing_deliveries WHERE campaign = $1 AND slot = $2`, [campaign, slot])).rows;
-  const deliver = (slot: string) => {
-    const workflowId = uniqueId('mailing-outage');
-    started.push(workflowId);
-    return client.workflow.start('mailingCampaigns', { taskQueue, workflowId, args: [{ campaigns: [campaign], slot }] });
-  };
+  const deliver = (slot: string) => stack.start('mailingCampaigns', 'mailing-outage', { campaigns: [campaign], slot });
 
   beforeAll(async () => {
-    servers = await startPrivateServers('mailing-outage', ['postgres', 'sftp']);
-    sourceAdmin = createPool(servers.settings.postgres.sourceAdminUrl);
-    target = createPool(servers.settings.postgres.databaseUrl);
-    await sourceAdmin.query(`DROP TABLE IF EXISTS ${TABLE}; ${partnersTableSql(TABLE)}`);
-    await generatePartnerCustomers(sourceAdmin, { table: TABLE, count: 1000, seed: 7 });
-    const sftp = await connectSftp(servers.settings.sftp);
-    await sftp.mkdir(folder, true);
-    await sftp.end();
     // CASE evaluates in order: rows before the 500th pass at once, the others wait for the lock (read-only: a shared one).
     const dir = writeCampaigns([{ name: campaign, sftpFolder: folder, columns: [{ source: 'phone', header: 'TELEFONE', format: 'phone' }],
       sql: `SELECT phone FROM (SELECT id, phone FROM ${TABLE} ORDER BY id) s `
         + `WHERE CASE WHEN s.id < 500 THEN true ELSE pg_advisory_xact_lock_shared(${LOCK_KEY})::text = '' END` }]);
-    worker = spawnWorker({ ...servers.settings, mailing: { campaignsDir: dir } });
-    client = await connectClient(servers.settings);
+    stack = await openFaultStack('mailing-outage', ['postgres', 'sftp'], (settings) => ({ ...settings, mailing: { campaignsDir: dir } }));
+    await stack.sourceAdmin.query(`DROP TABLE IF EXISTS ${TABLE}; ${partnersTableSql(TABLE)}`);
+    await generatePartnerCustomers(stack.sourceAdmin, { table: TABLE, count: 1000, seed: 7 });
+    const sftp = await connectSftp(stack.servers.settings.sftp);
+    await sftp.mkdir(folder, true);
+    await sftp.end();
   });
   afterAll(async () => {
-    for (const id of started) await client?.workflow.getHandle(id).terminate('test over').catch(() => undefined);
-    worker?.kill('SIGKILL');
-    await client?.connection.close();
-    await sourceAdmin?.end();
-    await target?.end();
-    await servers?.stop();
+    await stack?.close();
   });
 
   const undisturbedSlot = '2025-03-12T08:00:00-03:00';
@@ -92,25 +75,26 @@ describeOutage('SFTP going down, Postgres restarting, under a running mailingCam
   /**
    * Delivers `slot` with the campaign's query held mid-file (part of the file uploaded under its temporary name), runs
    * `fault` there, and checks the slot ends like an undisturbed run's: the same file by sha256, one journal row alike,
-   * no temporary file, the worker alive.
+   * no temporary file, one final file per delivered slot, the worker alive, within `boundMs` of the fault.
    */
-  async function deliverThrough(slot: string, fault: (handle: WorkflowHandle, blocker: pg.PoolClient) => Promise<void>) {
-    undisturbed ??= deliver(undisturbedSlot).then((handle) => worker.orDeath(handle.result()) as Promise<MailingResult>);
+  async function deliverThrough(slot: string, boundMs: number, fault: (handle: WorkflowHandle, blocker: pg.PoolClient) => Promise<void>) {
+    undisturbed ??= deliver(undisturbedSlot).then((handle) => stack.worker.orDeath(handle.result()) as Promise<MailingResult>);
     assert.equal((await undisturbed).campaigns[0].status, 'delivered');
 
-    const blocker = await sourceAdmin.connect();
+    const blocker = await stack.sourceAdmin.connect();
     blocker.on('error', () => undefined); // Postgres may be crashed under it
     let released = false;
     try {
       await blocker.query('BEGIN');
       await blocker.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
       const handle = await deliver(slot);
-      await worker.orDeath(waitForAdvisoryLockWait(sourceAdmin, LOCK_KEY));
+      await stack.worker.orDeath(waitForAdvisoryLockWait(stack.sourceAdmin, LOCK_KEY));
       assert.ok((await listFolder()).some((name) => name.startsWith('.')), 'part of the file is uploaded under its temporary name');
+      const faultAt = Date.now();
       await fault(handle, blocker);
       released = true;
-      const result = await worker.orDeath(handle.result()) as MailingResult;
-      assert.equal(worker.exitCode, null, 'the worker process is alive');
+      const result = await stack.worker.orDeath(endsWithin(handle.result(), faultAt, boundMs)) as MailingResult;
+      assert.equal(stack.worker.exitCode, null, 'the worker process is alive');
       assert.equal(result.campaigns[0].status, 'delivered');
     } finally {
       blocker.release(released);
@@ -123,29 +107,42 @@ describeOutage('SFTP going down, Postgres restarting, under a running mailingCam
     const files = await listFolder();
     assert.ok(files.includes(after[0].file_name), 'the slot\'s file is delivered');
     assert.deepEqual(files.filter((name) => name.startsWith('.')), [], 'no temporary file left');
+    const { rows: delivered } = await stack.target.query(`SELECT file_name FROM mailing_deliveries WHERE campaign = $1 AND status = 'delivered'`, [campaign]);
+    assert.deepEqual(files, delivered.map((row) => row.file_name).sort(), 'one file per delivered slot, nothing else');
     assert.equal(await sha256Of(after[0].file_name), await sha256Of(before.file_name));
     assert.equal(await sha256Of(after[0].file_name), after[0].sha256);
   }
 
   it('SFTP down for 10 s mid-upload: the delivery is retried and the dialer gets the undisturbed run\'s file, once, with no temporary file left', async () => {
-    await deliverThrough('2025-03-12T09:00:00-03:00', async (handle, blocker) => {
+    await deliverThrough('2025-03-12T09:00:00-03:00', OUTAGE_BOUND_MS, async (handle, blocker) => {
       const down = Date.now();
-      await servers.crash('sftp');
+      await stack.servers.crash('sftp');
       await blocker.query('COMMIT');
-      assert.ok(await worker.orDeath(waitForFailedAttempt(handle, /./)), 'the delivery failed an attempt while the server was down, and is retried');
-      await restoreAfter(servers, 'sftp', down, 10_000);
+      assert.ok(await stack.worker.orDeath(waitForFailedAttempt(handle, /./)), 'the delivery failed an attempt while the server was down, and is retried');
+      await restoreAfter(stack.servers, 'sftp', down, 10_000);
     });
     // The failed attempt's query ended with it: no transaction left open on the source, holding the query's locks.
-    const { rows: open } = await sourceAdmin.query(
+    const { rows: open } = await stack.sourceAdmin.query(
       `SELECT state, left(query, 60) AS query FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`);
     assert.deepEqual(open, [], 'no transaction left open on the source');
   });
 
   it('Postgres restarting mid-upload (its query cut off mid-file): the delivery is retried and the dialer gets the undisturbed run\'s file, once, with no temporary file left', async () => {
-    await deliverThrough('2025-03-12T10:00:00-03:00', async () => {
-      await servers.crash('postgres');
+    await deliverThrough('2025-03-12T10:00:00-03:00', OUTAGE_BOUND_MS, async () => {
+      await stack.servers.crash('postgres');
       await sleep(3000); // an outage of a few seconds: the delivery's attempts fail to connect meanwhile
-      await servers.start('postgres');
+      await stack.servers.start('postgres');
+    });
+  });
+
+  it('the worker killed (SIGKILL) mid-upload: a second worker delivers the undisturbed run\'s file, once, whole, with no temporary file left', async () => {
+    await deliverThrough('2025-03-12T11:00:00-03:00', KILL_BOUND_MS, async (_, blocker) => {
+      const killed = stack.worker;
+      killed.kill('SIGKILL');
+      while (killed.exitCode === null && killed.signalCode === null) await sleep(20);
+      assert.equal(killed.signalCode, 'SIGKILL', 'the first worker died of the kill, not before');
+      stack.worker = spawnWorker(stack.workerSettings);
+      await blocker.query('COMMIT');
     });
   });
 });

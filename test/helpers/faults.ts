@@ -4,15 +4,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type pg from 'pg';
 import { projectRoot } from '../../lib/config/env';
 import { settingsToEnv, type Settings } from '../../lib/config/settings';
+import { createPool } from '../../lib/io/postgres';
+import { findPipeline } from '../../lib/pipelines';
+import { connectClient } from '../../lib/temporal/connection';
 import { EMBEDDED_PASSWORD, EMBEDDED_USER, READER_PASSWORD, READER_USER, SOURCE_DATABASE, TARGET_DATABASE, embeddedUrl, startEmbeddedPostgres } from '../../lib/stack/postgres';
 import { freePort, isAlive, type ManagedProcess } from '../../lib/stack/processes';
 import { startS3Server, startSftpServer } from '../../lib/stack/storage';
 import { rcloneBinary } from '../../lib/stack/tools';
-import { settings as sharedSettings } from './env';
+import { settings as sharedSettings, uniqueId } from './env';
 
 type ServerName = 'postgres' | 's3' | 'sftp';
 
@@ -80,6 +83,56 @@ export async function startPrivateServers(label: string, names: ServerName[] = [
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+export interface FaultStack {
+  servers: PrivateServers;
+  /** The `etl worker` process; a test that kills it puts the next one here. */
+  worker: WorkerProcess;
+  /** The settings the worker runs with (the servers', plus what the test added). */
+  workerSettings: Settings;
+  client: Client;
+  /** The source database as its owner, and the target. */
+  sourceAdmin: pg.Pool;
+  target: pg.Pool;
+  /** Starts a run of `workflowType` on its pipeline's task queue, with an id of its own (`idPrefix`-...). */
+  start(workflowType: string, idPrefix: string, input: unknown): Promise<WorkflowHandle>;
+  /** Terminates the runs it started that still run (left by a failed assertion, they would go to the next file's worker), kills the worker, stops the servers. */
+  close(): Promise<void>;
+}
+
+/**
+ * What an outage test needs: servers of its own (`names`), a client of the shared Temporal, pools on the source and
+ * target, and the real `etl worker` in its own process with `withSettings` of the servers' settings, once it has
+ * migrated the target.
+ */
+export async function openFaultStack(label: string, names: ServerName[], withSettings: (settings: Settings) => Settings = (s) => s): Promise<FaultStack> {
+  const servers = await startPrivateServers(label, names);
+  const workerSettings = withSettings(servers.settings);
+  const started: string[] = [];
+  const stack: FaultStack = {
+    servers,
+    workerSettings,
+    worker: spawnWorker(workerSettings),
+    client: await connectClient(servers.settings),
+    sourceAdmin: createPool(servers.settings.postgres.sourceAdminUrl),
+    target: createPool(servers.settings.postgres.databaseUrl),
+    async start(workflowType, idPrefix, input) {
+      const workflowId = uniqueId(idPrefix);
+      started.push(workflowId);
+      return stack.client.workflow.start(workflowType, { taskQueue: findPipeline(workflowType).taskQueue, workflowId, args: [input] });
+    },
+    async close() {
+      for (const id of started) await stack.client.workflow.getHandle(id).terminate('test over').catch(() => undefined);
+      stack.worker.kill('SIGKILL');
+      await stack.client.connection.close();
+      await stack.sourceAdmin.end();
+      await stack.target.end();
+      await servers.stop();
+    },
+  };
+  await stack.worker.orDeath(waitForTargetTables(stack.target, ['etl_control']));
+  return stack;
 }
 
 export interface WorkerProcess extends ChildProcess {
@@ -180,4 +233,22 @@ export async function waitForFailedAttempt(handle: WorkflowHandle, reason: RegEx
 export async function restoreAfter(servers: PrivateServers, name: ServerName, downSince: number, ms: number): Promise<void> {
   await sleep(Math.max(0, downSince + ms - Date.now()));
   await servers.start(name);
+}
+
+/**
+ * `promise` (a run's result), or a rejection once `ms` have passed since `since` (when the fault began) without it
+ * settling: a run riding out a fault ends within the outage plus its retries' backoff and heartbeat timeout, and a
+ * run that hangs (a step waiting forever on a lock or a dead connection) fails here rather than at jest's timeout.
+ * A generous bound, not a check of speed.
+ */
+export async function endsWithin<T>(promise: Promise<T>, since: number, ms: number): Promise<T> {
+  const bound = new AbortController();
+  const late = sleep(Math.max(0, since + ms - Date.now()), undefined, { signal: bound.signal }).then(() => {
+    throw new Error(`the run did not end within ${Math.round(ms / 1000)} s of the fault`);
+  }, () => undefined as never);
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    bound.abort();
+  }
 }

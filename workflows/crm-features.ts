@@ -137,18 +137,20 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
  */
 async function extractShared(steps: ReturnType<typeof activitiesFor>, options: CrmFeaturesOptions, run: RunRef, asOf: string | undefined): Promise<Extracted & { plan?: IncrementalPlan }> {
   const { crmExtractStart, crmExtractTable, crmExtractFiles, crmExtractFinish } = steps;
-  const started = Date.now();
+  let startedAt: number | undefined;
   for (let rebuild: string | undefined; ;) {
     const what = asOf === undefined ? `lake ${options.lakePrefix}` : `lake ${options.lakePrefix}, what changed since the last run`;
     const plan = await summarized(crmExtractStart, `staging table; ${what}`)(options, run, asOf, rebuild);
+    // A second round (rebuild) counts from the first one's start.
+    startedAt ??= plan.startedAt;
     const copies = await allOrCancelled([
       () => summarized(crmExtractTable, options.sourceTable)(options, run, plan.source).then((copy) => [copy]),
       ...plan.parts.map((files) => () => summarized(crmExtractFiles, files.length === 1 ? files[0].key : `${files.length} files from ${files[0].key}`)(
         options, run, plan.bucket, files)),
     ]);
-    const finished = await crmExtractFinish(options, run, plan, copies.flat());
+    const finished = await crmExtractFinish(options, run, { ...plan, startedAt }, copies.flat());
     if ('rebuild' in finished) rebuild = finished.rebuild;
-    else return { ...finished, durationMs: Date.now() - started };
+    else return finished;
   }
 }
 

@@ -111,7 +111,7 @@ export function lakeLocation(options: CrmFeaturesOptions, bucket: string): { buc
   return location;
 }
 
-// The extract shared by workers (workflows/crm-features.ts, patch crm-extract-in-parts): a first activity creates the
+// The extract shared by workers (workflows/crm-features.ts, patch crm-extract-shared): a first activity creates the
 // staging table and lists the lake, then the table and each part of the lake are copied by activities of their own,
 // in parallel on whichever workers are free, and a last activity adds up the counts (and settles the incremental plan).
 
@@ -136,6 +136,8 @@ export interface ExtractPlan {
   mayBeEmpty?: boolean;
   /** Incremental mode: what the state said, for the last activity to settle the plan (activities/crm-features/incremental.ts). */
   incremental?: IncrementalStart;
+  /** When the first activity started (ms): the step's duration runs from there to the end of the last one. */
+  startedAt: number;
 }
 
 /** One source copied: its row count; a lake file's version read, the table's snapshot and row count (incremental). */
@@ -147,7 +149,6 @@ export interface SourceCopy {
   snapshot?: string;
   tableRows?: number;
 }
-export type LakeCopy = SourceCopy;
 
 /** The lake's files packed into at most `maxParts` parts (see MAX_LAKE_PARTS). */
 export function lakeParts(files: LakeObject[], maxParts = MAX_LAKE_PARTS): LakeObject[][] {
@@ -169,10 +170,11 @@ export function lakeParts(files: LakeObject[], maxParts = MAX_LAKE_PARTS): LakeO
 
 /** First activity: the staging table created (from scratch: safe to run twice) and the lake's files (or `files`) in parts. */
 export async function startExtract(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, files?: LakeObject[]): Promise<ExtractPlan> {
+  const startedAt = Date.now();
   const location = lakeLocation(options, deps.bucket);
   await createRawTable(deps, stagingTables(run.runId).raw);
   const listed = files ?? await listLakeObjects(deps.s3, location.bucket, location.key);
-  return { lake: `s3://${location.bucket}/${location.key}`, bucket: location.bucket, parts: lakeParts(listed) };
+  return { lake: `s3://${location.bucket}/${location.key}`, bucket: location.bucket, parts: lakeParts(listed), startedAt };
 }
 
 /** The source table into the staging table (a retry replaces what an earlier attempt copied). */
@@ -199,8 +201,7 @@ export function finishExtract(options: CrmFeaturesOptions, run: RunRef, plan: Ex
   const bySource = Object.fromEntries(copies.map((c) => [c.source, c.rows]));
   const rows = copies.reduce((sum, c) => sum + c.rows, 0);
   if (rows === 0 && !plan.mayBeEmpty) throw noInputData(options, plan.lake);
-  // The step's duration is the workflow's (from the first activity to the last).
-  return { step: 'extract', table: stagingTables(run.runId).raw, rows, bySource, durationMs: 0 };
+  return { step: 'extract', table: stagingTables(run.runId).raw, rows, bySource, durationMs: Math.max(0, Date.now() - plan.startedAt) };
 }
 
 /**
@@ -329,7 +330,7 @@ export async function listLakeObjects(s3: S3Client, bucket: string, prefix: stri
 export async function copyLakeFile(
   deps: CrmDeps, bucket: string, key: string, raw: string, numberLocale?: NumberLocale, connections = new AttemptConnections(), ifMatch?: string,
   replace = false,
-): Promise<LakeCopy> {
+): Promise<SourceCopy> {
   // ifMatch: the version listed (a file replaced since fails this attempt, the retry lists again).
   const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: ifMatch }));
   let body = object.Body as Readable;

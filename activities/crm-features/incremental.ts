@@ -208,8 +208,9 @@ export async function extractIncremental(deps: CrmDeps, options: CrmFeaturesOpti
 
 /** The shared extract's first activity, incremental: the plan's start and the files to read. */
 export async function startIncremental(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string, rebuild?: string): Promise<ExtractPlan> {
+  const startedAt = Date.now();
   const { start, source, files } = await decideIncremental(deps, options, run, asOf, rebuild);
-  return { ...await startExtract(deps, options, run, files), source, mayBeEmpty: !start.reason, incremental: start };
+  return { ...await startExtract(deps, options, run, files), source, mayBeEmpty: !start.reason, incremental: start, startedAt };
 }
 
 /** The shared extract's last activity, incremental: the counts and the plan, or `{ rebuild }` (read everything again). */

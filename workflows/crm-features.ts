@@ -1,8 +1,8 @@
-import { ApplicationFailure, defineQuery, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { CrmActivities } from '../activities/crm-features';
+import { ApplicationFailure, CancellationScope, defineQuery, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { CrmActivities, Extracted, SourceCopy } from '../activities/crm-features';
 import {
-  crmFeaturesInputSchema, gateFailureMessage, type CrmFeaturesInput, type CrmFeaturesProgress, type CrmFeaturesResult, type OperationSettings,
-  type StepMetric,
+  crmFeaturesInputSchema, gateFailureMessage, type CrmFeaturesInput, type CrmFeaturesOptions, type CrmFeaturesProgress, type CrmFeaturesResult,
+  type IncrementalPlan, type OperationSettings, type RunRef, type StepMetric,
 } from '../lib/contracts/crm-features';
 import { summarized } from '../lib/workflow/activity-summary';
 import { cancellationType } from '../lib/workflow/cancellation';
@@ -23,6 +23,9 @@ const activitiesFor = ({ timeoutMinutes, maxAttempts }: OperationSettings) => pr
   retry: { ...retryPolicies.bigStatement, maximumAttempts: maxAttempts },
 });
 
+/** Runs recorded before this patch extract in one activity (crmExtract); after it, the extract is shared by workers. */
+const EXTRACT_SHARED = 'crm-extract-shared';
+
 export const crmFeaturesProgressQuery = defineQuery<CrmFeaturesProgress>('progress');
 
 /** S3 lake + tbl_transactions -> clean -> per-user ML features -> 11 quality checks, A-F -> ml_features.user_features with backup. */
@@ -37,7 +40,8 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
       throw ApplicationFailure.nonRetryable('input.failAfterRows: not an input (it was a test hook)', ErrorType.InvalidInput);
     }
     const ops = options.operations;
-    const { crmExtract } = activitiesFor(ops.extract);
+    const extractSteps = activitiesFor(ops.extract);
+    const { crmExtract } = extractSteps;
     const { crmClean } = activitiesFor(ops.clean);
     const { crmComputeFeatures } = activitiesFor(ops.features);
     const { crmValidate } = activitiesFor(ops.validate);
@@ -65,14 +69,17 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     pipelineRun.onExit(() => crmDropStaging(run));
 
     // 1. Extract: tbl_transactions (COPY from the read-only source) and every Parquet, CSV and JSON-lines file under
-    //    the lake prefix, into one staging table of this run, each row tagged with where it came from.
+    //    the lake prefix, into one staging table of this run, each row tagged with where it came from: the table and
+    //    each lake file (or part of the lake) in an activity of its own, in parallel on whichever workers are free.
     //    Incremental mode: only table rows written since the last successful incremental run's snapshot and lake files
     //    new or changed since, unless everything must be read (the plan says why); the plan goes to every later step.
     progress.step = 'extracting';
     const incremental = options.mode === 'incremental' && patched('crm-incremental-mode');
-    const extracted = incremental
-      ? await summarized(crmExtract, `${options.sourceTable} + lake ${options.lakePrefix}, what changed since the last run`)(options, run, asOf)
-      : await summarized(crmExtract, `${options.sourceTable} + lake ${options.lakePrefix}`)(options, run);
+    const extracted = patched(EXTRACT_SHARED)
+      ? await extractShared(extractSteps, options, run, incremental ? asOf : undefined)
+      : incremental
+        ? await summarized(crmExtract, `${options.sourceTable} + lake ${options.lakePrefix}, what changed since the last run`)(options, run, asOf)
+        : await summarized(crmExtract, `${options.sourceTable} + lake ${options.lakePrefix}`)(options, run);
     const plan = extracted.plan;
     done(extracted);
 
@@ -120,4 +127,44 @@ export async function crmFeatures(input: CrmFeaturesInput = {}): Promise<CrmFeat
     }
     return result;
   });
+}
+
+/**
+ * The extract shared by workers: the staging table and what to read, then the table and each part of the lake copied
+ * side by side (each its own activity, retried on its own), then the counts and, incremental, the plan. The first
+ * copy to fail cancels the others (their statements end) before the run fails. An incremental run that finds rows
+ * deleted from the table reads everything again, once.
+ */
+async function extractShared(steps: ReturnType<typeof activitiesFor>, options: CrmFeaturesOptions, run: RunRef, asOf: string | undefined): Promise<Extracted & { plan?: IncrementalPlan }> {
+  const { crmExtractStart, crmExtractTable, crmExtractFiles, crmExtractFinish } = steps;
+  let startedAt: number | undefined;
+  for (let rebuild: string | undefined; ;) {
+    const what = asOf === undefined ? `lake ${options.lakePrefix}` : `lake ${options.lakePrefix}, what changed since the last run`;
+    const plan = await summarized(crmExtractStart, `staging table; ${what}`)(options, run, asOf, rebuild);
+    // A second round (rebuild) counts from the first one's start.
+    startedAt ??= plan.startedAt;
+    const copies = await allOrCancelled([
+      () => summarized(crmExtractTable, options.sourceTable)(options, run, plan.source).then((copy) => [copy]),
+      ...plan.parts.map((files) => () => summarized(crmExtractFiles, files.length === 1 ? files[0].key : `${files.length} files from ${files[0].key}`)(
+        options, run, plan.bucket, files)),
+    ]);
+    const finished = await crmExtractFinish(options, run, { ...plan, startedAt }, copies.flat());
+    if ('rebuild' in finished) rebuild = finished.rebuild;
+    else return finished;
+  }
+}
+
+/** Every task's result in order; the first failure cancels the others and, once they have stopped, is thrown. */
+async function allOrCancelled(tasks: Array<() => Promise<SourceCopy[]>>): Promise<SourceCopy[][]> {
+  const scope = new CancellationScope();
+  let failure: { error: unknown } | undefined;
+  const settled = await scope.run(() => Promise.allSettled(tasks.map((task) => task().catch((error: unknown) => {
+    if (!failure) {
+      failure = { error };
+      scope.cancel();
+    }
+    throw error;
+  }))));
+  if (failure) throw failure.error;
+  return settled.map((s) => (s as PromiseFulfilledResult<SourceCopy[]>).value);
 }

@@ -1,5 +1,7 @@
 // Extract: tbl_transactions (COPY out of the source, COPY into staging) and every lake file under the prefix
 // (CSV, JSON lines, Parquet, streamed into the same staging table). Rows never leave Postgres or the stream.
+// Two shapes: shared by workers (startExtract, extractTable, extractFiles, finishExtract: one activity each) and, for
+// runs recorded before that, one activity copying every source (extractTransactions).
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
@@ -9,6 +11,7 @@ import { parse } from 'csv-parse';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { type CrmFeaturesOptions, type IncrementalPlan, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
+import type { IncrementalStart } from './incremental';
 import { AttemptConnections, copyTextLine, quoteIdent, quoteLiteral, stagingDdl } from '../../lib/io/postgres';
 import { parseS3Location } from '../../lib/io/s3';
 import { sniffDelimiter } from '../../lib/io/csv-dialect';
@@ -60,8 +63,7 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
   const { raw } = stagingTables(run.runId);
   // Safe to run twice: the staging table is recreated from scratch.
   await createRawTable(deps, raw);
-  const location = parseS3Location(options.lakePrefix, deps.bucket);
-  if (!location) throw ApplicationFailure.nonRetryable(`lakePrefix "${options.lakePrefix}" is not s3://bucket/prefix or s3:prefix`, ErrorType.InvalidInput);
+  const location = lakeLocation(options, deps.bucket);
   const files = delta?.lakeFiles ?? (await listLake(deps.s3, location.bucket, location.key)).map((key) => ({ key }) as LakeObject);
   // The sources are copied side by side: Postgres ingests one COPY while Node parses the next file. Each copy holds
   // one target connection, so at most EXTRACT_CONCURRENCY at a time. The first copy to fail closes the others'
@@ -69,7 +71,9 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
   const connections = new AttemptConnections(cancellationSignal());
   const copies: Array<{ name: string; copy: () => Promise<number> }> = [
     { name: options.sourceTable, copy: () => copySourceTable(deps, connections, options.sourceTable, raw, options.numberLocale, delta?.source) },
-    ...files.map(({ key, etag }) => ({ name: key, copy: () => copyLakeFile(deps, location.bucket, key, raw, options.numberLocale, connections, etag) })),
+    ...files.map(({ key, etag }) => ({
+      name: key, copy: async () => (await copyLakeFile(deps, location.bucket, key, raw, options.numberLocale, connections, etag)).rows,
+    })),
   ];
   const counts = new Map<string, number>();
   let next = 0;
@@ -90,13 +94,134 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
   // Reported in the order the sources were listed, whatever order the copies finished in.
   const bySource = Object.fromEntries(copies.map(({ name }) => [name, counts.get(name) ?? 0]));
   const rows = Object.values(bySource).reduce((a, b) => a + b, 0);
-  // Nothing at all is not a quality problem of the data: it is data that is not there (an incremental run may find nothing new).
-  if (rows === 0 && !delta?.mayBeEmpty) {
-    throw ApplicationFailure.nonRetryable(`no transactions in ${options.sourceTable} on the source database or under the lake prefix `
-      + `s3://${location.bucket}/${location.key}: load the sample data with \`npx etl sample-data crm\`, or set sourceTable and `
-      + 'lakePrefix in the input to where your transactions are', ErrorType.NoInputData);
-  }
+  if (rows === 0 && !delta?.mayBeEmpty) throw noInputData(options, `s3://${location.bucket}/${location.key}`);
   return { step: 'extract', table: raw, rows, bySource, durationMs: Date.now() - started };
+}
+
+/** Nothing at all is not a quality problem of the data: it is data that is not there (an incremental run may find nothing new). */
+function noInputData(options: CrmFeaturesOptions, lake: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`no transactions in ${options.sourceTable} on the source database or under the lake prefix `
+    + `${lake}: load the sample data with \`npx etl sample-data crm\`, or set sourceTable and `
+    + 'lakePrefix in the input to where your transactions are', ErrorType.NoInputData);
+}
+
+export function lakeLocation(options: CrmFeaturesOptions, bucket: string): { bucket: string; key: string } {
+  const location = parseS3Location(options.lakePrefix, bucket);
+  if (!location) throw ApplicationFailure.nonRetryable(`lakePrefix "${options.lakePrefix}" is not s3://bucket/prefix or s3:prefix`, ErrorType.InvalidInput);
+  return location;
+}
+
+// The extract shared by workers (workflows/crm-features.ts, patch crm-extract-shared): a first activity creates the
+// staging table and lists the lake, then the table and each part of the lake are copied by activities of their own,
+// in parallel on whichever workers are free, and a last activity adds up the counts (and settles the incremental plan).
+
+/**
+ * At most this many lake activities per extract. Up to this many files, each file is an activity; beyond, the files
+ * are packed in key order into this many parts of about equal bytes: a lake of thousands of small daily files costs
+ * MAX_LAKE_PARTS activities (three history events and a task round trip each), not thousands, and still gives more
+ * parts than workers times their activity slots.
+ */
+export const MAX_LAKE_PARTS = 32;
+
+/** What the extract's copies read, decided by its first activity. */
+export interface ExtractPlan {
+  /** The lake prefix as s3://bucket/key (for messages). */
+  lake: string;
+  bucket: string;
+  /** The lake files to read, one activity per part, in key order. */
+  parts: LakeObject[][];
+  /** Incremental mode: the table's rows since a transaction id, in one snapshot with its row count. */
+  source?: SourceRead;
+  /** Reading nothing is fine (no new transactions today). */
+  mayBeEmpty?: boolean;
+  /** Incremental mode: what the state said, for the last activity to settle the plan (activities/crm-features/incremental.ts). */
+  incremental?: IncrementalStart;
+  /** When the first activity started (ms): the step's duration runs from there to the end of the last one. */
+  startedAt: number;
+}
+
+/** One source copied: its row count; a lake file's version read, the table's snapshot and row count (incremental). */
+export interface SourceCopy {
+  source: string;
+  rows: number;
+  etag?: string;
+  size?: number;
+  snapshot?: string;
+  tableRows?: number;
+}
+
+/** The lake's files packed into at most `maxParts` parts (see MAX_LAKE_PARTS). */
+export function lakeParts(files: LakeObject[], maxParts = MAX_LAKE_PARTS): LakeObject[][] {
+  if (files.length <= maxParts) return files.map((file) => [file]);
+  const share = files.reduce((sum, f) => sum + (f.size ?? 0), 0) / maxParts;
+  const parts: LakeObject[][] = [[]];
+  let bytes = 0;
+  for (const file of files) {
+    // A part ends where the next file's middle would pass its share: a big file gets a part of its own.
+    if (parts.at(-1)!.length && bytes + (file.size ?? 0) / 2 > share && parts.length < maxParts) {
+      parts.push([]);
+      bytes = 0;
+    }
+    parts.at(-1)!.push(file);
+    bytes += file.size ?? 0;
+  }
+  return parts;
+}
+
+/** First activity: the staging table created (from scratch: safe to run twice) and the lake's files (or `files`) in parts. */
+export async function startExtract(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, files?: LakeObject[]): Promise<ExtractPlan> {
+  const startedAt = Date.now();
+  const location = lakeLocation(options, deps.bucket);
+  await createRawTable(deps, stagingTables(run.runId).raw);
+  const listed = files ?? await listLakeObjects(deps.s3, location.bucket, location.key);
+  return { lake: `s3://${location.bucket}/${location.key}`, bucket: location.bucket, parts: lakeParts(listed), startedAt };
+}
+
+/** The source table into the staging table (a retry replaces what an earlier attempt copied). */
+export async function extractTable(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, read?: SourceRead): Promise<SourceCopy> {
+  const connections = new AttemptConnections(cancellationSignal());
+  const into = read ? { ...read } : undefined;
+  const rows = await copySourceTable(deps, connections, options.sourceTable, stagingTables(run.runId).raw, options.numberLocale, into, true);
+  return { source: options.sourceTable, rows, ...(into ? { snapshot: into.snapshot, tableRows: into.tableRows } : {}) };
+}
+
+/** One part of the lake into the staging table, file after file (a retry replaces what an earlier attempt copied). */
+export async function extractFiles(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, bucket: string, files: LakeObject[]): Promise<SourceCopy[]> {
+  const connections = new AttemptConnections(cancellationSignal());
+  const copies: SourceCopy[] = [];
+  for (const { key } of files) {
+    copies.push(await copyLakeFile(deps, bucket, key, stagingTables(run.runId).raw, options.numberLocale, connections, undefined, true));
+    reportProgress({ done: key, rows: copies.reduce((sum, c) => sum + c.rows, 0) });
+  }
+  return copies;
+}
+
+/** Last activity (full mode): the counts, per source in the order listed (the table first). */
+export function finishExtract(options: CrmFeaturesOptions, run: RunRef, plan: ExtractPlan, copies: SourceCopy[]): Extracted {
+  const bySource = Object.fromEntries(copies.map((c) => [c.source, c.rows]));
+  const rows = copies.reduce((sum, c) => sum + c.rows, 0);
+  if (rows === 0 && !plan.mayBeEmpty) throw noInputData(options, plan.lake);
+  return { step: 'extract', table: stagingTables(run.runId).raw, rows, bySource, durationMs: Math.max(0, Date.now() - plan.startedAt) };
+}
+
+/**
+ * A copy into the staging table that replaces its source's rows, in the transaction it opens: an earlier attempt's
+ * rows go, and one still running (a worker cut off from Temporal) is waited for first, so no row is staged twice.
+ * The first attempt has nothing to delete (and skips a scan of a table the other copies are filling).
+ */
+async function replaceRows(target: pg.PoolClient, raw: string, source: string): Promise<void> {
+  await target.query('BEGIN');
+  await target.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${raw}|${source}`]);
+  if (attempt() > 1) await target.query(`DELETE FROM ${raw} WHERE source = $1`, [source]);
+}
+
+/** The running activity's attempt (1 outside an activity). */
+function attempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
 }
 
 /** The running activity's cancellation (a worker shutting down, a heartbeat timeout); none outside an activity (benchmarks). */
@@ -129,6 +254,7 @@ export async function sourceTableColumns(source: pg.Pool | pg.PoolClient, table:
 
 async function copySourceTable(
   deps: CrmDeps, connections: AttemptConnections, table: string, raw: string, numberLocale: NumberLocale | undefined, read?: SourceRead,
+  replace = false,
 ): Promise<number> {
   const source = await connections.connect(deps.source);
   let failure: unknown;
@@ -153,11 +279,13 @@ async function copySourceTable(
       }
       // age() counts back from the same next xid for both sides: "written by sinceXid or a newer transaction" (as incrementalSync).
       const since = read?.sinceXid ? ` WHERE age(xmin) <= age(${quoteLiteral(read.sinceXid)}::xid)` : '';
+      if (replace) await replaceRows(target, raw, table);
       const out = source.query(copyTo(`COPY (SELECT transaction_id::text, user_id, amount::text, transaction_type, status,
         to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), ${optional('game_type')}, ${optional('channel')}, ${quoteLiteral(table)}, ${quoteLiteral(locale)}
         FROM ${quoteIdent(table)}${since}) TO STDOUT`));
       const into = target.query(copyFrom(`COPY ${raw} FROM STDIN`));
       await pipeline(out, into);
+      if (replace) await target.query('COMMIT');
       if (read) await source.query('COMMIT');
       return Number(into.rowCount);
     } catch (error) {
@@ -201,7 +329,8 @@ export async function listLakeObjects(s3: S3Client, bucket: string, prefix: stri
  */
 export async function copyLakeFile(
   deps: CrmDeps, bucket: string, key: string, raw: string, numberLocale?: NumberLocale, connections = new AttemptConnections(), ifMatch?: string,
-): Promise<number> {
+  replace = false,
+): Promise<SourceCopy> {
   // ifMatch: the version listed (a file replaced since fails this attempt, the retry lists again).
   const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: ifMatch }));
   let body = object.Body as Readable;
@@ -236,11 +365,14 @@ export async function copyLakeFile(
     throw error;
   });
   try {
+    if (replace) await replaceRows(client, raw, key);
     const into = client.query(copyFrom(`COPY ${raw} FROM STDIN`));
     await pipeline(Readable.from(lines()), into);
     // Amounts in reais: the file is Brazilian (known only once it is read; such files are rare, one UPDATE is cheap).
     if (reais && !numberLocale && locale === 'auto') await client.query(`UPDATE ${raw} SET number_locale = 'pt-BR' WHERE source = $1`, [key]);
-    return Number(into.rowCount);
+    if (replace) await client.query('COMMIT');
+    // The version read: what the incremental state records of the file.
+    return { source: key, rows: Number(into.rowCount), etag: object.ETag, size: object.ContentLength };
   } catch (error) {
     failure = error;
     throw unreadable(error, `s3://${bucket}/${key}`);

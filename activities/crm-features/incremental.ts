@@ -10,9 +10,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { type CrmFeaturesOptions, type IncrementalPlan, type RunRef, stagingTables } from '../../lib/contracts/crm-features';
 import { quoteIdent, stagingDdl, withTransaction } from '../../lib/io/postgres';
-import { parseS3Location } from '../../lib/io/s3';
 import { ErrorType } from '../../lib/workflow/errors';
-import { type CrmDeps, type Extracted, type LakeObject, type SourceRead, extractTransactions, listLakeObjects, OPTIONAL_COLUMNS, sourceTableColumns } from './extract';
+import {
+  type CrmDeps, type Extracted, type ExtractPlan, extractTransactions, finishExtract, type LakeObject, lakeLocation, listLakeObjects, OPTIONAL_COLUMNS,
+  type SourceCopy, type SourceRead, sourceTableColumns, startExtract,
+} from './extract';
 import {
   BIG_SORTS, CLEAN_VALUES, type Cleaned, classifiedTable, classifySql, cleanTransactions, computeFeatures, FEATURES_NEEDING, inParts, perUserSql,
   scoredSql, settleClean, type Transformed, type UnavailableFeatures,
@@ -97,18 +99,32 @@ async function rebuildReason(deps: CrmDeps, options: CrmFeaturesOptions, state: 
 /** The previous snapshot's oldest unfinished transaction, as a 32-bit xid: every row written since has an xmin at least as new. */
 const sinceXidOf = (snapshot: string) => String(BigInt(snapshot.split(':')[0]) % 2n ** 32n);
 
+/** What the first part of an incremental extract decided, for the last part to settle the plan. */
+export interface IncrementalStart {
+  /** Why everything is read (and the state rebuilt); an incremental read when absent. */
+  reason?: string;
+  dataset: string;
+  stateId: string;
+  signature: string;
+  generation: number;
+  previousAsOf?: string;
+  /** The table's row count the state knows. */
+  stateTableRows?: number;
+}
+
 /**
- * Extract, incremental: the plan (incremental, or a rebuild and why) and the rows to read into this run's raw table.
- * Lake files: new or changed (ETag or size) since the state; removed ones are recorded for the clean step.
+ * Extract, incremental (the first part): the state read, whether this run can be incremental (or `rebuild`, the reason
+ * a first try found), the lake listed into this run's files table (new, changed, same or removed since the state),
+ * and what to read: table rows since the state's snapshot and the new or changed files, or everything.
  */
-export async function extractIncremental(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Extracted & { plan: IncrementalPlan }> {
+async function decideIncremental(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string, rebuild?: string): Promise<{
+  start: IncrementalStart; source: SourceRead; files: LakeObject[];
+}> {
   const dataset = datasetOf(options);
   const stateId = sha(dataset).slice(0, 12);
-  const signature = signatureOf(options);
   const state = await readState(deps.target, dataset);
-  let reason = await rebuildReason(deps, options, state, stateId, asOf);
-  const location = parseS3Location(options.lakePrefix, deps.bucket);
-  if (!location) throw ApplicationFailure.nonRetryable(`lakePrefix "${options.lakePrefix}" is not s3://bucket/prefix or s3:prefix`, ErrorType.InvalidInput);
+  const reason = rebuild ?? await rebuildReason(deps, options, state, stateId, asOf);
+  const location = lakeLocation(options, deps.bucket);
   const listed = await listLakeObjects(deps.s3, location.bucket, location.key);
   const { files } = incrementalStaging(run.runId);
   await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${files}`);
@@ -116,45 +132,93 @@ export async function extractIncremental(deps: CrmDeps, options: CrmFeaturesOpti
     has_game_type boolean NOT NULL DEFAULT false, has_channel boolean NOT NULL DEFAULT false)`);
   await deps.target.query(`INSERT INTO ${files} (key, etag, size, status) SELECT key, etag, size, 'new' FROM jsonb_to_recordset($1::jsonb)
     AS f(key text, etag text, size bigint)`, [JSON.stringify(listed)]);
-  let extracted: Extracted;
-  const read: SourceRead = {};
-  if (!reason) {
-    const tables = stateTables(stateId);
-    // Unchanged files keep what was known of them; changed and removed ones have their stored copies replaced.
-    await deps.target.query(`UPDATE ${files} f SET status = CASE WHEN s.etag IS NOT DISTINCT FROM f.etag AND s.size IS NOT DISTINCT FROM f.size
-        THEN 'same' ELSE 'changed' END, has_game_type = s.has_game_type, has_channel = s.has_channel FROM ${tables.files} s WHERE s.key = f.key`);
-    await deps.target.query(`INSERT INTO ${files} (key, etag, size, status) SELECT key, etag, size, 'removed' FROM ${tables.files} s
-      WHERE NOT EXISTS (SELECT 1 FROM ${files} f WHERE f.key = s.key)`);
-    const { rows: toRead } = await deps.target.query<LakeObject>(`SELECT key, etag FROM ${files} WHERE status IN ('new', 'changed') ORDER BY key`);
-    read.sinceXid = sinceXidOf(state!.source_snapshot);
-    extracted = await extractTransactions(deps, options, run, { source: read, lakeFiles: toRead, mayBeEmpty: true });
+  const start: IncrementalStart = {
+    ...(reason ? { reason } : {}), dataset, stateId, signature: signatureOf(options), generation: state?.generation ?? 0,
+    ...(state ? { previousAsOf: state.as_of, stateTableRows: state.table_rows } : {}),
+  };
+  if (reason) return { start, source: {}, files: listed };
+  const tables = stateTables(stateId);
+  // Unchanged files keep what was known of them; changed and removed ones have their stored copies replaced. An ETag
+  // compared without its quotes: a listing may give it bare where a read gives it quoted (rclone's S3).
+  await deps.target.query(`UPDATE ${files} f SET status = CASE WHEN btrim(s.etag, '"') IS NOT DISTINCT FROM btrim(f.etag, '"')
+      AND s.size IS NOT DISTINCT FROM f.size
+      THEN 'same' ELSE 'changed' END, has_game_type = s.has_game_type, has_channel = s.has_channel FROM ${tables.files} s WHERE s.key = f.key`);
+  await deps.target.query(`INSERT INTO ${files} (key, etag, size, status) SELECT key, etag, size, 'removed' FROM ${tables.files} s
+    WHERE NOT EXISTS (SELECT 1 FROM ${files} f WHERE f.key = s.key)`);
+  const { rows: toRead } = await deps.target.query<LakeObject>(`SELECT key, etag, size::float8 AS size FROM ${files}
+    WHERE status IN ('new', 'changed') ORDER BY key`);
+  return { start, source: { sinceXid: sinceXidOf(state!.source_snapshot) }, files: toRead };
+}
+
+/**
+ * Extract, incremental (the last part), once the rows are read: a table that lost rows since the state makes the run
+ * a rebuild (`{ rebuild }`: everything is read again); else the plan. `copies`: the lake files read, with the
+ * version read (recorded in the state, so that a file replaced after the listing is read again next time).
+ */
+async function settleIncremental(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, start: IncrementalStart, read: SourceRead,
+  copies: SourceCopy[]): Promise<{ plan: IncrementalPlan } | { rebuild: string }> {
+  const { raw } = stagingTables(run.runId);
+  const { files } = incrementalStaging(run.runId);
+  if (!start.reason) {
+    const tables = stateTables(start.stateId);
     // A row deleted from the table (or given another id) is not in any snapshot's new rows: the count tells. Known
     // rows = the state's count + rows read now that the state has not seen (as a valid copy or a rejected row).
-    const { rows: [known] } = await deps.target.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${stagingTables(run.runId).raw} r
+    const { rows: [known] } = await deps.target.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${raw} r
       WHERE r.source = $1
         AND NOT EXISTS (SELECT 1 FROM ${tables.copies} c WHERE c.transaction_id = (CASE WHEN pg_input_is_valid(r.transaction_id, 'uuid')
               THEN r.transaction_id::uuid END) AND c.source = $1 AND c.raw_id = r.transaction_id)
         AND NOT EXISTS (SELECT 1 FROM ${tables.rejects} j WHERE j.raw_id = r.transaction_id)`, [options.sourceTable]);
-    if (read.tableRows !== state!.table_rows + known.n) {
-      reason = `${options.sourceTable} holds ${read.tableRows} rows where ${state!.table_rows + known.n} were expected: rows were deleted or re-keyed since the last run`;
+    const expected = start.stateTableRows! + known.n;
+    if (read.tableRows !== expected) {
+      return { rebuild: `${options.sourceTable} holds ${read.tableRows} rows where ${expected} were expected: rows were deleted or re-keyed since the last run` };
     }
   }
-  if (reason) {
-    await deps.target.query(`UPDATE ${files} SET status = 'new'`);
-    delete read.sinceXid;
-    extracted = await extractTransactions(deps, options, run, { source: read, lakeFiles: listed });
+  const versions = copies.filter((c) => c.etag !== undefined);
+  if (versions.length) {
+    await deps.target.query(`UPDATE ${files} f SET etag = v.etag, size = v.size FROM jsonb_to_recordset($1::jsonb) AS v(source text, etag text, size bigint)
+      WHERE f.key = v.source`, [JSON.stringify(versions)]);
   }
   // Which optional columns each file read gives (a column no source has makes its features NULL, as in a full run).
   await deps.target.query(`UPDATE ${files} f SET has_game_type = x.g, has_channel = x.c FROM (
       SELECT source, bool_or(nullif(btrim(game_type), '') IS NOT NULL) AS g, bool_or(nullif(btrim(channel), '') IS NOT NULL) AS c
-      FROM ${stagingTables(run.runId).raw} WHERE source <> $1 GROUP BY source) x WHERE f.key = x.source`, [options.sourceTable]);
+      FROM ${raw} WHERE source <> $1 GROUP BY source) x WHERE f.key = x.source`, [options.sourceTable]);
   const { rows: [counts] } = await deps.target.query<{ read: number; removed: number }>(`SELECT count(*) FILTER (WHERE status IN ('new', 'changed'))::int AS read,
       count(*) FILTER (WHERE status = 'removed')::int AS removed FROM ${files}`);
-  const plan: IncrementalPlan = {
-    kind: reason ? 'rebuild' : 'incremental', ...(reason ? { reason } : {}), stateId, dataset, signature, generation: state?.generation ?? 0,
-    ...(state ? { previousAsOf: state.as_of } : {}), snapshot: read.snapshot!, tableRows: read.tableRows!, filesRead: counts.read, filesRemoved: counts.removed,
-  };
-  return { ...extracted!, plan };
+  const { reason, stateId, dataset, signature, generation, previousAsOf } = start;
+  return { plan: {
+    kind: reason ? 'rebuild' : 'incremental', ...(reason ? { reason } : {}), stateId, dataset, signature, generation,
+    ...(previousAsOf !== undefined ? { previousAsOf } : {}), snapshot: read.snapshot!, tableRows: read.tableRows!, filesRead: counts.read,
+    filesRemoved: counts.removed,
+  } };
+}
+
+/**
+ * Extract, incremental, in one activity (crmExtract, the runs recorded before the extract was shared by workers):
+ * the plan (incremental, or a rebuild and why) and the rows read into this run's raw table.
+ */
+export async function extractIncremental(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string): Promise<Extracted & { plan: IncrementalPlan }> {
+  for (let rebuild: string | undefined; ;) {
+    const { start, source, files } = await decideIncremental(deps, options, run, asOf, rebuild);
+    const extracted = await extractTransactions(deps, options, run, { source, lakeFiles: files, mayBeEmpty: !start.reason });
+    const settled = await settleIncremental(deps, options, run, start, source, []);
+    if ('plan' in settled) return { ...extracted, plan: settled.plan };
+    rebuild = settled.rebuild;
+  }
+}
+
+/** The shared extract's first activity, incremental: the plan's start and the files to read. */
+export async function startIncremental(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string, rebuild?: string): Promise<ExtractPlan> {
+  const startedAt = Date.now();
+  const { start, source, files } = await decideIncremental(deps, options, run, asOf, rebuild);
+  return { ...await startExtract(deps, options, run, files), source, mayBeEmpty: !start.reason, incremental: start, startedAt };
+}
+
+/** The shared extract's last activity, incremental: the counts and the plan, or `{ rebuild }` (read everything again). */
+export async function finishIncremental(deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, plan: ExtractPlan & { incremental: IncrementalStart },
+  copies: SourceCopy[]): Promise<(Extracted & { plan: IncrementalPlan }) | { rebuild: string }> {
+  const table = copies.find((c) => c.source === options.sourceTable)!;
+  const settled = await settleIncremental(deps, options, run, plan.incremental, table, copies.filter((c) => c !== table));
+  return 'plan' in settled ? { ...finishExtract(options, run, plan, copies), plan: settled.plan } : settled;
 }
 
 /**

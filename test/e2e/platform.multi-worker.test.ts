@@ -1,6 +1,6 @@
 // Several workers share one run: three `etl worker` processes (no worker inside the test) against one Temporal server,
 // in a namespace of their own, serving every pipeline's task queue. salesWarehouse (one activity per source),
-// crmFeatures and a mailing run of three campaigns (one delivery activity each) run there, and their histories show
+// crmFeatures (its extract: one activity for the table and one per lake file) and a mailing run of three campaigns (one delivery activity each) run there, and their histories show
 // activities started by more than one worker. Then one worker is killed with SIGKILL while it runs a sales source,
 // and the run completes on the others with the result of the undisturbed run. Last, `etl health` with the compose
 // file's worker variables (servers given by variables, nothing embedded) reports these workers healthy.
@@ -186,16 +186,17 @@ describe('three etl worker processes share the runs', () => {
     const prefix = `lake/mw-${p}-`;
     await writeDataset({ sourceAdmin: ctx.sourceAdmin, s3, bucket: settings.s3.bucket }, table, prefix, handChecked(`mw-${p}-`), ['parquet', 'csv', 'json']);
     const sales = await salesRun('sales');
-    const crm = await client.workflow.start('crmFeatures', {
-      taskQueue: 'etl-crm-features', workflowId: uniqueId('crm'), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: CRM_AS_OF, allowHigh: true }],
-    });
     const mailing = await client.workflow.start('mailingCampaigns', {
       taskQueue: 'etl-mailing-campaigns', workflowId: uniqueId('mailing'),
       args: [{ campaigns: ['one', 'two', 'three'], slot: '2025-03-10T10:00:00-03:00' }],
     });
     const salesResult = await sales.result() as SalesWarehouseResult;
-    const crmResult = await crm.result() as CrmFeaturesResult;
     const mailingResult = await mailing.result() as MailingResult;
+    // crm once the others are done: its extract's copies (the table and three lake files) find every worker free.
+    const crm = await client.workflow.start('crmFeatures', {
+      taskQueue: 'etl-crm-features', workflowId: uniqueId('crm'), args: [{ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: CRM_AS_OF, allowHigh: true }],
+    });
+    const crmResult = await crm.result() as CrmFeaturesResult;
     assert.equal(crmResult.usersTransformed, 4);
     assert.equal(mailingResult.delivered, 3);
     assert.equal(mailingResult.rows, 3 * 300);
@@ -210,6 +211,10 @@ describe('three etl worker processes share the runs', () => {
     const perSource = new Set((await startedBy(sales)).filter((s) => s.activity === 'salesExtractSource').map((s) => s.identity));
     const perCampaign = new Set((await startedBy(mailing)).filter((s) => s.activity === 'deliverCampaign').map((s) => s.identity));
     assert.ok(perSource.size > 1 || perCampaign.size > 1, 'the per-source and per-campaign activities ran on more than one worker');
+    const crmCopies = (await startedBy(crm)).filter((s) => ['crmExtractTable', 'crmExtractFiles'].includes(s.activity));
+    assert.equal(crmCopies.length, 4, 'the crm extract: the table and each of the three lake files in an activity of its own');
+    assert.ok(new Set(crmCopies.map((s) => s.identity)).size > 1, `the crm extract's copies ran on one worker: ${JSON.stringify(crmCopies)}`);
+    assert.deepEqual(crmResult.bySource, { [table]: 11, [`${prefix}part-0.parquet`]: 5, [`${prefix}part-1.csv`]: 5, [`${prefix}part-2.json`]: 3 });
   });
 
   it('a worker killed with SIGKILL while it reads a source: the run completes on the others, with the same result', async () => {

@@ -1,14 +1,17 @@
 // A crmFeatures extract attempt that fails must leave nothing behind for the next attempt to wait on: its copies run
 // side by side, and one failing used to leave the others' `COPY ... FROM STDIN` open on the staging table, so the
 // retry's DROP TABLE waited on it forever. And an S3 server dying while a lake file's body waits to be read fails
-// that copy, not the whole process.
+// that copy, not the whole process. A copy of the extract shared by workers, retried, replaces what its first
+// attempt staged.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
-import { copyLakeFile, createRawTable, extractTransactions, type CrmDeps, type Extracted } from '../../activities/crm-features/extract';
+import {
+  copyLakeFile, createRawTable, extractFiles, extractTable, extractTransactions, type SourceCopy, startExtract, type CrmDeps, type Extracted,
+} from '../../activities/crm-features/extract';
 import { crmFeaturesInputSchema, stagingTables } from '../../lib/contracts/crm-features';
 import { asConnectionFailure } from '../../lib/activity/errors';
 import { createPool } from '../../lib/io/postgres';
@@ -61,6 +64,26 @@ describe('a failed crmFeatures extract attempt', () => {
     const { rows } = await ctx.target.query(`SELECT count(*)::int AS n FROM ${stagingTables(run.runId).raw}`);
     assert.equal(rows[0].n, second.rows, 'each row staged once');
     await ctx.target.query(`DROP TABLE ${stagingTables(run.runId).raw}`);
+  });
+
+  it('a retried copy of the shared extract (the table, a lake part) replaces what its first attempt staged: each row once', async () => {
+    const p = `${uniqueId('rt')}-`;
+    const table = `crm_rt_${p.slice(3, 11)}`;
+    await writeDataset({ sourceAdmin: ctx.sourceAdmin, s3, bucket: settings.s3.bucket }, table, `lake/${p}`, handChecked(p), ['csv', 'json']);
+    const run = { workflowId: 'crm-retried-copy', runId: randomUUID() };
+    const options = crmFeaturesInputSchema.parse({ sourceTable: table, lakePrefix: `s3:lake/${p}` });
+    const plan = await startExtract(deps, options, run);
+    const copyAll = async (attempt: number) => {
+      const env = new MockActivityEnvironment({ attempt });
+      return [await env.run(extractTable, deps, options, run) as SourceCopy, ...await env.run(extractFiles, deps, options, run, plan.bucket, plan.parts.flat()) as SourceCopy[]];
+    };
+    const first = await copyAll(1);
+    const retried = await copyAll(2);
+    assert.deepEqual(retried.map((c) => c.rows), first.map((c) => c.rows));
+    const raw = stagingTables(run.runId).raw;
+    const { rows } = await ctx.target.query<{ source: string; n: number }>(`SELECT source, count(*)::int AS n FROM ${raw} GROUP BY source`);
+    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.source, r.n])), { [table]: 11, [`lake/${p}part-0.csv`]: 7, [`lake/${p}part-1.json`]: 6 });
+    await ctx.target.query(`DROP TABLE ${raw}`);
   });
 
   describe('with an S3 server of its own', () => {

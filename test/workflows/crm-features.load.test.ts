@@ -93,7 +93,7 @@ describe('crmFeatures load: merge, append, replace, rollback, retention', () => 
       const a = e.activityTaskScheduledEventAttributes!;
       return [a.activityType!.name, [Number(a.startToCloseTimeout!.seconds), a.retryPolicy!.maximumAttempts]];
     }));
-    assert.deepEqual([scheduled.crmExtract, scheduled.crmClean, scheduled.crmLoad], [[300, 10], [1800, 10], [1800, 2]]);
+    assert.deepEqual([scheduled.crmExtractStart, scheduled.crmExtractTable, scheduled.crmExtractFiles, scheduled.crmExtractFinish, scheduled.crmClean, scheduled.crmLoad], [[300, 10], [300, 10], [300, 10], [300, 10], [1800, 10], [1800, 2]]);
     const loadScheduled = events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'crmLoad')!.eventId!.toString();
     const loadStarted = events!.find((e) => e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === loadScheduled);
     assert.equal(loadStarted?.activityTaskStartedEventAttributes?.attempt, 2, 'the load was tried twice, as configured');

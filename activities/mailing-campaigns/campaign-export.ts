@@ -19,7 +19,8 @@ interface PgError extends Error {
  */
 export function classifyQueryError(error: unknown, campaign: Campaign): unknown {
   const pgError = error as PgError;
-  if (error instanceof ApplicationFailure || !pgError?.code || isTransient(error)) return error;
+  // Only Postgres errors (a SQLSTATE string): an SFTP failure met by the consumer carries a numeric status code.
+  if (error instanceof ApplicationFailure || typeof pgError?.code !== 'string' || isTransient(error)) return error;
   const type = pgError.code.startsWith('28') ? ErrorType.AuthenticationError
     : pgError.code === '57014' ? ErrorType.QueryTimeout
       : ErrorType.CampaignQueryError;

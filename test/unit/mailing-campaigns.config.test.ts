@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, it } from '@jest/globals';
+import { classifyQueryError } from '../../activities/mailing-campaigns/campaign-export';
 import { campaignCopySql, toCharPattern } from '../../activities/mailing-campaigns/campaign-sql';
 import { isActive, planMailingRun } from '../../activities/mailing-campaigns/plan-mailing-run';
 import { loadCampaigns } from '../../activities/mailing-campaigns/load-campaigns';
@@ -122,16 +123,25 @@ describe('slots and file names', () => {
   });
 });
 
+const campaign: Parameters<typeof campaignCopySql>[0] = {
+  name: 'x', sqlFile: 'x.sql', sql: 'SELECT 1 -- trailing comment', statementTimeoutSeconds: 1, separator: '|', encoding: 'WIN1252',
+  header: false, quoteAll: true, lineEnding: 'LF', sftpFolder: '/x', fileName: 'f_{dd}_{HH}', activeDays: ['mon'], activeHours: { from: 8, to: 20 },
+  emptyResult: 'send-nothing', columns: [{ source: 'debt', header: 'VALOR "R$"', format: 'number', decimals: 2, decimalSeparator: ',' }],
+};
+
 describe('the dialer layout as SQL', () => {
   it('formats phones, dates and numbers in Postgres and writes CSV with the campaign\'s options', () => {
     assert.equal(toCharPattern('dd/MM/yyyy HH:mm'), 'DD/MM/YYYY HH24:MI');
-    const sql = campaignCopySql({
-      name: 'x', sqlFile: 'x.sql', sql: 'SELECT 1 -- trailing comment', statementTimeoutSeconds: 1, separator: '|', encoding: 'WIN1252',
-      header: false, quoteAll: true, lineEnding: 'LF', sftpFolder: '/x', fileName: 'f_{dd}_{HH}', activeDays: ['mon'], activeHours: { from: 8, to: 20 },
-      emptyResult: 'send-nothing', columns: [{ source: 'debt', header: 'VALOR "R$"', format: 'number', decimals: 2, decimalSeparator: ',' }],
-    });
+    const sql = campaignCopySql(campaign);
     assert.match(sql, /replace\(round\(campaign\."debt"::numeric, 2\)::text, '\.', ','\) AS "VALOR ""R\$"""/);
     assert.match(sql, /SELECT 1 -- trailing comment\n\) AS campaign\)/);
     assert.match(sql, /WITH \(FORMAT csv, DELIMITER '\|', HEADER false, ENCODING 'WIN1252', FORCE_QUOTE \*\)$/);
+  });
+});
+
+describe('a failed export keeps its cause', () => {
+  it('an SFTP failure met while the query streams (a numeric status code) is passed on as it is, not read as a query error', () => {
+    const sftpFailure = Object.assign(new Error('_write: Failure /x/.f_02_10.part-1'), { code: 4 });
+    assert.equal(classifyQueryError(sftpFailure, campaign), sftpFailure);
   });
 });

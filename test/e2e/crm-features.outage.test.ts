@@ -15,7 +15,7 @@ import { AS_OF, expectedFeatures, handChecked, loadedFeatures, writeDataset } fr
 import { restoreAfter, spawnWorker, startPrivateServers, waitForFailedAttempt, waitForLockWait, type PrivateServers, type WorkerProcess } from '../helpers/faults';
 import { uniqueId } from '../helpers/env';
 
-// The outages of 10 s are in `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: they add about a minute.
+// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: the crashes add about 25 s, the outages a minute.
 const itOutage = process.env.ETL_FAULT_TESTS ? it : it.skip;
 
 describe('Postgres crashing, S3 going down, under a running crmFeatures', () => {
@@ -81,7 +81,7 @@ describe('Postgres crashing, S3 going down, under a running crmFeatures', () => 
     }
   }
 
-  it('mid-extract (its COPY out of the source waiting): the worker lives on and the run loads what an undisturbed run loads', async () => {
+  itOutage('mid-extract (its COPY out of the source waiting): the worker lives on and the run loads what an undisturbed run loads', async () => {
     const { p, result, target, handle } = await runThroughCrash('ext', (_, table) => ({ database: 'source', table, relname: table }));
     try {
       assert.equal(worker.exitCode, null, `the worker process died:\n${worker.output()}`);
@@ -95,7 +95,7 @@ describe('Postgres crashing, S3 going down, under a running crmFeatures', () => 
     }
   });
 
-  it('mid-load, after the staging tables were filled: they survive crash recovery, so the load retried loads every user', async () => {
+  itOutage('mid-load, after the staging tables were filled: they survive crash recovery, so the load retried loads every user', async () => {
     const { p, result, target } = await runThroughCrash('load', () => ({ database: 'target', table: 'ml_features.user_features', relname: 'user_features' }));
     try {
       assert.equal(worker.exitCode, null, `the worker process died:\n${worker.output()}`);

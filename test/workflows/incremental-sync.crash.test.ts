@@ -15,7 +15,11 @@ import { openTestContext, settings, uniqueId, workflowBundle, type TestContext }
 const TABLE = 'public.conv_crash';
 const ROWS = 150_000;
 
-describe('a worker killed in the middle of a load', () => {
+// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test` (about 40 s); the default run kills a worker
+// with SIGKILL in test/e2e/platform.multi-worker.test.ts.
+const describeFault = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
+
+describeFault('a worker killed in the middle of a load', () => {
   let ctx: TestContext;
   let workerProcess: ChildProcess | undefined;
 

@@ -28,6 +28,8 @@ const { salesDetectAnomalies } = proxyActivities<SalesActivities>({
 const INCREMENTAL_EXTRACT = 'sales-incremental-extract';
 /** Runs recorded before it refreshed the KPI views after every load, changed or not. */
 const KPI_REFRESH_WHEN_CHANGED = 'sales-kpi-refresh-when-changed';
+/** Runs recorded before the load kept the KPI views current (views over aggregates it updates) refreshed them after it. */
+const KPIS_CURRENT_AFTER_LOAD = 'sales-kpis-current-after-load';
 /** Runs recorded before the anomaly alerts end after the KPI refresh. */
 const ANOMALY_ALERTS = 'sales-anomaly-alerts';
 
@@ -81,14 +83,14 @@ export async function salesWarehouse(input: SalesWarehouseInput = {}): Promise<S
 
     // 4. Load the star schema (incremental by watermark, merge of a window, or full rebuild swapped in atomically).
     progress.step = 'loading';
-    //    Customers' RFM segments and value tiers are recomputed as of asOf in the same load (type 1).
+    //    The KPI views' aggregates move with the facts, and customers' RFM segments and value tiers are recomputed as
+    //    of asOf (type 1), in the same load: the KPIs are current when it commits.
     const loaded = await summarized(salesLoad, `sales_dw star schema (${options.loadStrategy})`)(run, { strategy: options.loadStrategy, window: options.window, asOf });
     done({ step: 'load', rows: loaded.rows, durationMs: loaded.durationMs });
 
-    // 5. KPI views, refreshed concurrently (readers are never blocked); a full load built them new already.
-    //    Not when the load changed nothing the views read (an hourly run on a quiet hour).
+    // 5. (Runs recorded before the load kept the KPIs current refreshed them here, when the load changed anything.)
     const unchanged = loaded.rows === 0 && loaded.leads === 0 && loaded.customersResegmented === 0;
-    if (options.loadStrategy !== 'full' && !(unchanged && patched(KPI_REFRESH_WHEN_CHANGED))) {
+    if (!patched(KPIS_CURRENT_AFTER_LOAD) && options.loadStrategy !== 'full' && !(unchanged && patched(KPI_REFRESH_WHEN_CHANGED))) {
       progress.step = 'refreshing KPIs';
       done({ step: 'kpi refresh', rows: loaded.rows, durationMs: await salesRefreshKpis() });
     }

@@ -1,8 +1,8 @@
 // Load the star schema from the run's clean tables.
 //  incremental / merge: ONE transaction on sales_dw (dimensions upserted, partitions created, facts replaced by sale_id,
-//    watermark moved), so a failure leaves the warehouse as it was and a retry does the same work again.
+//    the KPI views' aggregates moved by the change, customers resegmented, watermark moved), so a failure leaves the warehouse as it was and a retry does the same work again.
 //  full: a complete new warehouse is built in sales_dw_next (dimensions keep their surrogate keys), indexed, its KPI
-//    views created, then swapped in with two schema renames in one short transaction: a reader sees the old
+//    aggregates and views created, then swapped in with two schema renames in one short transaction: a reader sees the old
 //    warehouse or the new one, never a half-built one.
 import type pg from 'pg';
 import { inTransaction, stagingDdl, withTransaction } from '../../lib/io/postgres';
@@ -13,7 +13,6 @@ import { commitSourceStates, dropPendingStates } from './source-state';
 export const WAREHOUSE = 'sales_dw';
 const NEXT = 'sales_dw_next';
 const OLD = 'sales_dw_old';
-export const KPI_VIEWS = ['kpi_revenue', 'kpi_conversion_rate', 'kpi_customer_lifetime_value', 'kpi_churn_rate', 'kpi_seasonality', 'kpi_customer_segments'] as const;
 const DIMENSIONS = [['dim_customer', 'customer_key'], ['dim_product', 'product_key'], ['dim_geography', 'geography_key'], ['dim_sales_channel', 'channel_key']];
 
 export interface LoadRequest {
@@ -69,15 +68,22 @@ async function loadBatch(db: pg.PoolClient, s: string, batch: string, leads: str
     SELECT channel FROM ${batch} UNION SELECT channel FROM ${leads} ORDER BY 1 ON CONFLICT (channel_name) DO NOTHING`);
   const made = await db.query<{ n: number }>(`SELECT sales_etl.ensure_partitions($1,
     ARRAY(SELECT DISTINCT date_trunc('month', sale_date)::date FROM ${batch} ORDER BY 1)) AS n`, [s]);
-  // A sale keeps one row whatever its date became: the old one is removed before the new one goes in.
-  if (replace) await db.query(`DELETE FROM ${s}.sales_fact f USING ${batch} b WHERE f.sale_id = b.sale_id`);
-  await db.query(`INSERT INTO ${s}.sales_fact (sale_id, sale_date, date_key, customer_key, product_key, geography_key, channel_key,
+  // A sale keeps one row whatever its date became: the old one is removed before the new one goes in. What a
+  // replacing load removes and inserts is kept (sales_gone, sales_added) for the KPI aggregates.
+  if (replace) {
+    await db.query(`CREATE TEMP TABLE sales_gone ON COMMIT DROP AS SELECT * FROM ${s}.sales_fact WITH NO DATA`);
+    await db.query(`CREATE TEMP TABLE sales_added ON COMMIT DROP AS SELECT * FROM ${s}.sales_fact WITH NO DATA`);
+    await db.query(`WITH gone AS (DELETE FROM ${s}.sales_fact f USING ${batch} b WHERE f.sale_id = b.sale_id RETURNING f.*)
+      INSERT INTO sales_gone SELECT * FROM gone`);
+  }
+  await db.query(`${replace ? 'WITH added AS (' : ''}INSERT INTO ${s}.sales_fact (sale_id, sale_date, date_key, customer_key, product_key, geography_key, channel_key,
       sales_amount, quantity, discount_amount, profit_margin, refunded, promotion, source, updated_at)
     SELECT b.sale_id, b.sale_date, (extract(year FROM b.sale_date) * 10000 + extract(month FROM b.sale_date) * 100 + extract(day FROM b.sale_date))::int,
       c.customer_key, p.product_key, g.geography_key, ch.channel_key, b.sales_amount, b.quantity::int, b.discount_amount, b.profit_margin,
       b.refunded, b.promotion, b.source, b.updated_at
     FROM ${batch} b JOIN ${s}.dim_customer c USING (customer_id) JOIN ${s}.dim_product p USING (product_id)
-    JOIN ${s}.dim_geography g ON g.state = b.uf AND g.city = b.city JOIN ${s}.dim_sales_channel ch ON ch.channel_name = b.channel`);
+    JOIN ${s}.dim_geography g ON g.state = b.uf AND g.city = b.city JOIN ${s}.dim_sales_channel ch ON ch.channel_name = b.channel
+    ${replace ? 'RETURNING *) INSERT INTO sales_added SELECT * FROM added' : ''}`);
   // Every batch row found its members (the dimensions were just filled from the batch): the counts are the batch's.
   const inserted = await db.query<{ source: string; n: string }>(`SELECT source, count(*) AS n FROM ${batch} GROUP BY source`);
   const leadRows = await db.query<{ source: string; n: string }>(`WITH ins AS (INSERT INTO ${s}.leads (lead_id, lead_date, customer_id, channel_key, source)
@@ -117,6 +123,8 @@ export async function loadWarehouse(deps: SalesDeps, run: RunRef, request: LoadR
       : request.window ? `sale_date >= '${request.window.from}'::date AND sale_date < '${request.window.to}'::date` : 'true';
     await db.query(`CREATE TEMP TABLE sales_batch ON COMMIT DROP AS SELECT * FROM ${t.clean} c WHERE ${filter}`);
     const loaded = await loadBatch(db, WAREHOUSE, 'sales_batch', t.leads, true);
+    // The KPI views read these aggregates: they change with the facts, in this transaction.
+    await db.query(`SELECT sales_etl.apply_to_kpi_aggregates('${WAREHOUSE}', 'sales_gone', 'sales_added', '${t.leads}')`);
     const customersResegmented = await segmentCustomers(db, WAREHOUSE, request.asOf);
     const watermark = await saveWatermark(db, t.clean, run, request.strategy);
     // What the sources held is in the warehouse now: the next incremental run may skip it. Not after a merge: it
@@ -155,9 +163,9 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
     await db.query('SET default_statistics_target = 10');
     await db.query(`ANALYZE ${NEXT}.sales_fact, ${NEXT}.dim_customer, ${NEXT}.dim_product, ${NEXT}.dim_geography, ${NEXT}.leads`);
     await db.query('RESET default_statistics_target');
+    await db.query(`SELECT sales_etl.build_kpi_aggregates('${NEXT}')`);
     const customersResegmented = await segmentCustomers(db, NEXT, asOf);
     await db.query(`SELECT sales_etl.create_kpi_views('${NEXT}')`);
-    await db.query(`SELECT sales_etl.create_segment_view('${NEXT}')`);
     // The BI role's grants go with the new warehouse (a schema swapped in carries its own).
     await db.query(`SELECT sales_etl.grant_bi_reader('${NEXT}')`);
     const watermark = await inTransaction(db, async () => {
@@ -183,27 +191,6 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
     await db.query('RESET work_mem; RESET maintenance_work_mem').catch(() => undefined);
     db.release();
   }
-}
-
-/**
- * Refreshes every KPI view without blocking its readers (after an incremental or merge load; a full load builds them
- * new), two at a time on their own connections: each is one big single-threaded statement.
- */
-export async function refreshKpis(deps: SalesDeps): Promise<number> {
-  const started = Date.now();
-  const queue: string[] = [...KPI_VIEWS];
-  const runner = async () => {
-    const db = await deps.target.connect();
-    try {
-      await db.query("SET work_mem = '256MB'");
-      for (let view = queue.shift(); view; view = queue.shift()) await db.query(`REFRESH MATERIALIZED VIEW CONCURRENTLY ${WAREHOUSE}.${view}`);
-      await db.query('RESET work_mem');
-    } finally {
-      db.release();
-    }
-  };
-  await Promise.all([runner(), runner()]);
-  return Date.now() - started;
 }
 
 /** Drops the run's staging tables (at the end, success or failure). */

@@ -67,6 +67,15 @@ describe('crmFeatures feature set', () => {
   });
 
   it('writes every column of ml_features.user_features, each in one of the five groups', async () => {
+    // The document's own names sit in its groups: Comportamentais (Jogo e Apostas; Transacionais), Temporais,
+    // Segmentação (RFM Analysis; ML Scores).
+    const inGroup = (group: keyof typeof FEATURE_GROUPS, names: string[]) =>
+      assert.deepEqual(names.filter((n) => !(FEATURE_GROUPS[group] as readonly string[]).includes(n)), [], group);
+    inGroup('behaviour', ['favorite_game_type', 'game_diversity_score', 'bet_volatility']);
+    inGroup('financial', ['ticket_medio_categoria', 'total_transactions', 'balance_ratio']);
+    inGroup('temporal', ['dias_semana_preferidos', 'horarios_atividade', 'weekend_activity_ratio', 'activity_regularity']);
+    inGroup('rfm', ['recency_score', 'frequency_score', 'monetary_score', 'rfm_segment']);
+    inGroup('scores', ['customer_lifetime_value_score', 'churn_risk_score', 'behavioral_diversity_score']);
     const grouped = Object.values(FEATURE_GROUPS).flat();
     assert.equal(new Set(grouped).size, grouped.length, 'no feature in two groups');
     assert.deepEqual([...grouped].sort(), FEATURE_COLUMNS.filter((c) => c !== 'user_id').sort());

@@ -124,6 +124,10 @@ describe('etl health', () => {
     assert.equal(row?.watermark, '2026-11-01T10:00:00.000Z');
     const check = checkOf(report, `table ${table} -> ${table}`);
     assert.equal(check.ok, false);
+    // Who started the two failed runs: the client above, which sets no memo as the Web UI does, then the schedule.
+    const { rows: starters } = await ctx.target.query(
+      `SELECT triggered_by FROM etl_control WHERE source_table = $1 AND status = 'failed' ORDER BY started_at`, [table]);
+    assert.deepEqual(starters.map((r) => r.triggered_by), ['ui', 'schedule:incremental-sync-daily']);
     assert.match(check.detail, /^last success 30 h ago, watermark 2026-11-01T10:00:00.000Z, 2 failed in 24 h$/);
   });
 

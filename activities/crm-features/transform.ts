@@ -188,12 +188,16 @@ export async function unavailableColumns(deps: CrmDeps, sourceTable: string, raw
   return unavailable;
 }
 
-/** The columns of ml_features.user_features the pipeline writes, by the document's groups (formulas: docs/pipelines/crm-features.md). */
+/**
+ * The columns of ml_features.user_features the pipeline writes, by the document's groups (formulas:
+ * docs/pipelines/crm-features.md): behaviour and financial are its "Comportamentais" ("Jogo e Apostas",
+ * "Transacionais"), temporal its "Temporais", rfm and scores its "Segmentação" ("RFM Analysis", "ML Scores").
+ */
 export const FEATURE_GROUPS = {
-  behaviour: ['favorite_game_type', 'game_diversity_score', 'bet_volatility', 'ticket_medio_categoria', 'total_transactions', 'frequencia_jogo',
-    'canal_preferido', 'bet_count', 'win_rate', 'game_type_entropy'],
-  financial: ['ticket_medio', 'total_deposits', 'total_withdrawals', 'balance_ratio', 'total_bet_amount', 'total_win_amount', 'net_gaming_revenue',
-    'bet_amount_p50', 'bet_amount_p90', 'bonus_usage_share'],
+  behaviour: ['favorite_game_type', 'game_diversity_score', 'bet_volatility', 'frequencia_jogo', 'canal_preferido', 'bet_count', 'win_rate',
+    'game_type_entropy'],
+  financial: ['ticket_medio', 'ticket_medio_categoria', 'total_transactions', 'total_deposits', 'total_withdrawals', 'balance_ratio',
+    'total_bet_amount', 'total_win_amount', 'net_gaming_revenue', 'bet_amount_p50', 'bet_amount_p90', 'bonus_usage_share'],
   temporal: ['dias_semana_preferidos', 'horarios_atividade', 'weekend_activity_ratio', 'activity_regularity', 'last_transaction_at', 'tenure_days',
     'days_active_7d', 'days_active_30d', 'days_active_90d', 'spend_trend_30d', 'night_activity_share', 'session_count', 'avg_session_minutes',
     'avg_hours_between_transactions', 'stddev_hours_between_transactions'],

@@ -220,11 +220,11 @@ export async function prepareSync(db: SyncDatabases, options: SyncOptions, run: 
 }
 
 /** A run that cannot even start (no such table, no grant) is still a run: etl_control records it, failed. */
-async function recordFailedStart(target: pg.Pool, options: SyncOptions, run: RunRef, message: string): Promise<void> {
+async function recordFailedStart(target: pg.Pool, options: SyncOptions, run: SyncRunRef, message: string): Promise<void> {
   await target.query(
-    `INSERT INTO etl_control (pipeline, workflow_id, run_id, source_table, target_table, mode, status, finished_at, error_message)
-     VALUES ('incrementalSync', $1, $2, $3, $4, $5, 'failed', now(), $6)
+    `INSERT INTO etl_control (pipeline, workflow_id, run_id, source_table, target_table, mode, status, finished_at, error_message, triggered_by)
+     VALUES ('incrementalSync', $1, $2, $3, $4, $5, 'failed', now(), $6, $7)
      ON CONFLICT (workflow_id, run_id) DO UPDATE SET status = 'failed', finished_at = now(), error_message = EXCLUDED.error_message`,
-    [run.workflowId, run.runId, options.sourceTable, options.targetTable, options.full ? 'full' : 'incremental', message],
+    [run.workflowId, run.runId, options.sourceTable, options.targetTable, options.full ? 'full' : 'incremental', message, run.triggeredBy ?? null],
   ).catch(() => undefined); // the target itself may be what is failing
 }

@@ -233,7 +233,7 @@ async function pipelineHealth(client: Client, pool: pg.Pool | undefined, pipelin
 }
 
 /** incrementalSync's tables in etl_control: last success and its age, failures in 24 h, the watermark; the scheduled one against its slots. */
-async function tableChecks(pool: pg.Pool, pipeline: PipelineInfo, health: PipelineHealth, description: ScheduleDescription | undefined,
+export async function tableChecks(pool: pg.Pool, pipeline: PipelineInfo, health: PipelineHealth, description: ScheduleDescription | undefined,
   config: EtlConfig, now: Date): Promise<Check[]> {
   const { rows } = await pool.query<{ source_table: string; target_table: string; last_success: Date | null; watermark: Date | null; failed: string }>(
     `SELECT source_table, target_table,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import type { SyncResult } from '../../lib/contracts/incremental-sync';
@@ -54,6 +54,7 @@ describe('the etl command', () => {
     const output = result.json as SyncResult;
     assert.equal(output.rowsInserted, 2000);
     assert.equal(output.targetTable, TABLE);
+    assert.equal(output.triggeredBy, `cli:${userInfo().username}`, 'etl_control.triggered_by says who ran it');
     assert.match(result.stderr, /started incrementalSync cli-run-ok \(http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/cli-run-ok\//);
     // The run is findable in the Web UI's list by our search attributes.
     const described = await ctx.client.workflow.getHandle('cli-run-ok').describe();

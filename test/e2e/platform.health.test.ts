@@ -7,6 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Client } from '@temporalio/client';
+import { tableChecks } from '../../cli/commands/health';
+import { loadConfig } from '../../lib/config/env';
+import { findPipeline } from '../../lib/pipelines';
 import { registerMissingSearchAttributes } from '../../lib/stack/temporal';
 import { startWorkers, type RunningWorkers } from '../../workers';
 import { etl } from '../helpers/cli';
@@ -124,7 +127,23 @@ describe('etl health', () => {
     assert.equal(row?.watermark, '2026-11-01T10:00:00.000Z');
     const check = checkOf(report, `table ${table} -> ${table}`);
     assert.equal(check.ok, false);
+    // Who started the two failed runs: the client above, which sets no memo as the Web UI does, then the schedule.
+    const { rows: starters } = await ctx.target.query(
+      `SELECT triggered_by FROM etl_control WHERE source_table = $1 AND status = 'failed' ORDER BY started_at`, [table]);
+    assert.deepEqual(starters.map((r) => r.triggered_by), ['ui', 'schedule:incremental-sync-daily']);
     assert.match(check.detail, /^last success 30 h ago, watermark 2026-11-01T10:00:00.000Z, 2 failed in 24 h$/);
+  });
+
+  it('the scheduled table with no success since the run its schedule was due for: the watermark is older than the schedule allows (CRITICAL)', async () => {
+    // The schedule above syncs this table (its last success 30 h ago). A schedule made minutes ago owes no run yet, so
+    // the check is handed the same schedule as if active for a week.
+    const live = await client.schedule.getHandle('incremental-sync-daily').describe();
+    const weekOld = { ...live, state: { ...live.state, paused: false }, info: { ...live.info, createdAt: new Date(Date.now() - 7 * 86400_000) } };
+    const checks = await tableChecks(ctx.target, findPipeline('incremental-sync'), { pipeline: 'incremental-sync' } as Parameters<typeof tableChecks>[2],
+      weekOld, loadConfig({}), new Date());
+    const check = checks.find((c) => c.name === `table ${table} -> ${table}`)!;
+    assert.deepEqual([check.ok, check.required], [false, true]);
+    assert.match(check.detail, /^last success 30 h ago, .*: the watermark is older than the schedule allows \(no success since the run due at \S+\)$/);
   });
 
   it('a configuration it cannot read is UNKNOWN (exit 3), in one line', async () => {

@@ -1,5 +1,6 @@
 // The whole feature set: every column in ml_features.user_features and in one of the document's five groups; a
-// bonus user's features worked out by hand; and the streaming mode computing the same values as the daily run.
+// bonus user's and a growing spender's features worked out by hand; and the streaming mode computing the same values
+// as the daily run.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
@@ -44,13 +45,19 @@ describe('crmFeatures feature set', () => {
     tx(`${p}E`, 'bet', '60.00', '2026-03-02 23:00:00', 'slots'),
     tx(`${p}E`, 'withdrawal', '120.00', '2026-03-03 09:00:00', null),
   ];
+  // ... and F, whose spending grew: a bet before both 30-day windows, 30 in the previous one, 90 in the last one.
+  const growingUser = [
+    tx(`${p}F`, 'bet', '50.00', '2026-01-10 10:00:00', 'slots'),
+    tx(`${p}F`, 'bet', '30.00', '2026-02-01 10:00:00', 'slots'),
+    tx(`${p}F`, 'bet', '90.00', '2026-03-10 10:00:00', 'slots'),
+  ];
   const options = crmFeaturesInputSchema.parse({ sourceTable: table, lakePrefix: `s3:${prefix}`, asOf: AS_OF });
 
   beforeAll(async () => {
     ctx = await openTestContext('crm-feature-set', { worker: false });
     activities = createCrmActivities({ target: ctx.target, source, s3, bucket: settings.s3.bucket });
     await writeDataset({ sourceAdmin: ctx.sourceAdmin, s3, bucket: settings.s3.bucket }, table, prefix,
-      { ...data, lake: [...data.lake, ...bonusUser] }, ['csv']);
+      { ...data, lake: [...data.lake, ...bonusUser, ...growingUser] }, ['csv']);
   });
   afterAll(async () => {
     await activities?.crmDropStaging(run);
@@ -60,6 +67,15 @@ describe('crmFeatures feature set', () => {
   });
 
   it('writes every column of ml_features.user_features, each in one of the five groups', async () => {
+    // The document's own names sit in its groups: Comportamentais (Jogo e Apostas; Transacionais), Temporais,
+    // Segmentação (RFM Analysis; ML Scores).
+    const inGroup = (group: keyof typeof FEATURE_GROUPS, names: string[]) =>
+      assert.deepEqual(names.filter((n) => !(FEATURE_GROUPS[group] as readonly string[]).includes(n)), [], group);
+    inGroup('behaviour', ['favorite_game_type', 'game_diversity_score', 'bet_volatility']);
+    inGroup('financial', ['ticket_medio_categoria', 'total_transactions', 'balance_ratio']);
+    inGroup('temporal', ['dias_semana_preferidos', 'horarios_atividade', 'weekend_activity_ratio', 'activity_regularity']);
+    inGroup('rfm', ['recency_score', 'frequency_score', 'monetary_score', 'rfm_segment']);
+    inGroup('scores', ['customer_lifetime_value_score', 'churn_risk_score', 'behavioral_diversity_score']);
     const grouped = Object.values(FEATURE_GROUPS).flat();
     assert.equal(new Set(grouped).size, grouped.length, 'no feature in two groups');
     assert.deepEqual([...grouped].sort(), FEATURE_COLUMNS.filter((c) => c !== 'user_id').sort());
@@ -70,7 +86,7 @@ describe('crmFeatures feature set', () => {
     assert.deepEqual(rows.map((r) => r.c), [...FEATURE_COLUMNS.slice(0, 25), 'updated_at', ...FEATURE_COLUMNS.slice(25)]);
   });
 
-  it('the daily run and the stream give the same values; the bonus user as worked out by hand', async () => {
+  it('the daily run and the stream give the same values; the bonus user and the growing spender as worked out by hand', async () => {
     // Daily run's steps, on the source table and the lake.
     const env = new MockActivityEnvironment();
     await env.run(activities.crmExtract, options, run);
@@ -78,12 +94,12 @@ describe('crmFeatures feature set', () => {
     await env.run(activities.crmComputeFeatures, options, run, AS_OF);
     const daily = await loadedFeatures(ctx.target, p, stagingTables(run.runId).features);
 
-    // The stream: every transaction of the five users arrives in one batch file.
+    // The stream: every transaction of the six users arrives in one batch file.
     const key = `stream/${p}all.csv`;
-    await putLakeFile(s3, settings.s3.bucket, key, toCsv([...data.source, ...data.lake, ...bonusUser, ...data.bad]));
+    await putLakeFile(s3, settings.s3.bucket, key, toCsv([...data.source, ...data.lake, ...bonusUser, ...growingUser, ...data.bad]));
     const applied = await env.run(activities.crmApplyBatch,
       { streamId: 'crm-feature-set-test', batch: { batchId: `${p}all`, key: `s3:${key}` }, asOf: AS_OF, ticketCutoffs: options.ticketCutoffs }) as BatchApplied;
-    assert.deepEqual([applied.rows, applied.quarantined, applied.users], [25, 5, 5]);
+    assert.deepEqual([applied.rows, applied.quarantined, applied.users], [28, 5, 6]);
     const streamed = await loadedFeatures(ctx.target, p);
 
     assert.deepEqual(streamed.map(absolute), daily.map(absolute));
@@ -107,6 +123,18 @@ describe('crmFeatures feature set', () => {
       tenure_days: 14, days_active_7d: 0, days_active_30d: 2, days_active_90d: 2, spend_trend_30d: 1, night_activity_share: 0,
       recency_days: 13, churn_label: 0,
       behavioral_diversity_score: 0.4964, // (1/5 + 4/4 + 2/4 + 2/7) / 4
+    });
+    const f = daily[5];
+    assert.deepEqual({
+      spend_trend_30d: f.spend_trend_30d, days_active_7d: f.days_active_7d, days_active_30d: f.days_active_30d, days_active_90d: f.days_active_90d,
+      tenure_days: f.tenure_days, recency_days: f.recency_days, churn_label: f.churn_label,
+      avg_hours_between_transactions: f.avg_hours_between_transactions, stddev_hours_between_transactions: f.stddev_hours_between_transactions,
+    }, {
+      spend_trend_30d: 0.5, // (90 - 30) / (90 + 30): the bet of 01-10 is more than 60 days before asOf
+      days_active_7d: 1, days_active_30d: 1, days_active_90d: 3,
+      tenure_days: 65, recency_days: 6, churn_label: 0,
+      avg_hours_between_transactions: 708, // gaps of 22 days (528 h) and 37 days (888 h)
+      stddev_hours_between_transactions: 180,
     });
   });
 });

@@ -99,8 +99,8 @@ export async function extractTransactions(deps: CrmDeps, options: CrmFeaturesOpt
 }
 
 /** Nothing at all is not a quality problem of the data: it is data that is not there (an incremental run may find nothing new). */
-function noInputData(options: CrmFeaturesOptions, lake: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(`no transactions in ${options.sourceTable} on the source database or under the lake prefix `
+function noInputData(options: CrmFeaturesOptions, lake: string, noTable = false): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`no transactions in ${options.sourceTable} on the source database${noTable ? ' (no such table)' : ''} or under the lake prefix `
     + `${lake}: load the sample data with \`npx etl sample-data crm\`, or set sourceTable and `
     + 'lakePrefix in the input to where your transactions are', ErrorType.NoInputData);
 }
@@ -174,7 +174,10 @@ export async function startExtract(deps: CrmDeps, options: CrmFeaturesOptions, r
   const location = lakeLocation(options, deps.bucket);
   await createRawTable(deps, stagingTables(run.runId).raw);
   const listed = files ?? await listLakeObjects(deps.s3, location.bucket, location.key);
-  return { lake: `s3://${location.bucket}/${location.key}`, bucket: location.bucket, parts: lakeParts(listed), startedAt };
+  const lake = `s3://${location.bucket}/${location.key}`;
+  // A stack without the sample data: no table and an empty lake is no input at all, not a misnamed table.
+  if (!listed.length && !(await sourceTableExists(deps.source, options.sourceTable))) throw noInputData(options, lake, true);
+  return { lake, bucket: location.bucket, parts: lakeParts(listed), startedAt };
 }
 
 /** The source table into the staging table (a retry replaces what an earlier attempt copied). */
@@ -240,6 +243,9 @@ export async function createRawTable(deps: CrmDeps, raw: string): Promise<void> 
   await deps.target.query(`CREATE TABLE ${raw} (${RAW_COLUMNS.map((c) => `${c} text`).join(', ')}, source text NOT NULL,
     number_locale text NOT NULL DEFAULT 'auto')`);
 }
+
+const sourceTableExists = async (source: pg.Pool, table: string): Promise<boolean> =>
+  (await source.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [table])).rows[0].found;
 
 /** The source table's columns (lower case -> type), or a non-retryable error naming it when it does not exist. */
 export async function sourceTableColumns(source: pg.Pool | pg.PoolClient, table: string): Promise<Map<string, string>> {

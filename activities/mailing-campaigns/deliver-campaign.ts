@@ -19,6 +19,8 @@ export interface DeliveryDeps {
   target: pg.Pool;
   sftp: SftpSettings;
   timeZone: string;
+  /** The project's own campaigns/ (MAILING_CAMPAIGNS_DIR unset): their folders and base are the sample data. */
+  sampleCampaigns?: boolean;
 }
 
 export interface DeliveryHooks {
@@ -154,7 +156,9 @@ async function deliverLocked(
   const folderType = await sftp.exists(folder);
   if (folderType !== 'd') {
     throw ApplicationFailure.nonRetryable(
-      `campaign ${campaign.name}: the SFTP folder ${folder} ${folderType ? 'is not a folder' : 'does not exist'} on ${deps.sftp.host}:${deps.sftp.port}; create it (the dialer watches it) or fix sftpFolder in campaigns/${campaign.name}.json`,
+      `campaign ${campaign.name}: the SFTP folder ${folder} ${folderType ? 'is not a folder' : 'does not exist'} on ${deps.sftp.host}:${deps.sftp.port}; create it (the dialer watches it) or fix sftpFolder in campaigns/${campaign.name}.json${
+        deps.sampleCampaigns ? '; the project\'s campaigns are samples: `npx etl sample-data partners` makes their folders and partner base, '
+          + 'or set MAILING_CAMPAIGNS_DIR to your campaigns' : ''}`,
       ErrorType.FolderMissing);
   }
 

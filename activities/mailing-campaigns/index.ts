@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { Context } from '@temporalio/activity';
+import { DEFAULT_CAMPAIGNS_DIR } from '../../lib/config/settings';
 import type pg from 'pg';
 import type { MailingPlan, PlannedDelivery, PlanRequest } from '../../lib/contracts/mailing-campaigns';
 import { planMailingRun } from './plan-mailing-run';
@@ -19,7 +21,8 @@ export interface MailingDeps {
 
 /** The mailingCampaigns activities, bound to their databases, SFTP server and campaign folder (real ones in tests too). */
 export function createMailingActivities(deps: MailingDeps) {
-  const delivery: DeliveryDeps = { source: deps.source, target: deps.target, sftp: deps.sftp, timeZone: deps.timeZone };
+  const delivery: DeliveryDeps = { source: deps.source, target: deps.target, sftp: deps.sftp, timeZone: deps.timeZone,
+    sampleCampaigns: path.resolve(deps.campaignsDir) === path.resolve(DEFAULT_CAMPAIGNS_DIR) };
   return {
     planMailingRun: async (request: PlanRequest): Promise<MailingPlan> => {
       const plan = planMailingRun(deps, request);

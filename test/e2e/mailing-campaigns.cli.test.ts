@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
 import { DEFAULT_CAMPAIGNS_DIR, loadCampaigns } from '../../activities/mailing-campaigns/load-campaigns';
 import type { MailingResult } from '../../lib/contracts/mailing-campaigns';
 import { generatePartnerCustomers } from '../../lib/sample-data/mailing-campaigns';
@@ -25,6 +27,14 @@ describe('the sample campaigns from the command line', () => {
     const loaded = loadCampaigns(DEFAULT_CAMPAIGNS_DIR);
     assert.deepEqual(loaded.invalid, []);
     assert.ok(loaded.campaigns.length >= 3);
+  });
+
+  it('before the sample data, a sample campaign fails saying how to get it', async () => {
+    const error = await ctx.client.workflow.execute('mailingCampaigns', { taskQueue: 'etl-mailing-campaigns', workflowId: `mailing-cli-no-sample-${Date.now()}`,
+      args: [{ campaigns: ['cobranca_cartao'] }] }).then(() => undefined, (e: unknown) => e);
+    const result = ((error as WorkflowFailedError).cause as ApplicationFailure).details?.[0] as MailingResult;
+    assert.equal(result.campaigns[0].errorType, 'FolderMissing');
+    assert.match(result.campaigns[0].error!, /the SFTP folder \/dialer\/cobranca_cartao does not exist .*; the project's campaigns are samples: `npx etl sample-data partners` makes their folders and partner base/);
   });
 
   it('sample-data partners makes the same base for the same seed, and the dialers\' folders', async () => {

@@ -92,6 +92,7 @@ describe('etl health', () => {
     assert.equal(sync.schedule?.state, 'paused');
     assert.match(checkOf(report, 'schedule crm-features-daily').detail, /^paused: input not configured: set sourceTable and lakePrefix/);
     assert.equal(sync.failedLast24h.temporal, 1);
+    assert.ok(sync.failedLast24h.etlControl >= 1, 'the failed run is counted in etl_control too (other files add theirs)');
     assert.match(checkOf(report, 'failures incrementalSync').detail, /^1 failed run\(s\) in 24 h; etl_control: \d+ failed$/);
     assert.equal(checkOf(report, 'last success incrementalSync').detail, 'no successful run yet');
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,8 @@ import { createS3Client } from '../../lib/io/s3';
 import { startStack, type Stack } from '../../lib/stack';
 import { freePortsEnv } from '../../lib/stack/ports';
 import { isAlive } from '../../lib/stack/processes';
-import { removeStackData } from '../../lib/stack/postgres';
+import { EMBEDDED_PASSWORD, EMBEDDED_USER, embeddedUrl, postgresDataLocation, removeStackData, startEmbeddedPostgres } from '../../lib/stack/postgres';
+import { NEWEST_POSTGRES_MAJOR, postgresBinaries } from '../../lib/stack/tools';
 import { createPool } from '../../lib/io/postgres';
 import { settings } from '../helpers/env';
 
@@ -137,5 +138,30 @@ describe('a project in a folder the postgres user cannot enter (a clone under /r
     }
     removeStackData(dataDir);
     assert.equal(existsSync(moved), false);
+  });
+
+  it('runs Postgres from a copy of its programs when they are in that folder too (the clone\'s node_modules), removed with the stack\'s data', async () => {
+    if (os.userInfo().uid !== 0) {
+      console.log('skipped: only root runs Postgres as another user (postgres), which a private folder keeps out');
+      return;
+    }
+    chmodSync(home, 0o700);
+    // The programs as a clone under /root has them: inside the folder closed to the postgres user.
+    const found = await postgresBinaries(NEWEST_POSTGRES_MAJOR);
+    const native = path.join(home, 'clone', 'node_modules', 'native');
+    cpSync(path.dirname(path.dirname(found.postgres)), native, { recursive: true, verbatimSymlinks: true });
+    const binaries = { major: found.major, postgres: path.join(native, 'bin', 'postgres'), initdb: path.join(native, 'bin', 'initdb') };
+    const location = postgresDataLocation(dataDir);
+    const port = Number((await freePortsEnv()).ETL_POSTGRES_PORT);
+    const server = await startEmbeddedPostgres({ dataDir: location.dir, runDir: path.join(dataDir, 'run'), port, unsafeFast: true, other: { binaries } });
+    try {
+      assert.ok(!readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').startsWith(native), 'not run from the closed folder');
+      const db = createPool(embeddedUrl(port, EMBEDDED_USER, EMBEDDED_PASSWORD, 'postgres'), 1);
+      assert.deepEqual((await db.query('SELECT 1 AS n').finally(() => db.end())).rows, [{ n: 1 }]);
+    } finally {
+      await server.stop();
+    }
+    removeStackData(dataDir);
+    assert.equal(existsSync(path.dirname(location.dir)), false, 'the copy goes with the relocated data');
   });
 });

@@ -210,5 +210,13 @@ describe('crmFeatures quality gate', () => {
     assert.equal(cause.type, 'NoInputData');
     assert.equal(cause.message, `no transactions in ${none} on the source database or under the lake prefix s3://${settings.s3.bucket}/lake/${p}nothing/: `
       + 'load the sample data with `npx etl sample-data crm`, or set sourceTable and lakePrefix in the input to where your transactions are');
+
+    // A stack without the sample data has no tbl_transactions at all: still no input, not a misnamed table.
+    const missing = await ctx.client.workflow.execute('crmFeatures', {
+      ...startOptions(ctx, 'crm-nothing-no-table'), args: [{ sourceTable: `${table}_missing`, lakePrefix: `s3:lake/${p}nothing/`, asOf: AS_OF }],
+    }).then(() => undefined, (e: unknown) => e);
+    const noTable = ((missing as WorkflowFailedError).cause as ActivityFailure).cause as ApplicationFailure;
+    assert.equal(noTable.type, 'NoInputData');
+    assert.match(noTable.message, new RegExp(`^no transactions in ${table}_missing on the source database \\(no such table\\) or under the lake prefix .*npx etl sample-data crm`));
   });
 });

@@ -160,32 +160,61 @@ export function quarantineSql(table: string): string {
       FROM ${table} s WHERE s._etl_problem IS NOT NULL`;
 }
 
+/** The batch's rows as the target takes them: a key with several rows keeps its newest by updated_at. */
+function loadSelect(plan: SyncPlan, table: string): string {
+  const dedupe = plan.keysUnique ? '' : `DISTINCT ON (${list(plan.keyColumns, 's.')}) `;
+  const dedupeOrder = plan.keysUnique ? '' : ` ORDER BY ${list(plan.keyColumns, 's.')}, s.${quoteIdent(plan.updatedAtColumn)} DESC NULLS LAST`;
+  return `SELECT ${dedupe}${plan.columns.map((c) => `${loadExpression(c)} AS ${quoteIdent(c.name)}`).join(', ')}
+        FROM ${table} s WHERE s._etl_problem IS NULL${dedupeOrder}`;
+}
+
+const updatableColumns = (plan: SyncPlan) => plan.columns.map((c) => c.name).filter((n) => !plan.keyColumns.includes(n));
+/** Whether the source row `s` is newer than the target's `t` by updated_at (or the target's has none). */
+const newer = (plan: SyncPlan, s: string) =>
+  `t.${quoteIdent(plan.updatedAtColumn)} IS NULL OR t.${quoteIdent(plan.updatedAtColumn)} < ${s}.${quoteIdent(plan.updatedAtColumn)}`;
+/** Whether two rows differ, compared as text: every type has one (json and point have no equality operator). */
+const differs = (plan: SyncPlan, a: string, b: string) => {
+  const row = (alias: string) => `ROW(${updatableColumns(plan).map((n) => `${alias}.${quoteIdent(n)}`).join(', ')})::text`;
+  return `${row(a)} IS DISTINCT FROM ${row(b)}`;
+};
+
 /**
- * One statement inserts new keys and updates rows only where the source is newer: an older or equal
- * source row never overwrites the target. Counts come back as inserted / updated. Into a target that
- * was empty when the run began, a plain INSERT does (every key of a full load is new there).
+ * One statement inserts new keys and updates rows. An incremental run updates a row only where the source is
+ * newer by updated_at: an older or equal source row never overwrites the target (see notAppliedSql). A full run
+ * reads every row of every key, so the target takes the source's row wherever they differ, whatever its
+ * updated_at says. Counts come back as inserted / updated. Into a target that was empty when the run began,
+ * a plain INSERT does (every key of a full load is new there).
  */
 export function mergeSql(plan: SyncPlan, table: string): string {
   const target = qualified(parseTableName(plan.targetTable));
   const names = plan.columns.map((c) => c.name);
-  const updatedAt = quoteIdent(plan.updatedAtColumn);
-  const keys = list(plan.keyColumns);
-  const dedupe = plan.keysUnique ? '' : `DISTINCT ON (${list(plan.keyColumns, 's.')}) `;
-  const dedupeOrder = plan.keysUnique ? '' : `ORDER BY ${list(plan.keyColumns, 's.')}, s.${updatedAt} DESC NULLS LAST`;
-  const select = `SELECT ${dedupe}${plan.columns.map(loadExpression).join(', ')}
-        FROM ${table} s WHERE s._etl_problem IS NULL ${dedupeOrder}`;
+  const select = loadSelect(plan, table);
   if (plan.targetWasEmpty) {
     return `INSERT INTO ${target} (${list(names)}) ${select}`;
   }
-  const updatable = names.filter((n) => !plan.keyColumns.includes(n));
+  const updatable = updatableColumns(plan);
   const onConflict = updatable.length
     ? `DO UPDATE SET ${updatable.map((n) => `${quoteIdent(n)} = EXCLUDED.${quoteIdent(n)}`).join(', ')}
-       WHERE t.${updatedAt} IS NULL OR t.${updatedAt} < EXCLUDED.${updatedAt}`
+       WHERE ${plan.mode === 'full' ? differs(plan, 't', 'EXCLUDED') : newer(plan, 'EXCLUDED')}`
     : 'DO NOTHING';
   return `WITH merged AS (
       INSERT INTO ${target} AS t (${list(names)})
       ${select}
-      ON CONFLICT (${keys}) ${onConflict}
+      ON CONFLICT (${list(plan.keyColumns)}) ${onConflict}
       RETURNING (xmax = 0) AS inserted)
     SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM merged`;
+}
+
+/**
+ * An incremental run's rows that changed at the source but do not replace the target's, their updated_at not
+ * newer (a clock put right after a row dated 2099, a backdated, cleared or unstamped change, a row edited in the
+ * target): how many, and the first keys. Undefined where none can be: a full run, a key with several source rows
+ * (its newest wins), a target that was empty.
+ */
+export function notAppliedSql(plan: SyncPlan, table: string): string | undefined {
+  if (plan.mode === 'full' || plan.targetWasEmpty || !plan.keysUnique || !updatableColumns(plan).length) return undefined;
+  const key = plan.keyColumns.map((k) => `t.${quoteIdent(k)}::text`).join(` || ', ' || `);
+  return `SELECT count(*)::int AS rows, coalesce((array_agg(${key} ORDER BY ${list(plan.keyColumns, 't.')}))[1:5], '{}') AS keys
+    FROM (${loadSelect(plan, table)}) s JOIN ${qualified(parseTableName(plan.targetTable))} t USING (${list(plan.keyColumns)})
+    WHERE NOT coalesce(${newer(plan, 's')}, false) AND ${differs(plan, 't', 's')}`;
 }

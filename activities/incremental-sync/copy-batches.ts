@@ -10,7 +10,7 @@ import { isUtf8 } from 'node:buffer';
 import { classifyDbError, permanentFailure } from '../../lib/activity/errors';
 import { ErrorType } from '../../lib/workflow/errors';
 import {
-  batchSummarySql, canCopyIntoTarget, checkSql, createStagingSql, cursorColumns, markProblemsSql, mergeSql, nullKeysetCopySql, pageEndSql,
+  batchSummarySql, canCopyIntoTarget, checkSql, createStagingSql, cursorColumns, markProblemsSql, mergeSql, notAppliedSql, nullKeysetCopySql, pageEndSql,
   pageSummarySql, quarantineSql, sourceCopySql, sourceToTargetCopySql, stagingCopySql, stagingTables, targetCopySql, type Cursor,
 } from './batch-sql';
 import { countsOf } from './control-row';
@@ -213,8 +213,19 @@ function cursorOf(plan: SyncPlan, line: Buffer): string[] {
 async function mergeBatch(db: SyncDatabases, plan: SyncPlan, batch: StagedBatch, before: SyncProgress): Promise<SyncProgress> {
   return withTransaction(db.target, async (client) => {
     const { merged, nulled, quarantined } = await checkAndMerge(client, plan, batch);
+    await warnOfRowsNotApplied(client, plan, batch.table);
     return recordBatch(client, plan, before, { ...batch, ...merged, nulled, quarantined });
   });
+}
+
+/** Changed source rows an incremental merge did not apply (notAppliedSql) are a warning of the run, naming keys. */
+async function warnOfRowsNotApplied(client: pg.PoolClient, plan: SyncPlan, table: string): Promise<void> {
+  const sql = notAppliedSql(plan, table);
+  if (!sql) return;
+  const { rows: [found] } = await client.query<{ rows: number; keys: string[] }>(sql);
+  if (!found.rows) return;
+  const warning = `${found.rows} row${found.rows > 1 ? 's' : ''} changed at the source but not applied, ${plan.updatedAtColumn} not newer than the target's (key${found.rows > 1 ? 's' : ''} ${found.keys.join('; ')}${found.rows > found.keys.length ? '; ...' : ''}): a clock put right after a future date, a backdated, cleared or unstamped change, or a row edited in the target; a run with full: true applies ${found.rows > 1 ? 'them' : 'it'}`;
+  await client.query('UPDATE etl_control SET warnings = array_append(warnings, $2) WHERE id = $1', [plan.controlId, warning]);
 }
 
 /** What one batch did, added to the run's progress in etl_control, in the transaction that wrote the batch. */

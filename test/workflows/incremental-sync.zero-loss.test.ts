@@ -95,6 +95,28 @@ describe('incrementalSync loses no row', () => {
     assert.deepEqual(await differ(table), []);
   });
 
+  it('a change whose updated_at is not newer than the target\'s copy is named by the incremental run and applied by a full one', async () => {
+    const table = 'public.zl_restamped';
+    await source(`DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int PRIMARY KEY, v text, updated_at timestamptz);
+      INSERT INTO ${table} SELECT id, 'initial', now() - interval '1 hour' FROM generate_series(1, 10) id;
+      INSERT INTO ${table} VALUES (11, 'skewed clock', '2099-01-01')`);
+    await sync({ sourceTable: table });
+    await source(`UPDATE ${table} SET v = 'clock put right', updated_at = now() WHERE id = 11;
+      UPDATE ${table} SET v = 'backdated', updated_at = updated_at - interval '1 day' WHERE id = 1;
+      UPDATE ${table} SET v = 'not stamped' WHERE id = 2;
+      UPDATE ${table} SET v = 'stamp cleared', updated_at = NULL WHERE id = 3;
+      UPDATE ${table} SET v = 'stamped', updated_at = now() WHERE id = 4`);
+    const next = await sync({ sourceTable: table });
+    assert.equal(next.rowsUpdated, 1);
+    assert.deepEqual(next.warnings, [`4 rows changed at the source but not applied, updated_at not newer than the target's (keys 1; 2; 3; 11): ${
+      'a clock put right after a future date, a backdated, cleared or unstamped change, or a row edited in the target; a run with full: true applies them'}`]);
+    const { rows: [control] } = await ctx.target.query('SELECT warnings FROM etl_control WHERE id = $1', [next.controlId]);
+    assert.deepEqual(control.warnings, next.warnings);
+    const full = await sync({ sourceTable: table, full: true });
+    assert.equal(full.rowsUpdated, 4);
+    assert.deepEqual(await differ(table), []);
+  });
+
   it('snapshot mode reads rows whose updated_at is NULL or older than the watermark', async () => {
     const table = 'public.zl_undated';
     await source(`DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int PRIMARY KEY, v text, updated_at timestamptz);

@@ -27,6 +27,9 @@ describe('salesWarehouse: the number locale of each source', () => {
         'L4,2024-03-20,C1,P-1,PE,site,1,1.234', 'L5,2024-03-20,C1,P-1,PE,site,1,12.50', 'L6,2024-03-20,C1,P-1,PE,site,1,"1.234,56"']) },
       { kind: 'file', name: 'us-export', numberLocale: 'en-US', location: file('us.csv', ['sale_id,sale_date,customer_id,product_id,state,channel,quantity,unit_price',
         'L7,2024-03-20,C1,P-1,PE,site,1,"1,234"', 'L8,2024-03-20,C1,P-1,PE,site,1000,1.234']) },
+      // `,`-separated, but its amounts carry R$: Brazilian too, the rows without R$ included.
+      { kind: 'file', name: 'reais-export', location: file('reais.csv', ['sale_id,sale_date,customer_id,product_id,state,channel,quantity,unit_price',
+        'L9,2024-03-20,C1,P-1,PE,site,1,R$ 2.500', 'LA,2024-03-20,C1,P-1,PE,site,1,1.234']) },
     ];
     result = await ctx.client.workflow.execute('salesWarehouse', {
       ...startOptions(ctx, 'sales-locale'), args: [{ sources, loadStrategy: 'full', asOf: '2024-03-28', thresholds: LOOSE }],
@@ -36,12 +39,13 @@ describe('salesWarehouse: the number locale of each source', () => {
     await ctx?.close();
   });
 
-  it('reads R$ 2.500 and 1.234 as a Brazilian does in a ;-separated export, and 1,234 as an American does in an en-US one', async () => {
+  it('reads R$ 2.500 and 1.234 as a Brazilian does in a ;-separated export or one whose amounts carry R$, and 1,234 as an American does in an en-US one', async () => {
     const { rows } = await ctx.target.query(`SELECT sale_id, sales_amount::float AS amount FROM sales_dw.sales_fact ORDER BY sale_id`);
     assert.deepEqual(rows, [
       { sale_id: 'L1', amount: 2500 }, { sale_id: 'L2', amount: 2468 }, { sale_id: 'L3', amount: 12.5 },
       { sale_id: 'L5', amount: 12.5 }, { sale_id: 'L6', amount: 1234.56 },
       { sale_id: 'L7', amount: 1234 }, { sale_id: 'L8', amount: 1234 },
+      { sale_id: 'L9', amount: 2500 }, { sale_id: 'LA', amount: 1234 },
     ]);
   });
 

@@ -121,7 +121,7 @@ const XID_WINDOW = 2n ** 31n - 10_000_000n;
  * Where a snapshot-mode run starts: the previous run's oldest unfinished transaction. Every row version whose
  * transaction had not finished then (a late commit whatever its updated_at) has an xmin at least that new.
  */
-function sinceXidOf(previous: LastSuccess | undefined, now: SourceMoment): string | undefined {
+export function sinceXidOf(previous: Pick<LastSuccess, 'source_snapshot'> | undefined, now: Pick<SourceMoment, 'xmax'>): string | undefined {
   const previousXmin = previous?.source_snapshot?.split(':')[0];
   if (!previousXmin) return undefined;
   const since = BigInt(previousXmin);

@@ -48,7 +48,7 @@ const age = (from: Date, now = Date.now()) => {
   const minutes = Math.round((now - from.getTime()) / 60_000);
   return minutes < 120 ? `${minutes} min` : minutes < 72 * 60 ? `${Math.round(minutes / 60)} h` : `${Math.round(minutes / 1440)} d`;
 };
-const ago = (date: Date) => `${age(date)} ago`;
+const ago = (date: Date, now = new Date()) => `${age(date, now.getTime())} ago`;
 
 async function databaseCheck(name: string, url: string): Promise<Check> {
   return check(name, true, async () => {
@@ -150,6 +150,18 @@ async function lastSuccess(client: Client, workflowType: string) {
   return latest;
 }
 
+/**
+ * The last success against the schedule: `expected` is the slot whose run should have succeeded by now (undefined:
+ * none due). A scheduled run starts at its slot, so a success that closed before the slot is an older one: CRITICAL.
+ */
+export function judgeLastSuccess(success: { workflowId: string; closedAt: Date } | undefined, expected: Date | undefined, scheduleId: string, now: Date): string {
+  const line = success ? `${success.workflowId} ${ago(success.closedAt, now)}` : 'no successful run yet';
+  if (expected && (!success || success.closedAt < expected)) {
+    throw new Error(`${line}; the run due at ${expected.toISOString()} (schedule ${scheduleId}) has not succeeded`);
+  }
+  return `${line}${expected ? ' (on schedule)' : ''}`;
+}
+
 /** Per pipeline: workers and backlog of its task queues, its schedule, its last success against the schedule, its failures. */
 async function pipelineHealth(client: Client, pool: pg.Pool | undefined, pipeline: PipelineInfo, config: EtlConfig): Promise<{ checks: Check[]; health: PipelineHealth }> {
   const now = new Date();
@@ -202,12 +214,7 @@ async function pipelineHealth(client: Client, pool: pg.Pool | undefined, pipelin
     }
     const expected = description && dueSince(description, config.ETL_TIMEZONE, now);
     if (expected) health.successExpectedSince = expected.toISOString();
-    const line = success ? `${success.workflowId} ${ago(success.closedAt)}` : 'no successful run yet';
-    // A scheduled run starts at its slot: a success that closed before the slot is an older one.
-    if (expected && (!success || success.closedAt < expected)) {
-      throw new Error(`${line}; the run due at ${expected.toISOString()} (schedule ${scheduleId}) has not succeeded`);
-    }
-    return `${line}${expected ? ' (on schedule)' : ''}`;
+    return judgeLastSuccess(success, expected, scheduleId, now);
   });
 
   await add(`failures ${pipeline.workflowType}`, false, async () => {

@@ -2,6 +2,7 @@
 // in its time zone (walked back from now), an hour's allowance for the run itself, and never before the schedule existed.
 import assert from 'node:assert/strict';
 import { describe, it } from '@jest/globals';
+import { judgeLastSuccess } from '../../cli/commands/health';
 import { previousSlots, successDueSince } from '../../schedules/slots';
 
 const SP = 'America/Sao_Paulo';
@@ -27,5 +28,26 @@ describe('schedule slots', () => {
     assert.equal(successDueSince(hourly, new Date('2026-12-01T10:20:00Z'))?.toISOString(), '2026-12-01T09:00:00.000Z');
     assert.equal(successDueSince({ ...hourly, paused: true }, new Date('2026-12-01T10:20:00Z')), undefined);
     assert.equal(successDueSince({ ...hourly, createdAt: new Date('2026-12-01T09:30:00Z') }, new Date('2026-12-01T10:20:00Z')), undefined);
+  });
+});
+
+describe('etl health: the last success against the schedule', () => {
+  const hourly = { paused: false, cron: '0 * * * *', timeZone: SP, createdAt: created };
+  const now = new Date('2026-12-01T10:20:00Z');
+  const due = successDueSince(hourly, now);
+
+  it('is on schedule when a run succeeded after the slot due', () => {
+    assert.equal(judgeLastSuccess({ workflowId: 'sales-1', closedAt: new Date('2026-12-01T09:05:00Z') }, due, 'sales-warehouse-hourly', now),
+      'sales-1 75 min ago (on schedule)');
+  });
+
+  it('is CRITICAL when the last success closed before the slot due, or there is none', () => {
+    assert.throws(() => judgeLastSuccess({ workflowId: 'sales-0', closedAt: new Date('2026-12-01T08:05:00Z') }, due, 'sales-warehouse-hourly', now),
+      /^Error: sales-0 2 h ago; the run due at 2026-12-01T09:00:00.000Z \(schedule sales-warehouse-hourly\) has not succeeded$/);
+    assert.throws(() => judgeLastSuccess(undefined, due, 'sales-warehouse-hourly', now), /no successful run yet; the run due at/);
+  });
+
+  it('asks nothing of a schedule with no slot due (paused or new)', () => {
+    assert.equal(judgeLastSuccess(undefined, undefined, 'x', now), 'no successful run yet');
   });
 });

@@ -64,14 +64,15 @@ describe('ETL_LOG_FILE: logs also in a daily file, kept ETL_LOG_KEEP_DAYS days',
     await jest.advanceTimersByTimeAsync(2 * 60_000);
     await Promise.all([cleaned, reopened]);
     log.info({ day: 17 }, 'after midnight');
-    await new Promise<void>((resolve, reject) => stream.flush((error) => (error ? reject(error) : resolve())));
+    // Closed before the files are read: lines go out as they come, asynchronously, and flush() returns at once then
+    // (it read an empty file once, in CI).
+    stream.end();
+    await once(stream, 'close');
     const files = readdirSync(folder).sort();
     // pino-roll lists the folder while it opens the new file: 3 days kept, or 2 when the listing already saw the new one.
     assert.ok(['etl.2026-03-15.1.log,etl.2026-03-16.1.log,etl.2026-03-17.1.log', 'etl.2026-03-16.1.log,etl.2026-03-17.1.log'].includes(files.join(',')),
       files.join(','));
     assert.deepEqual(lines(path.join(folder, 'etl.2026-03-16.1.log')).map((l) => l.msg), ['before midnight']);
     assert.deepEqual(lines(path.join(folder, 'etl.2026-03-17.1.log')).map((l) => l.msg), ['after midnight']);
-    stream.end();
-    await once(stream, 'close');
   });
 });

@@ -217,7 +217,9 @@ describe('three etl worker processes share the runs', () => {
     assert.deepEqual(crmResult.bySource, { [table]: 11, [`${prefix}part-0.parquet`]: 5, [`${prefix}part-1.csv`]: 5, [`${prefix}part-2.json`]: 3 });
   });
 
-  it('a worker killed with SIGKILL while it reads a source: the run completes on the others, with the same result', async () => {
+  // In `npm run test:faults` (ETL_FAULT_TESTS=1) with the other kills and outages, for CI's budget (about 25 s).
+  const itFault = process.env.ETL_FAULT_TESTS ? it : it.skip;
+  itFault('a worker killed with SIGKILL while it reads a source: the run completes on the others, with the same result', async () => {
     proxy.hold();
     const sales = await salesRun('sales-killed');
     await proxy.requestHeld();

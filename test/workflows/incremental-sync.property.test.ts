@@ -28,7 +28,7 @@ import { settings } from '../helpers/env';
 import { syncedRowsDiffer } from '../helpers/incremental-sync';
 
 const SEED = Number(process.env.SYNC_PROPERTY_SEED ?? 20261202);
-const CASES = Number(process.env.SYNC_PROPERTY_CASES ?? 200);
+const CASES = Number(process.env.SYNC_PROPERTY_CASES ?? 60);
 
 /** mulberry32: a small seeded generator, so a failing case can be replayed. */
 function random(seed: number) {

@@ -4,7 +4,7 @@
 // touches nobody else.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, describe } from '@jest/globals';
 import type { Client } from '@temporalio/client';
 import type { CrmFeaturesResult } from '../../lib/contracts/crm-features';
 import { createPool } from '../../lib/io/postgres';
@@ -14,9 +14,9 @@ import { connectClient } from '../../lib/temporal/connection';
 import { AS_OF, expectedFeatures, handChecked, loadedFeatures, writeDataset } from '../helpers/crm-features';
 import { restoreAfter, spawnWorker, startPrivateServers, waitForFailedAttempt, waitForLockWait, type PrivateServers, type WorkerProcess } from '../helpers/faults';
 import { uniqueId } from '../helpers/env';
+import { itFault } from '../helpers/gates';
 
 // In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: the crashes add about 25 s, the outages a minute.
-const itOutage = process.env.ETL_FAULT_TESTS ? it : it.skip;
 
 describe('Postgres crashing, S3 going down, under a running crmFeatures', () => {
   let servers: PrivateServers;
@@ -81,7 +81,7 @@ describe('Postgres crashing, S3 going down, under a running crmFeatures', () => 
     }
   }
 
-  itOutage('mid-extract (its COPY out of the source waiting): the worker lives on and the run loads what an undisturbed run loads', async () => {
+  itFault('mid-extract (its COPY out of the source waiting): the worker lives on and the run loads what an undisturbed run loads', async () => {
     const { p, result, target, handle } = await runThroughCrash('ext', (_, table) => ({ database: 'source', table, relname: table }));
     try {
       assert.equal(worker.exitCode, null, `the worker process died:\n${worker.output()}`);
@@ -95,7 +95,7 @@ describe('Postgres crashing, S3 going down, under a running crmFeatures', () => 
     }
   });
 
-  itOutage('mid-load, after the staging tables were filled: they survive crash recovery, so the load retried loads every user', async () => {
+  itFault('mid-load, after the staging tables were filled: they survive crash recovery, so the load retried loads every user', async () => {
     const { p, result, target } = await runThroughCrash('load', () => ({ database: 'target', table: 'ml_features.user_features', relname: 'user_features' }));
     try {
       assert.equal(worker.exitCode, null, `the worker process died:\n${worker.output()}`);
@@ -106,7 +106,7 @@ describe('Postgres crashing, S3 going down, under a running crmFeatures', () => 
     }
   });
 
-  itOutage('S3 down for 10 s as the extract starts (the lake unreachable): the extract is retried and the run loads what an undisturbed run loads', async () => {
+  itFault('S3 down for 10 s as the extract starts (the lake unreachable): the extract is retried and the run loads what an undisturbed run loads', async () => {
     const p = `${uniqueId('s3')}-`;
     const table = `crm_s3_${p.slice(3, 11)}`;
     const s3 = createS3Client(servers.settings.s3);

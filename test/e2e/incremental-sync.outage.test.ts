@@ -4,11 +4,12 @@
 // committed batch once Postgres is back, and the target ends equal to the source with nothing loaded twice.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, it } from '@jest/globals';
 import type { SyncResult } from '../../lib/contracts/incremental-sync';
 import { seedConversations } from '../../lib/sample-data/incremental-sync';
 import { holdAdvisoryLock, openFaultStack, waitForAdvisoryLockWait, type FaultStack } from '../helpers/faults';
 import { syncedRowsDiffer } from '../helpers/incremental-sync';
+import { describeFault } from '../helpers/gates';
 
 const TABLE = 'public.conv_outage';
 const ROWS = 6000;
@@ -17,9 +18,8 @@ const FROM_ID = 3000;
 const LOCK_KEY = 5_140_015;
 
 // In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: about 12 s (a 3 s outage, retries' backoff).
-const describeOutage = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
-describeOutage('Postgres restarting under a running incrementalSync', () => {
+describeFault('Postgres restarting under a running incrementalSync', () => {
   let stack: FaultStack;
 
   beforeAll(async () => {

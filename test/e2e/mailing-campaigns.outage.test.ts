@@ -4,7 +4,7 @@
 // killed one), the delivery is retried, and the dialer's folder ends with the file an undisturbed run delivers (same
 // bytes), one journal row, and no temporary file.
 import assert from 'node:assert/strict';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, it } from '@jest/globals';
 import type { WorkflowHandle } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
@@ -14,6 +14,7 @@ import { generatePartnerCustomers, partnersTableSql } from '../../lib/sample-dat
 import { uniqueId } from '../helpers/env';
 import { endsWithin, openFaultStack, restoreAfter, spawnWorker, waitForAdvisoryLockWait, waitForFailedAttempt, type FaultStack } from '../helpers/faults';
 import { writeCampaigns } from '../helpers/mailing-campaigns';
+import { describeFault } from '../helpers/gates';
 
 const TABLE = 'public.mailing_outage_customers';
 /** The campaign's query waits on this advisory lock from its 500th row on, while the test holds it. */
@@ -25,9 +26,8 @@ const KILL_BOUND_MS = 180_000;
 
 // In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: an SFTP outage of 10 s, a Postgres
 // restart of 3 s, and a kill noticed at the delivery's heartbeat timeout (1 min): about 105 s in all.
-const describeOutage = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
-describeOutage('SFTP going down, Postgres restarting, the worker killed, under a running mailingCampaigns delivery', () => {
+describeFault('SFTP going down, Postgres restarting, the worker killed, under a running mailingCampaigns delivery', () => {
   let stack: FaultStack;
   const campaign = uniqueId('outage').replace('-', '_');
   const folder = `/${campaign}`;

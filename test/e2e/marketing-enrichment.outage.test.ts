@@ -6,13 +6,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, it } from '@jest/globals';
 import { parse } from 'csv-parse/sync';
 import ExcelJS from 'exceljs';
 import type { EnrichmentInput, EnrichmentResult } from '../../lib/contracts/marketing-enrichment';
 import { FakeGemini } from '../helpers/fake-gemini';
 import { endsWithin, holdAdvisoryLock, openFaultStack, waitForAdvisoryLockWait, waitForTargetTables, type FaultStack } from '../helpers/faults';
 import { exportFolder, geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
+import { describeFault } from '../helpers/gates';
 
 const CUSTOMERS = 200;
 const BATCH = 10;
@@ -24,9 +25,8 @@ const CAMPAIGN = 'outage';
 const BOUND_MS = 120_000;
 
 // In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: about 20 s.
-const describeOutage = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
-describeOutage('Postgres restarting under a running marketingEnrichment', () => {
+describeFault('Postgres restarting under a running marketingEnrichment', () => {
   let stack: FaultStack;
   const fake = new FakeGemini({ apiKey: 'test-key', latencyMs: 50 });
   // One unknown interest: the quarantine sheet is compared too.

@@ -1,8 +1,8 @@
 // Several workers share one run: three `etl worker` processes (no worker inside the test) against one Temporal server,
 // in a namespace of their own, serving every pipeline's task queue. salesWarehouse (one activity per source),
 // crmFeatures (its extract: one activity for the table and one per lake file) and a mailing run of three campaigns (one delivery activity each) run there, and their histories show
-// activities started by more than one worker. Then one worker is killed with SIGKILL while it runs a sales source,
-// and the run completes on the others with the result of the undisturbed run. Last, `etl health` with the compose
+// activities started by more than one worker. With ETL_FAULT_TESTS=1 (`npm run test:faults`), one worker is then killed
+// with SIGKILL while it runs a sales source, and the run completes on the others with the result of the undisturbed run. Last, `etl health` with the compose
 // file's worker variables (servers given by variables, nothing embedded) reports these workers healthy.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -30,6 +30,7 @@ import { AS_OF as CRM_AS_OF, handChecked, writeDataset } from '../helpers/crm-fe
 import { openTestContext, settings, uniqueId, type TestContext } from '../helpers/env';
 import { makeFolders, seedPartners, writeCampaigns } from '../helpers/mailing-campaigns';
 import { apiSales, AS_OF, handCheckedSources, LOOSE, writeErpTables } from '../helpers/sales-warehouse';
+import { itFault } from '../helpers/gates';
 
 const SEARCH_ATTRIBUTES = { EtlPipeline: 'KEYWORD', EtlOutcome: 'KEYWORD', EtlRowsLoaded: 'INT', EtlQualityGrade: 'KEYWORD', EtlRerunOf: 'KEYWORD' } as const;
 const MAILING_TABLE = 'public.mailing_multi_worker';
@@ -218,7 +219,6 @@ describe('three etl worker processes share the runs', () => {
   });
 
   // In `npm run test:faults` (ETL_FAULT_TESTS=1) with the other kills and outages, for CI's budget (about 25 s).
-  const itFault = process.env.ETL_FAULT_TESTS ? it : it.skip;
   itFault('a worker killed with SIGKILL while it reads a source: the run completes on the others, with the same result', async () => {
     proxy.hold();
     const sales = await salesRun('sales-killed');

@@ -4,7 +4,7 @@
 // undisturbed run built.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, describe } from '@jest/globals';
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import type { SalesWarehouseInput, SalesWarehouseResult } from '../../lib/contracts/sales-warehouse';
@@ -16,9 +16,9 @@ import { connectClient } from '../../lib/temporal/connection';
 import { uniqueId } from '../helpers/env';
 import { restoreAfter, spawnWorker, startPrivateServers, waitForFailedAttempt, waitForLockWait, type PrivateServers, type WorkerProcess } from '../helpers/faults';
 import { apiSales, AS_OF, handCheckedSources, LOOSE, warehouseSnapshot, writeErpTables } from '../helpers/sales-warehouse';
+import { itFault } from '../helpers/gates';
 
 // In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: the crash adds about 20 s, the outages a minute.
-const itOutage = process.env.ETL_FAULT_TESTS ? it : it.skip;
 
 describe('Postgres crashing under a salesWarehouse load', () => {
   let servers: PrivateServers;
@@ -62,7 +62,7 @@ describe('Postgres crashing under a salesWarehouse load', () => {
     await servers?.stop();
   });
 
-  itOutage('the load retried once Postgres is back builds the undisturbed run\'s warehouse, and the worker lives on', async () => {
+  itFault('the load retried once Postgres is back builds the undisturbed run\'s warehouse, and the worker lives on', async () => {
     const blocker = await target.connect();
     blocker.on('error', () => undefined);
     await blocker.query('BEGIN');
@@ -81,7 +81,7 @@ describe('Postgres crashing under a salesWarehouse load', () => {
     assert.deepEqual(await warehouseSnapshot(target), undisturbed);
   });
 
-  itOutage('S3 down for 10 s mid-extract (the database source copied, its raw file not yet landed): the run rides it out and builds the same warehouse', async () => {
+  itFault('S3 down for 10 s mid-extract (the database source copied, its raw file not yet landed): the run rides it out and builds the same warehouse', async () => {
     const sourceAdmin = createPool(servers.settings.postgres.sourceAdminUrl);
     try {
       // The database source's extract waits on this lock, so S3 goes down while that step is in flight.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, it } from '@jest/globals';
 import { Worker } from '@temporalio/worker';
 import { dataConverter } from '../../lib/temporal/connection';
 import { projectRoot } from '../../lib/config/env';
@@ -13,11 +13,11 @@ import { settingsToEnv } from '../../lib/config/settings';
 import { startWorkers } from '../../workers';
 import { AS_OF, expectedFeatures, handChecked, loadedFeatures, writeDataset } from '../helpers/crm-features';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
+import { describeFault } from '../helpers/gates';
 
 // In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: the heartbeat timeout that notices the
 // dead worker makes it 30-45 s, over CI's budget. A worker killed mid-run stays in `npm test` through the
 // incrementalSync crash test and the multi-worker test.
-const describeFault = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
 describeFault('a worker killed in the middle of a crmFeatures load', () => {
   let ctx: TestContext;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, it } from '@jest/globals';
 import { projectRoot } from '../../lib/config/env';
 import type { SyncResult } from '../../lib/contracts/incremental-sync';
 import { findPipeline } from '../../lib/pipelines';
@@ -11,13 +11,13 @@ import { Worker } from '@temporalio/worker';
 import { dataConverter } from '../../lib/temporal/connection';
 import { startWorkers } from '../../workers';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
+import { describeFault } from '../helpers/gates';
 
 const TABLE = 'public.conv_crash';
 const ROWS = 150_000;
 
-// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test` (about 40 s); the default run kills a worker
-// with SIGKILL in test/e2e/platform.multi-worker.test.ts.
-const describeFault = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
+// In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test` (about 40 s), beside the SIGKILL of one
+// of several workers in test/e2e/platform.multi-worker.test.ts.
 
 describeFault('a worker killed in the middle of a load', () => {
   let ctx: TestContext;

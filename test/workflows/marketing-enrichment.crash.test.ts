@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, it } from '@jest/globals';
 import { Worker } from '@temporalio/worker';
 import { dataConverter } from '../../lib/temporal/connection';
 import { projectRoot } from '../../lib/config/env';
@@ -13,6 +13,7 @@ import { startWorkers } from '../../workers';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 import { FakeGemini } from '../helpers/fake-gemini';
 import { exportFolder, geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
+import { describeFault } from '../helpers/gates';
 
 const CUSTOMERS = 300;
 const BATCH = 10;
@@ -21,7 +22,6 @@ const PARALLEL = 2;
 // In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: the heartbeat timeout that notices the
 // dead worker makes it 30-45 s, over CI's budget. A worker killed mid-run stays in `npm test` through the
 // incrementalSync crash test and the multi-worker test.
-const describeFault = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
 describeFault('a worker killed in the middle of an enrichment', () => {
   let ctx: TestContext;

@@ -8,10 +8,10 @@ import type { EnrichmentResult } from '../../lib/contracts/marketing-enrichment'
 import { MAX_HISTORY_EVENTS } from '../../workflows/marketing-enrichment';
 import { openTestContext, startOptions, type TestContext } from '../helpers/env';
 import { exportFolder, geminiSettings, tempDir, writeCustomers } from '../helpers/marketing-enrichment';
+import { itLarge } from '../helpers/gates';
 
 const CUSTOMERS = 200_000;
 // The 200,000-customer run takes about 55 s: outside the default run for CI's budget; ETL_LARGE_TESTS=1 runs it.
-const itLarge = process.env.ETL_LARGE_TESTS ? it : it.skip;
 
 describe('marketingEnrichment on a large base', () => {
   let ctx: TestContext;

@@ -3,17 +3,17 @@
 // its heartbeats going however long it takes.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, it } from '@jest/globals';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { withHeartbeat } from '../../lib/activity/heartbeat';
 import { createPool, HeldConnections, heldConnections } from '../../lib/io/postgres';
 import { settings } from '../helpers/env';
+import { describeFault } from '../helpers/gates';
 
 const TABLE = 'public.stuck_heartbeat';
 const WINDOW_MS = 3_000;
 
 // In `npm run test:faults` (ETL_FAULT_TESTS=1) with the other faults, for CI's budget (about 18 s).
-const describeFault = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
 describeFault('heartbeats report progress, not a timer', () => {
   const pool = createPool(settings.postgres.databaseUrl);

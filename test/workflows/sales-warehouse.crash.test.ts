@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { afterAll, beforeAll, it } from '@jest/globals';
 import { projectRoot } from '../../lib/config/env';
 import { findPipeline } from '../../lib/pipelines';
 import type { SalesWarehouseInput, SalesWarehouseProgress, SalesWarehouseResult } from '../../lib/contracts/sales-warehouse';
@@ -14,11 +14,11 @@ import { settingsToEnv } from '../../lib/config/settings';
 import { startWorkers } from '../../workers';
 import { openTestContext, settings, uniqueId, workflowBundle, type TestContext } from '../helpers/env';
 import { apiSales, AS_OF, handCheckedSources, LOOSE, warehouseSnapshot, writeErpTables } from '../helpers/sales-warehouse';
+import { describeFault } from '../helpers/gates';
 
 // In `npm run test:faults` (ETL_FAULT_TESTS=1), not in the default `npm test`: the heartbeat timeout that notices the
 // dead worker makes it 30-45 s, over CI's budget. A worker killed mid-run stays in `npm test` through the
 // incrementalSync crash test and the multi-worker test.
-const describeFault = process.env.ETL_FAULT_TESTS ? describe : describe.skip;
 
 describeFault('a worker killed in the middle of a salesWarehouse load', () => {
   let ctx: TestContext;

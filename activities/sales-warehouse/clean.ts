@@ -90,10 +90,17 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
     END AS value FROM d WHERE raw IS NOT NULL`);
   await deps.target.query(`CREATE UNIQUE INDEX ON ${t.typed}_dict (kind, raw)`);
   // Numbers are read in the source's locale (lib/io/numbers.ts): a value auto cannot read either way is quarantined.
+  // Like the free text, each distinct number and sale date of the source is parsed once (`parsed`), and the rows join
+  // the result: a million rows hold a few thousand distinct prices and dates, and the parsers' regular expressions
+  // were most of the statement's time.
   const typedSelect = (raw: string, locale: NumberLocale) => {
     const L = quoteLiteral(locale);
     return `
-      WITH fx(code, rate) AS (${fx})
+      WITH fx(code, rate) AS (${fx}),
+      parsed AS MATERIALIZED (
+        SELECT v, etl_parse_number(v, ${L}) AS number, etl_number_ambiguous(v, ${L}) AS ambiguous, sales_etl.parse_date(btrim(v)) AS day
+        FROM (SELECT DISTINCT v FROM (${raw}) r,
+          LATERAL (VALUES (r.quantity), (r.unit_price), (rtrim(btrim(r.discount), '%')), (r.unit_cost), (r.sale_date)) k(v) WHERE v IS NOT NULL) d)
       SELECT src, line, sale_id, d_sale AS sale_date, d_updated AS updated_at, customer_id, customer_name, product_id, product_name, category,
              city, uf, channel, quantity, round(gross - disc, 2) AS sales_amount, round(disc, 2) AS discount_amount,
              CASE WHEN cost IS NOT NULL AND gross - disc > 0 THEN round((gross - disc - cost * quantity) / (gross - disc), 4) END AS profit_margin,
@@ -118,20 +125,19 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
       FROM (
         SELECT src, line, sale_id, d_sale, d_updated, customer_id, customer_name, product_id, product_name, category, city, uf, channel, rate,
                quantity, price, price * quantity * rate AS gross,
-               CASE WHEN raw_disc IS NULL THEN 0 WHEN raw_disc LIKE '%\\%' THEN etl_parse_number(rtrim(raw_disc, '%'), ${L}) / 100 * price * quantity * rate
-                    ELSE etl_parse_number(raw_disc, ${L}) * rate END AS disc,
-               raw_cost, etl_parse_number(raw_cost, ${L}) * rate AS cost, refunded, promotion, complete, ambiguous_column,
+               CASE WHEN raw_disc IS NULL THEN 0 WHEN raw_disc LIKE '%\\%' THEN discount_number / 100 * price * quantity * rate
+                    ELSE discount_number * rate END AS disc,
+               raw_cost, cost_number * rate AS cost, refunded, promotion, complete, ambiguous_column,
                CASE ambiguous_column WHEN 'quantity' THEN raw_quantity WHEN 'unit_price' THEN raw_price WHEN 'discount' THEN raw_disc ELSE raw_cost END AS ambiguous_value
         FROM (
           SELECT r.src, r.line, nullif(btrim(r.sale_id), '') AS sale_id,
-                 sales_etl.parse_date(btrim(r.sale_date)) AS d_sale, sales_etl.parse_timestamp(btrim(r.updated_at)) AS d_updated,
+                 psd.day AS d_sale, sales_etl.parse_timestamp(btrim(r.updated_at)) AS d_updated,
                  nullif(btrim(r.customer_id), '') AS customer_id,
                  dcn.value AS customer_name, upper(nullif(btrim(r.product_id), '')) AS product_id, dpn.value AS product_name,
                  dca.value AS category, coalesce(dci.value, '(não informada)') AS city, dst.value AS uf, dch.value AS channel, fx.rate,
-                 etl_parse_number(r.quantity, ${L}) AS quantity, etl_parse_number(r.unit_price, ${L}) AS price,
-                 CASE WHEN etl_number_ambiguous(r.quantity, ${L}) THEN 'quantity' WHEN etl_number_ambiguous(r.unit_price, ${L}) THEN 'unit_price'
-                      WHEN etl_number_ambiguous(rtrim(btrim(r.discount), '%'), ${L}) THEN 'discount'
-                      WHEN etl_number_ambiguous(r.unit_cost, ${L}) THEN 'unit_cost' END AS ambiguous_column,
+                 pq.number AS quantity, pp.number AS price, pd.number AS discount_number, pc.number AS cost_number,
+                 CASE WHEN pq.ambiguous THEN 'quantity' WHEN pp.ambiguous THEN 'unit_price' WHEN pd.ambiguous THEN 'discount'
+                      WHEN pc.ambiguous THEN 'unit_cost' END AS ambiguous_column,
                  r.quantity AS raw_quantity, r.unit_price AS raw_price,
                  nullif(btrim(r.discount), '') AS raw_disc, nullif(btrim(r.unit_cost), '') AS raw_cost,
                  CASE WHEN r.status IS NULL THEN false ELSE dss.value::boolean END AS refunded,
@@ -147,6 +153,11 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
           LEFT JOIN ${t.typed}_dict dci ON dci.kind = 'city' AND dci.raw = r.city
           LEFT JOIN ${t.typed}_dict dcn ON dcn.kind = 'customer_name' AND dcn.raw = r.customer_name
           LEFT JOIN ${t.typed}_dict dpn ON dpn.kind = 'product_name' AND dpn.raw = r.product_name
+          LEFT JOIN parsed pq ON pq.v = r.quantity
+          LEFT JOIN parsed pp ON pp.v = r.unit_price
+          LEFT JOIN parsed pd ON pd.v = rtrim(btrim(r.discount), '%')
+          LEFT JOIN parsed pc ON pc.v = r.unit_cost
+          LEFT JOIN parsed psd ON psd.v = r.sale_date
           LEFT JOIN fx ON fx.code = coalesce(upper(nullif(btrim(r.currency), '')),
             CASE WHEN position('US$' IN r.unit_price) > 0 THEN 'USD' WHEN position('€' IN r.unit_price) > 0 THEN 'EUR' ELSE 'BRL' END)
           -- OFFSET 0 keeps these subqueries apart: each parsed value is computed once, not again wherever the outer query uses it.

@@ -13,7 +13,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { type CrmFeaturesOptions, type IncrementalPlan, type RunRef, type StepMetric, stagingTables } from '../../lib/contracts/crm-features';
 import type { IncrementalStart } from './incremental';
 import { AttemptConnections, copyTextLine, quoteIdent, quoteLiteral, stagingDdl } from '../../lib/io/postgres';
-import { parseS3Location } from '../../lib/io/s3';
+import { parseS3Location, type RangedObject, rangedObject } from '../../lib/io/s3';
 import { sniffDelimiter } from '../../lib/io/csv-dialect';
 import { type NumberLocale, typedNumberText } from '../../lib/io/numbers';
 import { isConnectionError, isTransient } from '../../lib/activity/errors';
@@ -338,6 +338,12 @@ export async function copyLakeFile(
   replace = false,
 ): Promise<SourceCopy> {
   // ifMatch: the version listed (a file replaced since fails this attempt, the retry lists again).
+  if (/\.parquet$/i.test(key)) {
+    // Parquet is read by byte ranges, one row group at a time: memory holds a row group, not the file.
+    const file = await rangedObject(deps.s3, bucket, key, ifMatch);
+    return copyRecords(deps, bucket, key, raw, parquetRecords(file), numberLocale ?? 'auto', numberLocale, connections, replace,
+      { etag: file.etag, size: file.byteLength });
+  }
   const object = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: ifMatch }));
   let body = object.Body as Readable;
   // Every consumer below reads the body through a pipeline or an async iterator, so a connection the S3 server drops
@@ -352,8 +358,20 @@ export async function copyLakeFile(
     if (!numberLocale && sniffed.delimiter === ';') locale = 'pt-BR';
     records = csvRecords(body, sniffed.delimiter);
   } else {
-    records = /\.parquet$/i.test(key) ? parquetRecords(body) : jsonLines(body, key);
+    records = jsonLines(body, key);
   }
+  try {
+    return await copyRecords(deps, bucket, key, raw, records, locale, numberLocale, connections, replace, { etag: object.ETag, size: object.ContentLength });
+  } finally {
+    body.destroy();
+  }
+}
+
+/** A lake file's records into the raw table, in one COPY (replacing the file's earlier rows when `replace`). */
+async function copyRecords(
+  deps: CrmDeps, bucket: string, key: string, raw: string, records: AsyncIterable<RawRecord>, locale: NumberLocale,
+  numberLocale: NumberLocale | undefined, connections: AttemptConnections, replace: boolean, version: { etag?: string; size?: number },
+): Promise<SourceCopy> {
   let reais = false;
   async function* lines() {
     const batch: string[] = [];
@@ -366,10 +384,7 @@ export async function copyLakeFile(
     if (batch.length) yield batch.join('');
   }
   let failure: unknown;
-  const client = await connections.connect(deps.target).catch((error) => {
-    body.destroy();
-    throw error;
-  });
+  const client = await connections.connect(deps.target);
   try {
     if (replace) await replaceRows(client, raw, key);
     const into = client.query(copyFrom(`COPY ${raw} FROM STDIN`));
@@ -378,21 +393,23 @@ export async function copyLakeFile(
     if (reais && !numberLocale && locale === 'auto') await client.query(`UPDATE ${raw} SET number_locale = 'pt-BR' WHERE source = $1`, [key]);
     if (replace) await client.query('COMMIT');
     // The version read: what the incremental state records of the file.
-    return { source: key, rows: Number(into.rowCount), etag: object.ETag, size: object.ContentLength };
+    return { source: key, rows: Number(into.rowCount), ...version };
   } catch (error) {
     failure = error;
     throw unreadable(error, `s3://${bucket}/${key}`);
   } finally {
-    body.destroy();
     connections.release(client, failure);
   }
 }
 
-/** A file the parsers refuse fails the run at once, naming it; a dropped connection or a database error stays as it is. */
+/**
+ * A file the parsers refuse fails the run at once, naming it; a dropped connection, a database error or an answer of
+ * S3's (a Parquet file is read range by range inside the copy) stays as it is.
+ */
 function unreadable(error: unknown, file: string): unknown {
-  const e = error as { code?: unknown };
+  const e = error as { code?: unknown; $metadata?: unknown };
   if (error instanceof ApplicationFailure || typeof e.code === 'string' && /^(E[A-Z_]{3,}|[0-9A-Z]{5})$/.test(e.code)
-    || isTransient(error) || isConnectionError(error)) return error;
+    || e.$metadata !== undefined || isTransient(error) || isConnectionError(error)) return error;
   return ApplicationFailure.nonRetryable(`lake file ${file} cannot be read: ${(error as Error).message}`, ErrorType.InvalidInput);
 }
 
@@ -431,10 +448,14 @@ async function* jsonLines(body: Readable, key: string): AsyncGenerator<RawRecord
   }
 }
 
-async function* parquetRecords(body: Readable): AsyncGenerator<RawRecord> {
-  // hyparquet reads from an ArrayBuffer; lake files are written in row groups small enough to hold one file.
-  const bytes = Buffer.concat(await body.toArray());
-  const { parquetReadObjects } = await import('hyparquet');
-  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  for (const row of await parquetReadObjects({ file: buffer })) yield row as RawRecord;
+async function* parquetRecords(file: RangedObject): AsyncGenerator<RawRecord> {
+  const { parquetMetadataAsync, parquetReadObjects } = await import('hyparquet');
+  const metadata = await parquetMetadataAsync(file);
+  let rowStart = 0;
+  for (const group of metadata.row_groups) {
+    const rowEnd = rowStart + Number(group.num_rows);
+    // hyparquet fetches only this group's column chunks; its rows are copied before the next group is read.
+    yield* (await parquetReadObjects({ file, metadata, rowStart, rowEnd })) as RawRecord[];
+    rowStart = rowEnd;
+  }
 }

@@ -39,6 +39,8 @@ export const ErrorType = {
    * was held by an earlier attempt: retried by the policy, which rides out a restart of a few minutes.
    */
   ConnectionError: 'ConnectionError',
+  /** A file changed while it was being read (another ETag): retried, and the retry reads the new version from the start. */
+  SourceChanged: 'SourceChanged',
   /** A campaign file that cannot be used (reported in the run's outcome, not raised). */
   InvalidCampaign: 'InvalidCampaign',
 } as const;

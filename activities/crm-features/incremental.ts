@@ -22,7 +22,8 @@ import {
 
 const STATE_TABLE = 'ml_features.incremental_state';
 // Bumped when what the state holds changes meaning: a state built by another version is rebuilt.
-const STATE_VERSION = 1;
+// 2: the copies' user index covers the columns the per-user pass reads (and the copies are vacuumed once built).
+const STATE_VERSION = 2;
 
 /** The stored state of one dataset (sources). */
 export const stateTables = (stateId: string) => ({
@@ -50,6 +51,18 @@ const winnerOrder = (asOf: string, table: string) => `ORDER BY (created_at <= ${
   created_at_text, user_id, amount, transaction_type, created_at, game_type, channel`;
 // The classified rows that are valid copies: clean, or valid but dated after asOf, or a duplicate's losing copy.
 const VALID_COPY = "(reason IS NULL OR reason IN ('future created_at', 'duplicate transaction_id'))";
+
+/**
+ * `work` with hash and merge joins off: this run's few thousand rows probed one by one through the stored copies'
+ * indexes. Left to itself the planner hash-joins a full scan of the millions of stored copies (without statistics on
+ * this run's tables it guesses, and with them a scan still looks cheaper than 50k probes, though it reads every page).
+ */
+async function probingByIndex<T>(client: pg.PoolClient, work: () => Promise<T>): Promise<T> {
+  await client.query('SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off');
+  const result = await work();
+  await client.query('SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on');
+  return result;
+}
 
 const datasetOf = (options: CrmFeaturesOptions) => `${options.sourceTable}|${options.lakePrefix}`;
 const sha = (text: string) => createHash('sha1').update(text).digest('hex');
@@ -163,11 +176,12 @@ async function settleIncremental(deps: CrmDeps, options: CrmFeaturesOptions, run
     const tables = stateTables(start.stateId);
     // A row deleted from the table (or given another id) is not in any snapshot's new rows: the count tells. Known
     // rows = the state's count + rows read now that the state has not seen (as a valid copy or a rejected row).
-    const { rows: [known] } = await deps.target.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${raw} r
+    const { rows: [known] } = await withTransaction(deps.target, (client) => probingByIndex(client, () => client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${raw} r
       WHERE r.source = $1
         AND NOT EXISTS (SELECT 1 FROM ${tables.copies} c WHERE c.transaction_id = (CASE WHEN pg_input_is_valid(r.transaction_id, 'uuid')
               THEN r.transaction_id::uuid END) AND c.source = $1 AND c.raw_id = r.transaction_id)
-        AND NOT EXISTS (SELECT 1 FROM ${tables.rejects} j WHERE j.raw_id = r.transaction_id)`, [options.sourceTable]);
+        AND NOT EXISTS (SELECT 1 FROM ${tables.rejects} j WHERE j.raw_id = r.transaction_id)`, [options.sourceTable])));
     const expected = start.stateTableRows! + known.n;
     if (read.tableRows !== expected) {
       return { rebuild: `${options.sourceTable} holds ${read.tableRows} rows where ${expected} were expected: rows were deleted or re-keyed since the last run` };
@@ -238,7 +252,12 @@ export async function cleanIncremental(deps: CrmDeps, options: CrmFeaturesOption
     cleaned = await cleanTransactions(deps, options, run, asOf, true);
     await deps.target.query(`CREATE TABLE ${t.copies} AS SELECT ${copyValues('$1')},
         reason IS NULL AS effective FROM ${t.classified} WHERE ${VALID_COPY}`, [table]);
-    await inParts((part) => deps.target.query(`CREATE INDEX ON ${t.copies} (${['transaction_id', 'user_id', 'created_at'][part]})`));
+    // The touched users' transactions are read from the user index alone (an index-only scan, a few pages per user,
+    // where the table holds a user's transactions on as many pages as it has transactions): it covers what the per-user
+    // pass reads, and the vacuum marks the pages all-visible so the scan need not visit them.
+    await inParts((part) => deps.target.query(`CREATE INDEX ON ${t.copies} ${[
+      '(transaction_id)', `(user_id) INCLUDE (transaction_id, ${PER_USER_COLUMNS.slice(1).join(', ')}) WHERE effective`, '(created_at)'][part]}`));
+    await deps.target.query(`VACUUM (ANALYZE) ${t.copies}`);
   } else {
     cleaned = await withTransaction(deps.target, async (client) => {
       await client.query(BIG_SORTS);
@@ -248,37 +267,42 @@ export async function cleanIncremental(deps: CrmDeps, options: CrmFeaturesOption
       const replacedFiles = changed.map((r) => r.key);
       // A stored copy is replaced when its file changed or went, or when its table row was read again.
       const replaced = `(c.source = ANY($3::text[]) OR (c.source = $2 AND EXISTS (SELECT 1 FROM ${raw} r WHERE r.source = $2 AND r.transaction_id = c.raw_id)))`;
-      await client.query(`CREATE UNLOGGED TABLE ${t.touched} AS SELECT DISTINCT transaction_id FROM (
-          SELECT c.transaction_id FROM ${raw} r JOIN ${state.copies} c ON c.transaction_id = (CASE WHEN pg_input_is_valid(r.transaction_id, 'uuid')
-            THEN r.transaction_id::uuid END) AND c.source = $2 AND c.raw_id = r.transaction_id WHERE r.source = $2
-          UNION ALL SELECT c.transaction_id FROM ${state.copies} c WHERE cardinality($3::text[]) > 0 AND c.source = ANY($3::text[])
-          UNION ALL SELECT id FROM ${t.classified} WHERE reason IS NULL OR reason = 'future created_at'
-          -- copies that were dated after the last asOf and are not any more
-          UNION ALL SELECT transaction_id FROM ${state.copies} WHERE created_at > $4::timestamp AND created_at <= $1::timestamp) x`,
-      [asOf, table, replacedFiles, plan.previousAsOf]);
-      await client.query(`CREATE TABLE ${t.copies} AS SELECT ${COPY_COLUMNS.slice(0, -1).join(', ')}, delta_ref,
-          row_number() OVER (PARTITION BY transaction_id ${winnerOrder('$1', '$2')}) = 1 AND created_at <= $1::timestamp AS effective
-        FROM (SELECT ${COPY_COLUMNS.slice(0, -1).map((c) => `c.${c}`).join(', ')}, NULL::tid AS delta_ref FROM ${state.copies} c
-              WHERE c.transaction_id IN (SELECT transaction_id FROM ${t.touched}) AND NOT ${replaced}
-              UNION ALL
-              SELECT ${copyValues('$2')}, ctid FROM ${t.classified} WHERE reason IS NULL OR reason = 'future created_at') x`,
-      [asOf, table, replacedFiles]);
+      await probingByIndex(client, async () => {
+        await client.query(`CREATE UNLOGGED TABLE ${t.touched} AS SELECT DISTINCT transaction_id FROM (
+            SELECT c.transaction_id FROM ${raw} r JOIN ${state.copies} c ON c.transaction_id = (CASE WHEN pg_input_is_valid(r.transaction_id, 'uuid')
+              THEN r.transaction_id::uuid END) AND c.source = $2 AND c.raw_id = r.transaction_id WHERE r.source = $2
+            UNION ALL SELECT c.transaction_id FROM ${state.copies} c WHERE cardinality($3::text[]) > 0 AND c.source = ANY($3::text[])
+            UNION ALL SELECT id FROM ${t.classified} WHERE reason IS NULL OR reason = 'future created_at'
+            -- copies that were dated after the last asOf and are not any more
+            UNION ALL SELECT transaction_id FROM ${state.copies} WHERE created_at > $4::timestamp AND created_at <= $1::timestamp) x`,
+        [asOf, table, replacedFiles, plan.previousAsOf]);
+        await client.query(`CREATE TABLE ${t.copies} AS SELECT ${COPY_COLUMNS.slice(0, -1).join(', ')}, delta_ref,
+            row_number() OVER (PARTITION BY transaction_id ${winnerOrder('$1', '$2')}) = 1 AND created_at <= $1::timestamp AS effective
+          FROM (SELECT ${COPY_COLUMNS.slice(0, -1).map((c) => `c.${c}`).join(', ')}, NULL::tid AS delta_ref FROM ${state.copies} c
+                WHERE c.transaction_id IN (SELECT transaction_id FROM ${t.touched}) AND NOT ${replaced}
+                UNION ALL
+                SELECT ${copyValues('$2')}, ctid FROM ${t.classified} WHERE reason IS NULL OR reason = 'future created_at') x`,
+        [asOf, table, replacedFiles]);
+        // The users whose transactions changed: of every copy that counted before, and of every one that counts now.
+        await client.query(`CREATE UNLOGGED TABLE ${t.affected} AS
+          SELECT user_id FROM ${state.copies} WHERE effective AND transaction_id IN (SELECT transaction_id FROM ${t.touched})
+          UNION SELECT user_id FROM ${t.copies} WHERE effective`);
+      });
       // A copy read now that loses to another is a duplicate, as in a full run.
       await client.query(`UPDATE ${t.classified} SET reason = 'duplicate transaction_id'
         WHERE reason IS NULL AND ctid IN (SELECT delta_ref FROM ${t.copies} WHERE delta_ref IS NOT NULL AND NOT effective)`);
       await client.query(`ALTER TABLE ${t.copies} DROP COLUMN delta_ref`);
       return settleClean(client, { raw, clean, run, pipeline: 'crmFeatures', preferredSource: table, asOf, repeatedIds: [], keepClassified: true });
     });
-    // The users whose transactions changed: of every copy that counted before, and of every one that counts now.
-    await deps.target.query(`CREATE UNLOGGED TABLE ${t.affected} AS
-      SELECT user_id FROM ${state.copies} WHERE effective AND transaction_id IN (SELECT transaction_id FROM ${t.touched})
-      UNION SELECT user_id FROM ${t.copies} WHERE effective`);
   }
   // Table rows that are not valid copies: known, so that a later count tells a deleted row.
   await deps.target.query(`CREATE TABLE ${t.rejects} AS SELECT transaction_id AS raw_id FROM ${t.classified} WHERE source = $1 AND NOT ${VALID_COPY}`, [table]);
   await deps.target.query(`DROP TABLE ${t.classified}`);
   return { ...cleaned, durationMs: Date.now() - started };
 }
+
+/** The columns of a transaction the per-user pass reads. */
+const PER_USER_COLUMNS = ['user_id', 'amount', 'transaction_type', 'created_at', 'game_type', 'channel'];
 
 /** A classified row as a stored copy (`table`: the parameter holding the source table's name). */
 const copyValues = (table: string) => `id AS transaction_id, CASE WHEN source = ${table} THEN transaction_id END AS raw_id, source,
@@ -304,7 +328,7 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
   }
   const unavailable = await unavailableIncremental(deps, options.sourceTable, t.files);
   await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${features}, ${t.perUser}, ${t.aggregates}`);
-  const cols = ['user_id', 'amount', 'transaction_type', 'created_at', 'game_type', 'channel'].join(', ');
+  const cols = PER_USER_COLUMNS.join(', ');
   const transactions = `(SELECT ${cols} FROM ${state.copies} c WHERE c.effective AND c.user_id IN (SELECT user_id FROM ${t.affected})
       AND NOT EXISTS (SELECT 1 FROM ${t.touched} x WHERE x.transaction_id = c.transaction_id)
     UNION ALL SELECT ${cols} FROM ${t.copies} WHERE effective)`;
@@ -387,7 +411,7 @@ export async function applyState(client: pg.PoolClient, run: RunRef, plan: Incre
     await moveIn(t.rejects, state.rejects);
     await client.query(`CREATE INDEX ON ${state.rejects} (raw_id)`);
   } else {
-    await client.query(`DELETE FROM ${state.copies} WHERE transaction_id IN (SELECT transaction_id FROM ${t.touched})`);
+    await probingByIndex(client, () => client.query(`DELETE FROM ${state.copies} WHERE transaction_id IN (SELECT transaction_id FROM ${t.touched})`));
     await client.query(`INSERT INTO ${state.copies} (${COPY_COLUMNS.join(', ')}) SELECT ${COPY_COLUMNS.join(', ')} FROM ${t.copies}`);
     await client.query(`DELETE FROM ${state.rejects} WHERE raw_id IN (SELECT transaction_id FROM ${raw} WHERE source = split_part($1, '|', 1))`, [plan.dataset]);
     await client.query(`INSERT INTO ${state.rejects} (raw_id) SELECT raw_id FROM ${t.rejects}`);

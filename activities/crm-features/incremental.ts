@@ -22,7 +22,8 @@ import {
 
 const STATE_TABLE = 'ml_features.incremental_state';
 // Bumped when what the state holds changes meaning: a state built by another version is rebuilt.
-// 2: the copies' user index covers the columns the per-user pass reads (and the copies are vacuumed once built).
+// 2: the copies' user and created_at indexes cover the columns the per-user pass and the window shift read (and the
+// copies are vacuumed once built).
 const STATE_VERSION = 2;
 
 /** The stored state of one dataset (sources). */
@@ -256,7 +257,8 @@ export async function cleanIncremental(deps: CrmDeps, options: CrmFeaturesOption
     // where the table holds a user's transactions on as many pages as it has transactions): it covers what the per-user
     // pass reads, and the vacuum marks the pages all-visible so the scan need not visit them.
     await inParts((part) => deps.target.query(`CREATE INDEX ON ${t.copies} ${[
-      '(transaction_id)', `(user_id) INCLUDE (transaction_id, ${PER_USER_COLUMNS.slice(1).join(', ')}) WHERE effective`, '(created_at)'][part]}`));
+      '(transaction_id)', `(user_id) INCLUDE (transaction_id, ${PER_USER_COLUMNS.slice(1).join(', ')}) WHERE effective`,
+      '(created_at) INCLUDE (user_id, amount, transaction_type, effective)'][part]}`));
     await deps.target.query(`VACUUM (ANALYZE) ${t.copies}`);
   } else {
     cleaned = await withTransaction(deps.target, async (client) => {
@@ -340,7 +342,6 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
     WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [state.aggregates]);
   // Windows by calendar day (days active) and by timestamp (bet amounts of the last 30 days and of the 30 before).
   // Users not touched have no transaction after the last asOf $2, so nothing enters their last-30-days or days windows.
-  const dayLeft = (n: number) => `day > $2::timestamp::date - ${n} AND day <= least($1::timestamp::date - ${n}, $2::timestamp::date)`;
   const dayRange = (n: number) => `(created_at >= ($2::timestamp::date - ${n} + 1)::timestamp
     AND created_at < (least($1::timestamp::date - ${n}, $2::timestamp::date) + 1)::timestamp)`;
   const ts = (from: string, to: string) => `created_at > ${from} AND created_at <= ${to}`;
@@ -349,7 +350,14 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
   const lastLeft = ts(`$2::timestamp - ${d30}`, `least($1::timestamp - ${d30}, $2::timestamp)`);
   const prevEntered = ts(`greatest($2::timestamp - ${d30}, $1::timestamp - ${d60})`, `$1::timestamp - ${d30}`);
   const prevLeft = ts(`$2::timestamp - ${d60}`, `least($2::timestamp - ${d30}, $1::timestamp - ${d60})`);
-  const betSum = (range: string) => `coalesce(sum(amount) FILTER (WHERE transaction_type = 'bet' AND ${range}), 0)`;
+  // One index-only range scan per window edge (the created_at index covers these columns; a bitmap over all of them at
+  // once would visit every page of the table, each day's transactions being spread over all of it). The days counted
+  // are the days that left the window, dayRange(n) being exactly those days.
+  const edges = [`count(DISTINCT created_at::date) FROM ${state.copies} WHERE effective AND ${dayRange(7)}`,
+    `count(DISTINCT created_at::date) FROM ${state.copies} WHERE effective AND ${dayRange(30)}`,
+    `count(DISTINCT created_at::date) FROM ${state.copies} WHERE effective AND ${dayRange(90)}`,
+    ...[lastLeft, prevEntered, prevLeft].map((range) => `sum(amount) FROM ${state.copies} WHERE effective AND transaction_type = 'bet' AND ${range}`)];
+  const edge = (k: number) => `sum(v) FILTER (WHERE k = ${k})`;
   const moved: Record<string, string> = {
     days_7d: 'a.days_7d - coalesce(s.left7, 0)', days_30d: 'a.days_30d - coalesce(s.left30, 0)', days_90d: 'a.days_90d - coalesce(s.left90, 0)',
     bets_last_30d: 'a.bets_last_30d - coalesce(s.last_left, 0)', bets_prev_30d: 'a.bets_prev_30d + coalesce(s.prev_entered, 0) - coalesce(s.prev_left, 0)',
@@ -358,12 +366,9 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
     await client.query(BIG_SORTS);
     await client.query(`CREATE TABLE ${t.aggregates} AS
       WITH shift AS (
-        SELECT user_id, count(DISTINCT day) FILTER (WHERE ${dayLeft(7)}) AS left7, count(DISTINCT day) FILTER (WHERE ${dayLeft(30)}) AS left30,
-               count(DISTINCT day) FILTER (WHERE ${dayLeft(90)}) AS left90,
-               ${betSum(lastLeft)} AS last_left, ${betSum(prevEntered)} AS prev_entered, ${betSum(prevLeft)} AS prev_left
-        FROM (SELECT user_id, amount, transaction_type, created_at, created_at::date AS day FROM ${state.copies} c
-              WHERE c.effective AND (${dayRange(7)} OR ${dayRange(30)} OR ${dayRange(90)} OR (${lastLeft}) OR (${prevEntered}) OR (${prevLeft}))
-                AND NOT EXISTS (SELECT 1 FROM ${t.affected} f WHERE f.user_id = c.user_id)) w
+        SELECT user_id, ${edge(0)}::bigint AS left7, ${edge(1)}::bigint AS left30, ${edge(2)}::bigint AS left90,
+               ${edge(3)} AS last_left, ${edge(4)} AS prev_entered, ${edge(5)} AS prev_left
+        FROM (${edges.map((e, k) => `SELECT user_id, ${k} AS k, ${e} GROUP BY user_id`).join(' UNION ALL ')}) AS w(user_id, k, v)
         GROUP BY user_id)
       SELECT ${columns.map(({ name }) => (moved[name] ? `${moved[name]} AS ${name}` : `a.${name}`)).join(', ')}
       FROM ${state.aggregates} a LEFT JOIN shift s USING (user_id)

@@ -93,7 +93,7 @@ const XID_WINDOW = 2n ** 31n - 10_000_000n;
 /** Why this run cannot be incremental (everything is then read and the state rebuilt), or undefined. */
 async function rebuildReason(deps: CrmDeps, options: CrmFeaturesOptions, state: StateRow | undefined, stateId: string, asOf: string): Promise<string | undefined> {
   if (!state) return 'first incremental run on these sources: nothing stored yet';
-  if (state.signature !== signatureOf(options)) return 'the feature formulas, the cleaning rules or numberLocale changed since the stored state was built';
+  if (state.signature !== signatureOf(options)) return 'the feature formulas, the cleaning rules, numberLocale or the stored state\'s layout changed since it was built';
   if (Date.parse(`${asOf}Z`) < Date.parse(`${state.as_of}Z`)) return `asOf ${asOf} is before the last incremental run's (${state.as_of})`;
   const tables = stateTables(stateId);
   const { rows: [present] } = await deps.target.query<{ n: number }>(`SELECT count(to_regclass(t))::int AS n FROM unnest($1::text[]) t`,

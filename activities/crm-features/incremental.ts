@@ -22,7 +22,9 @@ import {
 
 const STATE_TABLE = 'ml_features.incremental_state';
 // Bumped when what the state holds changes meaning: a state built by another version is rebuilt.
-const STATE_VERSION = 1;
+// 2: the copies' user and created_at indexes cover the columns the per-user pass and the window shift read (and the
+// copies are vacuumed once built).
+const STATE_VERSION = 2;
 
 /** The stored state of one dataset (sources). */
 export const stateTables = (stateId: string) => ({
@@ -50,6 +52,18 @@ const winnerOrder = (asOf: string, table: string) => `ORDER BY (created_at <= ${
   created_at_text, user_id, amount, transaction_type, created_at, game_type, channel`;
 // The classified rows that are valid copies: clean, or valid but dated after asOf, or a duplicate's losing copy.
 const VALID_COPY = "(reason IS NULL OR reason IN ('future created_at', 'duplicate transaction_id'))";
+
+/**
+ * `work` with hash and merge joins off: this run's few thousand rows probed one by one through the stored copies'
+ * indexes. Left to itself the planner hash-joins a full scan of the millions of stored copies (without statistics on
+ * this run's tables it guesses, and with them a scan still looks cheaper than 50k probes, though it reads every page).
+ */
+async function probingByIndex<T>(client: pg.PoolClient, work: () => Promise<T>): Promise<T> {
+  await client.query('SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off');
+  const result = await work();
+  await client.query('SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on');
+  return result;
+}
 
 const datasetOf = (options: CrmFeaturesOptions) => `${options.sourceTable}|${options.lakePrefix}`;
 const sha = (text: string) => createHash('sha1').update(text).digest('hex');
@@ -79,7 +93,7 @@ const XID_WINDOW = 2n ** 31n - 10_000_000n;
 /** Why this run cannot be incremental (everything is then read and the state rebuilt), or undefined. */
 async function rebuildReason(deps: CrmDeps, options: CrmFeaturesOptions, state: StateRow | undefined, stateId: string, asOf: string): Promise<string | undefined> {
   if (!state) return 'first incremental run on these sources: nothing stored yet';
-  if (state.signature !== signatureOf(options)) return 'the feature formulas, the cleaning rules or numberLocale changed since the stored state was built';
+  if (state.signature !== signatureOf(options)) return 'the feature formulas, the cleaning rules, numberLocale or the stored state\'s layout changed since it was built';
   if (Date.parse(`${asOf}Z`) < Date.parse(`${state.as_of}Z`)) return `asOf ${asOf} is before the last incremental run's (${state.as_of})`;
   const tables = stateTables(stateId);
   const { rows: [present] } = await deps.target.query<{ n: number }>(`SELECT count(to_regclass(t))::int AS n FROM unnest($1::text[]) t`,
@@ -163,11 +177,12 @@ async function settleIncremental(deps: CrmDeps, options: CrmFeaturesOptions, run
     const tables = stateTables(start.stateId);
     // A row deleted from the table (or given another id) is not in any snapshot's new rows: the count tells. Known
     // rows = the state's count + rows read now that the state has not seen (as a valid copy or a rejected row).
-    const { rows: [known] } = await deps.target.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${raw} r
+    const { rows: [known] } = await withTransaction(deps.target, (client) => probingByIndex(client, () => client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${raw} r
       WHERE r.source = $1
         AND NOT EXISTS (SELECT 1 FROM ${tables.copies} c WHERE c.transaction_id = (CASE WHEN pg_input_is_valid(r.transaction_id, 'uuid')
               THEN r.transaction_id::uuid END) AND c.source = $1 AND c.raw_id = r.transaction_id)
-        AND NOT EXISTS (SELECT 1 FROM ${tables.rejects} j WHERE j.raw_id = r.transaction_id)`, [options.sourceTable]);
+        AND NOT EXISTS (SELECT 1 FROM ${tables.rejects} j WHERE j.raw_id = r.transaction_id)`, [options.sourceTable])));
     const expected = start.stateTableRows! + known.n;
     if (read.tableRows !== expected) {
       return { rebuild: `${options.sourceTable} holds ${read.tableRows} rows where ${expected} were expected: rows were deleted or re-keyed since the last run` };
@@ -238,7 +253,13 @@ export async function cleanIncremental(deps: CrmDeps, options: CrmFeaturesOption
     cleaned = await cleanTransactions(deps, options, run, asOf, true);
     await deps.target.query(`CREATE TABLE ${t.copies} AS SELECT ${copyValues('$1')},
         reason IS NULL AS effective FROM ${t.classified} WHERE ${VALID_COPY}`, [table]);
-    await inParts((part) => deps.target.query(`CREATE INDEX ON ${t.copies} (${['transaction_id', 'user_id', 'created_at'][part]})`));
+    // The touched users' transactions are read from the user index alone (an index-only scan, a few pages per user,
+    // where the table holds a user's transactions on as many pages as it has transactions): it covers what the per-user
+    // pass reads, and the vacuum marks the pages all-visible so the scan need not visit them.
+    await inParts((part) => deps.target.query(`CREATE INDEX ON ${t.copies} ${[
+      '(transaction_id)', `(user_id) INCLUDE (transaction_id, ${PER_USER_COLUMNS.slice(1).join(', ')}) WHERE effective`,
+      '(created_at) INCLUDE (user_id, amount, transaction_type, effective)'][part]}`));
+    await deps.target.query(`VACUUM (ANALYZE) ${t.copies}`);
   } else {
     cleaned = await withTransaction(deps.target, async (client) => {
       await client.query(BIG_SORTS);
@@ -248,37 +269,42 @@ export async function cleanIncremental(deps: CrmDeps, options: CrmFeaturesOption
       const replacedFiles = changed.map((r) => r.key);
       // A stored copy is replaced when its file changed or went, or when its table row was read again.
       const replaced = `(c.source = ANY($3::text[]) OR (c.source = $2 AND EXISTS (SELECT 1 FROM ${raw} r WHERE r.source = $2 AND r.transaction_id = c.raw_id)))`;
-      await client.query(`CREATE UNLOGGED TABLE ${t.touched} AS SELECT DISTINCT transaction_id FROM (
-          SELECT c.transaction_id FROM ${raw} r JOIN ${state.copies} c ON c.transaction_id = (CASE WHEN pg_input_is_valid(r.transaction_id, 'uuid')
-            THEN r.transaction_id::uuid END) AND c.source = $2 AND c.raw_id = r.transaction_id WHERE r.source = $2
-          UNION ALL SELECT c.transaction_id FROM ${state.copies} c WHERE cardinality($3::text[]) > 0 AND c.source = ANY($3::text[])
-          UNION ALL SELECT id FROM ${t.classified} WHERE reason IS NULL OR reason = 'future created_at'
-          -- copies that were dated after the last asOf and are not any more
-          UNION ALL SELECT transaction_id FROM ${state.copies} WHERE created_at > $4::timestamp AND created_at <= $1::timestamp) x`,
-      [asOf, table, replacedFiles, plan.previousAsOf]);
-      await client.query(`CREATE TABLE ${t.copies} AS SELECT ${COPY_COLUMNS.slice(0, -1).join(', ')}, delta_ref,
-          row_number() OVER (PARTITION BY transaction_id ${winnerOrder('$1', '$2')}) = 1 AND created_at <= $1::timestamp AS effective
-        FROM (SELECT ${COPY_COLUMNS.slice(0, -1).map((c) => `c.${c}`).join(', ')}, NULL::tid AS delta_ref FROM ${state.copies} c
-              WHERE c.transaction_id IN (SELECT transaction_id FROM ${t.touched}) AND NOT ${replaced}
-              UNION ALL
-              SELECT ${copyValues('$2')}, ctid FROM ${t.classified} WHERE reason IS NULL OR reason = 'future created_at') x`,
-      [asOf, table, replacedFiles]);
+      await probingByIndex(client, async () => {
+        await client.query(`CREATE UNLOGGED TABLE ${t.touched} AS SELECT DISTINCT transaction_id FROM (
+            SELECT c.transaction_id FROM ${raw} r JOIN ${state.copies} c ON c.transaction_id = (CASE WHEN pg_input_is_valid(r.transaction_id, 'uuid')
+              THEN r.transaction_id::uuid END) AND c.source = $2 AND c.raw_id = r.transaction_id WHERE r.source = $2
+            UNION ALL SELECT c.transaction_id FROM ${state.copies} c WHERE cardinality($3::text[]) > 0 AND c.source = ANY($3::text[])
+            UNION ALL SELECT id FROM ${t.classified} WHERE reason IS NULL OR reason = 'future created_at'
+            -- copies that were dated after the last asOf and are not any more
+            UNION ALL SELECT transaction_id FROM ${state.copies} WHERE created_at > $4::timestamp AND created_at <= $1::timestamp) x`,
+        [asOf, table, replacedFiles, plan.previousAsOf]);
+        await client.query(`CREATE TABLE ${t.copies} AS SELECT ${COPY_COLUMNS.slice(0, -1).join(', ')}, delta_ref,
+            row_number() OVER (PARTITION BY transaction_id ${winnerOrder('$1', '$2')}) = 1 AND created_at <= $1::timestamp AS effective
+          FROM (SELECT ${COPY_COLUMNS.slice(0, -1).map((c) => `c.${c}`).join(', ')}, NULL::tid AS delta_ref FROM ${state.copies} c
+                WHERE c.transaction_id IN (SELECT transaction_id FROM ${t.touched}) AND NOT ${replaced}
+                UNION ALL
+                SELECT ${copyValues('$2')}, ctid FROM ${t.classified} WHERE reason IS NULL OR reason = 'future created_at') x`,
+        [asOf, table, replacedFiles]);
+        // The users whose transactions changed: of every copy that counted before, and of every one that counts now.
+        await client.query(`CREATE UNLOGGED TABLE ${t.affected} AS
+          SELECT user_id FROM ${state.copies} WHERE effective AND transaction_id IN (SELECT transaction_id FROM ${t.touched})
+          UNION SELECT user_id FROM ${t.copies} WHERE effective`);
+      });
       // A copy read now that loses to another is a duplicate, as in a full run.
       await client.query(`UPDATE ${t.classified} SET reason = 'duplicate transaction_id'
         WHERE reason IS NULL AND ctid IN (SELECT delta_ref FROM ${t.copies} WHERE delta_ref IS NOT NULL AND NOT effective)`);
       await client.query(`ALTER TABLE ${t.copies} DROP COLUMN delta_ref`);
       return settleClean(client, { raw, clean, run, pipeline: 'crmFeatures', preferredSource: table, asOf, repeatedIds: [], keepClassified: true });
     });
-    // The users whose transactions changed: of every copy that counted before, and of every one that counts now.
-    await deps.target.query(`CREATE UNLOGGED TABLE ${t.affected} AS
-      SELECT user_id FROM ${state.copies} WHERE effective AND transaction_id IN (SELECT transaction_id FROM ${t.touched})
-      UNION SELECT user_id FROM ${t.copies} WHERE effective`);
   }
   // Table rows that are not valid copies: known, so that a later count tells a deleted row.
   await deps.target.query(`CREATE TABLE ${t.rejects} AS SELECT transaction_id AS raw_id FROM ${t.classified} WHERE source = $1 AND NOT ${VALID_COPY}`, [table]);
   await deps.target.query(`DROP TABLE ${t.classified}`);
   return { ...cleaned, durationMs: Date.now() - started };
 }
+
+/** The columns of a transaction the per-user pass reads. */
+const PER_USER_COLUMNS = ['user_id', 'amount', 'transaction_type', 'created_at', 'game_type', 'channel'];
 
 /** A classified row as a stored copy (`table`: the parameter holding the source table's name). */
 const copyValues = (table: string) => `id AS transaction_id, CASE WHEN source = ${table} THEN transaction_id END AS raw_id, source,
@@ -304,7 +330,7 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
   }
   const unavailable = await unavailableIncremental(deps, options.sourceTable, t.files);
   await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${features}, ${t.perUser}, ${t.aggregates}`);
-  const cols = ['user_id', 'amount', 'transaction_type', 'created_at', 'game_type', 'channel'].join(', ');
+  const cols = PER_USER_COLUMNS.join(', ');
   const transactions = `(SELECT ${cols} FROM ${state.copies} c WHERE c.effective AND c.user_id IN (SELECT user_id FROM ${t.affected})
       AND NOT EXISTS (SELECT 1 FROM ${t.touched} x WHERE x.transaction_id = c.transaction_id)
     UNION ALL SELECT ${cols} FROM ${t.copies} WHERE effective)`;
@@ -316,7 +342,6 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
     WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [state.aggregates]);
   // Windows by calendar day (days active) and by timestamp (bet amounts of the last 30 days and of the 30 before).
   // Users not touched have no transaction after the last asOf $2, so nothing enters their last-30-days or days windows.
-  const dayLeft = (n: number) => `day > $2::timestamp::date - ${n} AND day <= least($1::timestamp::date - ${n}, $2::timestamp::date)`;
   const dayRange = (n: number) => `(created_at >= ($2::timestamp::date - ${n} + 1)::timestamp
     AND created_at < (least($1::timestamp::date - ${n}, $2::timestamp::date) + 1)::timestamp)`;
   const ts = (from: string, to: string) => `created_at > ${from} AND created_at <= ${to}`;
@@ -325,7 +350,14 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
   const lastLeft = ts(`$2::timestamp - ${d30}`, `least($1::timestamp - ${d30}, $2::timestamp)`);
   const prevEntered = ts(`greatest($2::timestamp - ${d30}, $1::timestamp - ${d60})`, `$1::timestamp - ${d30}`);
   const prevLeft = ts(`$2::timestamp - ${d60}`, `least($2::timestamp - ${d30}, $1::timestamp - ${d60})`);
-  const betSum = (range: string) => `coalesce(sum(amount) FILTER (WHERE transaction_type = 'bet' AND ${range}), 0)`;
+  // One index-only range scan per window edge (the created_at index covers these columns; a bitmap over all of them at
+  // once would visit every page of the table, each day's transactions being spread over all of it). The days counted
+  // are the days that left the window, dayRange(n) being exactly those days.
+  const edges = [`count(DISTINCT created_at::date) FROM ${state.copies} WHERE effective AND ${dayRange(7)}`,
+    `count(DISTINCT created_at::date) FROM ${state.copies} WHERE effective AND ${dayRange(30)}`,
+    `count(DISTINCT created_at::date) FROM ${state.copies} WHERE effective AND ${dayRange(90)}`,
+    ...[lastLeft, prevEntered, prevLeft].map((range) => `sum(amount) FROM ${state.copies} WHERE effective AND transaction_type = 'bet' AND ${range}`)];
+  const edge = (k: number) => `sum(v) FILTER (WHERE k = ${k})`;
   const moved: Record<string, string> = {
     days_7d: 'a.days_7d - coalesce(s.left7, 0)', days_30d: 'a.days_30d - coalesce(s.left30, 0)', days_90d: 'a.days_90d - coalesce(s.left90, 0)',
     bets_last_30d: 'a.bets_last_30d - coalesce(s.last_left, 0)', bets_prev_30d: 'a.bets_prev_30d + coalesce(s.prev_entered, 0) - coalesce(s.prev_left, 0)',
@@ -334,12 +366,9 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
     await client.query(BIG_SORTS);
     await client.query(`CREATE TABLE ${t.aggregates} AS
       WITH shift AS (
-        SELECT user_id, count(DISTINCT day) FILTER (WHERE ${dayLeft(7)}) AS left7, count(DISTINCT day) FILTER (WHERE ${dayLeft(30)}) AS left30,
-               count(DISTINCT day) FILTER (WHERE ${dayLeft(90)}) AS left90,
-               ${betSum(lastLeft)} AS last_left, ${betSum(prevEntered)} AS prev_entered, ${betSum(prevLeft)} AS prev_left
-        FROM (SELECT user_id, amount, transaction_type, created_at, created_at::date AS day FROM ${state.copies} c
-              WHERE c.effective AND (${dayRange(7)} OR ${dayRange(30)} OR ${dayRange(90)} OR (${lastLeft}) OR (${prevEntered}) OR (${prevLeft}))
-                AND NOT EXISTS (SELECT 1 FROM ${t.affected} f WHERE f.user_id = c.user_id)) w
+        SELECT user_id, ${edge(0)}::bigint AS left7, ${edge(1)}::bigint AS left30, ${edge(2)}::bigint AS left90,
+               ${edge(3)} AS last_left, ${edge(4)} AS prev_entered, ${edge(5)} AS prev_left
+        FROM (${edges.map((e, k) => `SELECT user_id, ${k} AS k, ${e} GROUP BY user_id`).join(' UNION ALL ')}) AS w(user_id, k, v)
         GROUP BY user_id)
       SELECT ${columns.map(({ name }) => (moved[name] ? `${moved[name]} AS ${name}` : `a.${name}`)).join(', ')}
       FROM ${state.aggregates} a LEFT JOIN shift s USING (user_id)
@@ -387,7 +416,7 @@ export async function applyState(client: pg.PoolClient, run: RunRef, plan: Incre
     await moveIn(t.rejects, state.rejects);
     await client.query(`CREATE INDEX ON ${state.rejects} (raw_id)`);
   } else {
-    await client.query(`DELETE FROM ${state.copies} WHERE transaction_id IN (SELECT transaction_id FROM ${t.touched})`);
+    await probingByIndex(client, () => client.query(`DELETE FROM ${state.copies} WHERE transaction_id IN (SELECT transaction_id FROM ${t.touched})`));
     await client.query(`INSERT INTO ${state.copies} (${COPY_COLUMNS.join(', ')}) SELECT ${COPY_COLUMNS.join(', ')} FROM ${t.copies}`);
     await client.query(`DELETE FROM ${state.rejects} WHERE raw_id IN (SELECT transaction_id FROM ${raw} WHERE source = split_part($1, '|', 1))`, [plan.dataset]);
     await client.query(`INSERT INTO ${state.rejects} (raw_id) SELECT raw_id FROM ${t.rejects}`);

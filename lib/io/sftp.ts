@@ -2,6 +2,7 @@
 // configured, and failures sorted into "retry later" (network) and "a person must fix this" (auth, host key).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import SftpClient from 'ssh2-sftp-client';
 import type { Settings } from '../config/settings';
@@ -46,10 +47,11 @@ export async function connectSftp(s: SftpSettings): Promise<SftpClient> {
   try {
     await client.connect({
       host: s.host, port: s.port, username: s.user, ...auth, readyTimeout: 15_000,
+      // Our own socket, without Nagle's delay from its first packet: otherwise every step of the handshake and every
+      // SFTP write waits out the peer's delayed ACK (a connect took 350 ms instead of 10 ms; 10 MB 14 s instead of 0.2 s).
+      sock: net.connect({ host: s.host, port: s.port, noDelay: true }),
       ...(s.hostKey ? { hostVerifier: (key: Buffer) => (hostKeyRejected = !hostKeyMatches(s.hostKey!, key), !hostKeyRejected) } : {}),
     });
-    // Without it each SFTP write waits out the peer's delayed ACK: 10 MB took 14 s instead of 0.2 s on loopback.
-    (client as unknown as { client: import('ssh2').Client }).client.setNoDelay(true);
     return client;
   } catch (error) {
     await client.end().catch(() => undefined);

@@ -13,6 +13,8 @@ import { commitSourceStates, dropPendingStates } from './source-state';
 export const WAREHOUSE = 'sales_dw';
 const NEXT = 'sales_dw_next';
 const OLD = 'sales_dw_old';
+/** Statements a full load runs side by side (the facts, in parts). */
+const FULL_LOAD_CONNECTIONS = 2;
 const DIMENSIONS = [['dim_customer', 'customer_key'], ['dim_product', 'product_key'], ['dim_geography', 'geography_key'], ['dim_sales_channel', 'channel_key']];
 
 export interface LoadRequest {
@@ -37,7 +39,7 @@ const MONTHS = "ARRAY['janeiro','fevereiro','março','abril','maio','junho','jul
 const WEEKDAYS = "ARRAY['segunda-feira','terça-feira','quarta-feira','quinta-feira','sexta-feira','sábado','domingo']";
 
 /** Dimensions, partitions, facts and leads of `batch` into schema `s` (inside the caller's transaction or build). */
-async function loadBatch(db: pg.PoolClient, s: string, batch: string, leads: string, replace: boolean) {
+async function loadBatch(db: pg.PoolClient, s: string, batch: string, leads: string, replace: boolean, helpers: pg.PoolClient[] = []) {
   // The calendar: every day of every year the batch touches, with Brazilian national holidays.
   await db.query(`WITH span AS (SELECT extract(year FROM min(sale_date))::int AS y1, extract(year FROM max(sale_date))::int AS y2 FROM ${batch}),
     holidays AS (SELECT h.day, string_agg(h.name, ' / ') AS name FROM span, generate_series(span.y1, span.y2) y, sales_etl.br_holidays(y) h GROUP BY h.day)
@@ -76,14 +78,27 @@ async function loadBatch(db: pg.PoolClient, s: string, batch: string, leads: str
     await db.query(`WITH gone AS (DELETE FROM ${s}.sales_fact f USING ${batch} b WHERE f.sale_id = b.sale_id RETURNING f.*)
       INSERT INTO sales_gone SELECT * FROM gone`);
   }
-  await db.query(`${replace ? 'WITH added AS (' : ''}INSERT INTO ${s}.sales_fact (sale_id, sale_date, date_key, customer_key, product_key, geography_key, channel_key,
+  const insertFacts = (where: string) => `${replace ? 'WITH added AS (' : ''}INSERT INTO ${s}.sales_fact (sale_id, sale_date, date_key, customer_key, product_key, geography_key, channel_key,
       sales_amount, quantity, discount_amount, profit_margin, refunded, promotion, source, updated_at)
     SELECT b.sale_id, b.sale_date, (extract(year FROM b.sale_date) * 10000 + extract(month FROM b.sale_date) * 100 + extract(day FROM b.sale_date))::int,
       c.customer_key, p.product_key, g.geography_key, ch.channel_key, b.sales_amount, b.quantity::int, b.discount_amount, b.profit_margin,
       b.refunded, b.promotion, b.source, b.updated_at
     FROM ${batch} b JOIN ${s}.dim_customer c USING (customer_id) JOIN ${s}.dim_product p USING (product_id)
     JOIN ${s}.dim_geography g ON g.state = b.uf AND g.city = b.city JOIN ${s}.dim_sales_channel ch ON ch.channel_name = b.channel
-    ${replace ? 'RETURNING *) INSERT INTO sales_added SELECT * FROM added' : ''}`);
+    ${where}
+    ${replace ? 'RETURNING *) INSERT INTO sales_added SELECT * FROM added' : ''}`;
+  // A warehouse built aside (no transaction around it) takes its facts in parts side by side, one connection each.
+  if (helpers.length) {
+    const lanes = [db, ...helpers];
+    // Every row of a part joins its dimensions: hash joins. The planner cannot tell a part's size (`line % 2 = 0`): it
+    // would take it for a few thousand rows and probe the dimensions' indexes row by row (3x slower).
+    await Promise.all(lanes.map((lane, i) => inTransaction(lane, async () => {
+      await lane.query('SET LOCAL enable_nestloop = off');
+      await lane.query(insertFacts(`WHERE b.line % ${lanes.length} = ${i}`));
+    })));
+  } else {
+    await db.query(insertFacts(''));
+  }
   // Every batch row found its members (the dimensions were just filled from the batch): the counts are the batch's.
   const inserted = await db.query<{ source: string; n: string }>(`SELECT source, count(*) AS n FROM ${batch} GROUP BY source`);
   const leadRows = await db.query<{ source: string; n: string }>(`WITH ins AS (INSERT INTO ${s}.leads (lead_id, lead_date, customer_id, channel_key, source)
@@ -143,9 +158,10 @@ async function segmentCustomers(db: pg.PoolClient, s: string, asOf: string | und
 
 async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: string, asOf?: string): Promise<Omit<Loaded, 'durationMs'>> {
   const db = await deps.target.connect();
+  const helpers: pg.PoolClient[] = [];
   try {
-    await db.query("SET work_mem = '512MB'");
-    await db.query('SET maintenance_work_mem = \'512MB\'');
+    for (let i = 1; i < FULL_LOAD_CONNECTIONS; i++) helpers.push(await deps.target.connect());
+    for (const client of [db, ...helpers]) await client.query("SET work_mem = '512MB'; SET maintenance_work_mem = '512MB'");
     // Leftovers of an attempt that died half-way are dropped first: this attempt starts from scratch.
     await db.query(`DROP SCHEMA IF EXISTS ${NEXT} CASCADE`);
     await db.query(`DROP SCHEMA IF EXISTS ${OLD} CASCADE`);
@@ -157,7 +173,8 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
       await db.query(`INSERT INTO ${NEXT}.${dim} SELECT * FROM ${WAREHOUSE}.${dim}`);
       await db.query(`SELECT setval(pg_get_serial_sequence('${NEXT}.${dim}', '${key}'), coalesce(max(${key}), 0) + 1, false) FROM ${NEXT}.${dim}`);
     }
-    const loaded = await loadBatch(db, NEXT, clean, leads, false);
+    const loaded = await loadBatch(db, NEXT, clean, leads, false, helpers);
+    // The indexes first: the leads' conversion (agg_lead) looks each lead's sales up by customer.
     await db.query(`SELECT sales_etl.index_warehouse('${NEXT}')`);
     // Planner statistics for the KPI views' joins; a small sample is plenty for these distributions.
     await db.query('SET default_statistics_target = 10');
@@ -188,8 +205,10 @@ async function loadFull(deps: SalesDeps, run: RunRef, clean: string, leads: stri
     await db.query(`DROP SCHEMA ${OLD} CASCADE`);
     return { ...loaded, customersResegmented, watermark };
   } finally {
-    await db.query('RESET work_mem; RESET maintenance_work_mem').catch(() => undefined);
-    db.release();
+    for (const client of [db, ...helpers]) {
+      await client.query('RESET work_mem; RESET maintenance_work_mem').catch(() => undefined);
+      client.release();
+    }
   }
 }
 

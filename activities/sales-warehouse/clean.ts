@@ -73,11 +73,11 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
   // the rows join the result, instead of normalising the same "sao paulo" a million times.
   await deps.target.query(`CREATE UNLOGGED TABLE ${t.typed}_dict AS
     WITH categories(key, name) AS (${categories}), channels(key, name) AS (${channels}),
-    raw AS (SELECT state, channel, category, status, city, customer_name, product_name FROM (${rawSales}) r),
-    d AS (SELECT 'state' AS kind, state AS raw FROM raw GROUP BY 2 UNION ALL SELECT 'channel', channel FROM raw GROUP BY 2
-      UNION ALL SELECT 'category', category FROM raw GROUP BY 2 UNION ALL SELECT 'status', status FROM raw GROUP BY 2
-      UNION ALL SELECT 'city', city FROM raw GROUP BY 2 UNION ALL SELECT 'customer_name', customer_name FROM raw GROUP BY 2
-      UNION ALL SELECT 'product_name', product_name FROM raw GROUP BY 2)
+    -- Grouping sets: one pass over the rows, one hash table per column; in each set only its own column is not NULL.
+    d AS (SELECT CASE WHEN GROUPING(state) = 0 THEN 'state' WHEN GROUPING(channel) = 0 THEN 'channel' WHEN GROUPING(category) = 0 THEN 'category'
+        WHEN GROUPING(status) = 0 THEN 'status' WHEN GROUPING(city) = 0 THEN 'city' WHEN GROUPING(customer_name) = 0 THEN 'customer_name'
+        ELSE 'product_name' END AS kind, coalesce(state, channel, category, status, city, customer_name, product_name) AS raw
+      FROM (${rawSales}) r GROUP BY GROUPING SETS ((state), (channel), (category), (status), (city), (customer_name), (product_name)))
     SELECT kind, raw, CASE kind
       WHEN 'state' THEN (SELECT uf::text FROM sales_etl.state_aliases WHERE alias = sales_etl.match_key(raw))
       WHEN 'channel' THEN (SELECT name FROM channels WHERE key = sales_etl.match_key(raw))
@@ -99,8 +99,9 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
       WITH fx(code, rate) AS (${fx}),
       parsed AS MATERIALIZED (
         SELECT v, etl_parse_number(v, ${L}) AS number, etl_number_ambiguous(v, ${L}) AS ambiguous, sales_etl.parse_date(btrim(v)) AS day
-        FROM (SELECT DISTINCT v FROM (${raw}) r,
-          LATERAL (VALUES (r.quantity), (r.unit_price), (rtrim(btrim(r.discount), '%')), (r.unit_cost), (r.sale_date)) k(v) WHERE v IS NOT NULL) d)
+        FROM (SELECT DISTINCT v FROM (SELECT coalesce(r.quantity, r.unit_price, rtrim(btrim(r.discount), '%'), r.unit_cost, r.sale_date) AS v
+          FROM (${raw}) r GROUP BY GROUPING SETS ((r.quantity), (r.unit_price), (rtrim(btrim(r.discount), '%')), (r.unit_cost), (r.sale_date))) g
+          WHERE v IS NOT NULL) d)
       SELECT src, line, sale_id, d_sale AS sale_date, d_updated AS updated_at, customer_id, customer_name, product_id, product_name, category,
              city, uf, channel, quantity, round(gross - disc, 2) AS sales_amount, round(disc, 2) AS discount_amount,
              CASE WHEN cost IS NOT NULL AND gross - disc > 0 THEN round((gross - disc - cost * quantity) / (gross - disc), 4) END AS profit_margin,
@@ -195,14 +196,17 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
     // Leads: same rules, fewer fields.
     const rawLeads = leads.length ? leads.map((e) => `SELECT ${e.src} AS src, * FROM ${e.table}`).join(' UNION ALL ')
       : "SELECT 0 AS src, NULL::text AS lead_id, NULL::text AS lead_date, NULL::text AS customer_id, NULL::text AS channel, ''::text AS source, 0::bigint AS line WHERE false";
+    // Each distinct channel text is matched once, as the sales' free text is.
     await db.query(`CREATE TABLE ${t.leads} AS
-      WITH channels(key, name) AS (${channels})
+      WITH channels(key, name) AS (${channels}),
+      lead_channels AS MATERIALIZED (SELECT raw, (SELECT name FROM channels WHERE key = sales_etl.match_key(raw)) AS name
+        FROM (SELECT DISTINCT channel AS raw FROM (${rawLeads}) r) d)
       SELECT r.src, r.source, r.line, nullif(btrim(r.lead_id), '') AS lead_id, sales_etl.parse_date(btrim(r.lead_date)) AS lead_date,
              nullif(btrim(r.customer_id), '') AS customer_id, ch.name AS channel,
              CASE WHEN nullif(btrim(r.lead_id), '') IS NULL THEN 'missing lead_id'
                   WHEN sales_etl.parse_date(btrim(r.lead_date)) IS NULL THEN 'invalid lead_date'
                   WHEN ch.name IS NULL THEN 'unknown channel' END AS reason
-      FROM (${rawLeads}) r LEFT JOIN channels ch ON ch.key = sales_etl.match_key(r.channel)`);
+      FROM (${rawLeads}) r LEFT JOIN lead_channels ch ON ch.raw = r.channel`);
     for (const e of leads) {
       await db.query(`INSERT INTO etl_quarantine (pipeline, workflow_id, run_id, source_table, row_data, reason)
         SELECT 'salesWarehouse', $1, $2, $3, to_jsonb(r) - 'source', t.reason FROM ${t.leads} t JOIN ${e.table} r USING (line)

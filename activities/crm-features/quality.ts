@@ -30,26 +30,28 @@ export async function runQualityChecks(
   deps: CrmDeps, options: CrmFeaturesOptions, run: RunRef, asOf: string, plan?: IncrementalPlan,
 ): Promise<QualityReport & { stats: FeatureStats }> {
   const { raw, clean, features } = stagingTables(run.runId);
-  // Freshness: the newest transaction, read from each user's last (one row per user, not every clean row). Incremental:
-  // the raw checks judge the rows read this run, freshness is over every user.
-  const newest = plan?.kind === 'incremental' ? `SELECT max(last_at) FROM ${incrementalStaging(run.runId).aggregates}`
-    : `SELECT max(last_transaction_at) FROM ${features}`;
   const th = options.thresholds;
   const db = deps.target;
   const q = (sql: string, params: unknown[] = []) => num(db, sql, params);
+  // Features whose column no source had are NULL for everyone and reported in the result: readiness is over the others.
+  const unavailable = (plan ? await unavailableIncremental(deps, options.sourceTable, incrementalStaging(run.runId).files)
+    : await unavailableColumns(deps, options.sourceTable, raw)).flatMap((u) => u.features);
+  const modelFeatures = ['game_diversity_score', 'bet_volatility', 'ticket_medio_categoria', 'balance_ratio', 'dias_semana_preferidos', 'horarios_atividade',
+    'rfm_segment', 'churn_risk_score', 'customer_lifetime_value_score', 'favorite_game_type'].filter((f) => !unavailable.includes(f));
   // An ambiguous amount (its reason names the value) is a value of the wrong type too.
   const reasons = `SELECT count(*) AS v FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2
     AND (reason = ANY($3) OR ($4 AND starts_with(reason, '${AMBIGUOUS_NUMBER_REASON}')))`;
   // The checks' queries are independent, so they run side by side on the pool: one scan of the raw table for its three
-  // counts, and the outliers against per-type mean and deviation joined back (no window sort of every row).
-  const [rawCounts, hours, dupRows, outliers, badTypes, badRules] = await Promise.all([
+  // counts, the outliers against per-type mean and deviation joined back (no window sort of every row), and one scan
+  // of the features (one row per user, every user, incremental or not) for everything the feature checks read.
+  // Freshness: the newest transaction, read from each user's last (one row per user, not every clean row).
+  const [rawCounts, dupRows, outliers, badTypes, badRules, featureScan] = await Promise.all([
     db.query<{ n: string; complete: string | null; null_keys: string }>(`SELECT count(*) AS n,
         count(*) FILTER (WHERE nullif(transaction_id, '') IS NOT NULL AND nullif(user_id, '') IS NOT NULL
           AND nullif(amount, '') IS NOT NULL AND nullif(transaction_type, '') IS NOT NULL AND nullif(status, '') IS NOT NULL
           AND nullif(created_at, '') IS NOT NULL)::numeric / greatest(count(*), 1) AS complete,
         count(*) FILTER (WHERE nullif(btrim(transaction_id), '') IS NULL OR nullif(btrim(user_id), '') IS NULL) AS null_keys
       FROM ${raw}`),
-    q(`SELECT extract(epoch FROM ($1::timestamp - (${newest}))) / 3600 AS v`, [asOf]),
     q(`SELECT count(*) AS v FROM etl_quarantine WHERE workflow_id = $1 AND run_id = $2 AND reason = 'duplicate transaction_id'`,
       [run.workflowId, run.runId]),
     q(`SELECT coalesce(avg((abs(c.amount - s.m) > 3 * s.sd)::int), 0) AS v FROM ${clean} c JOIN (
@@ -57,7 +59,27 @@ export async function runQualityChecks(
       USING (transaction_type)`),
     q(reasons, [run.workflowId, run.runId, TYPE_REASONS, true]),
     q(reasons, [run.workflowId, run.runId, RULE_REASONS, false]),
+    db.query<{ users: string; hours: string | null; out_of_range: string; t: string | null; n: string | null; c: string | null; corr: string | null;
+      ready: string | null }>(`SELECT count(*) AS users,
+        extract(epoch FROM ($1::timestamp - max(last_transaction_at))) / 3600 AS hours,
+        count(*) FILTER (WHERE NOT (
+          game_diversity_score BETWEEN 0 AND 1 AND weekend_activity_ratio BETWEEN 0 AND 1 AND activity_regularity BETWEEN 0 AND 1
+          AND customer_lifetime_value_score BETWEEN 0 AND 1 AND churn_risk_score BETWEEN 0 AND 1 AND behavioral_diversity_score BETWEEN 0 AND 1
+          AND recency_score BETWEEN 1 AND 4 AND frequency_score BETWEEN 1 AND 4 AND monetary_score BETWEEN 1 AND 4
+          AND total_transactions > 0 AND bet_volatility >= 0 AND balance_ratio >= 0 AND ticket_medio >= 0 AND recency_days >= 0
+          AND coalesce(win_rate, 0) >= 0 AND coalesce(game_type_entropy, 0) BETWEEN 0 AND 2.3220 AND bonus_usage_share BETWEEN 0 AND 1
+          AND night_activity_share BETWEEN 0 AND 1 AND spend_trend_30d BETWEEN -1 AND 1 AND days_active_7d BETWEEN 0 AND 7
+          AND days_active_30d BETWEEN days_active_7d AND 30 AND days_active_90d BETWEEN days_active_30d AND 90 AND tenure_days >= recency_days
+          AND session_count BETWEEN 1 AND total_transactions AND rfm_score BETWEEN 3 AND 12 AND churn_label IN (0, 1))) AS out_of_range,
+        avg(ticket_medio) AS t, avg(total_transactions) AS n, avg(churn_risk_score) AS c,
+        greatest(abs(corr(bet_volatility, ticket_medio)), abs(corr(weekend_activity_ratio, activity_regularity)),
+          abs(corr(churn_risk_score, customer_lifetime_value_score)), abs(corr(game_diversity_score, behavioral_diversity_score)),
+          abs(corr(balance_ratio, ticket_medio)), abs(corr(frequencia_jogo, total_transactions))) AS corr,
+        count(*) FILTER (WHERE ${modelFeatures.map((f) => `${f} IS NOT NULL`).join(' AND ')})::numeric / greatest(count(*), 1) AS ready
+      FROM ${features}`, [asOf]),
   ]);
+  const f = featureScan.rows[0];
+  const hours = toNum(f.hours);
   const rawRows = Number(rawCounts.rows[0].n);
   const share = (n: number | null) => (n ?? 0) / Math.max(rawRows, 1);
   const checks: QualityCheck[] = [];
@@ -85,21 +107,11 @@ export async function runQualityChecks(
     passed: badRulesShare <= th.businessRuleViolationsMax });
 
   // Features.
-  const users = (await q(`SELECT count(*) AS v FROM ${features}`)) ?? 0;
-  const outOfRange = await q(`SELECT count(*) AS v FROM ${features} WHERE NOT (
-      game_diversity_score BETWEEN 0 AND 1 AND weekend_activity_ratio BETWEEN 0 AND 1 AND activity_regularity BETWEEN 0 AND 1
-      AND customer_lifetime_value_score BETWEEN 0 AND 1 AND churn_risk_score BETWEEN 0 AND 1 AND behavioral_diversity_score BETWEEN 0 AND 1
-      AND recency_score BETWEEN 1 AND 4 AND frequency_score BETWEEN 1 AND 4 AND monetary_score BETWEEN 1 AND 4
-      AND total_transactions > 0 AND bet_volatility >= 0 AND balance_ratio >= 0 AND ticket_medio >= 0 AND recency_days >= 0
-      AND coalesce(win_rate, 0) >= 0 AND coalesce(game_type_entropy, 0) BETWEEN 0 AND 2.3220 AND bonus_usage_share BETWEEN 0 AND 1
-      AND night_activity_share BETWEEN 0 AND 1 AND spend_trend_30d BETWEEN -1 AND 1 AND days_active_7d BETWEEN 0 AND 7
-      AND days_active_30d BETWEEN days_active_7d AND 30 AND days_active_90d BETWEEN days_active_30d AND 90 AND tenure_days >= recency_days
-      AND session_count BETWEEN 1 AND total_transactions AND rfm_score BETWEEN 3 AND 12 AND churn_label IN (0, 1))`);
+  const users = Number(f.users);
+  const outOfRange = Number(f.out_of_range);
   add({ name: 'value_ranges', stage: 'features', value: outOfRange, threshold: '0 users with a feature out of its range',
-    passed: (outOfRange ?? 0) === 0 });
-  const stats = await db.query<{ t: string | null; n: string | null; c: string | null }>(
-    `SELECT avg(ticket_medio) AS t, avg(total_transactions) AS n, avg(churn_risk_score) AS c FROM ${features}`);
-  const current: FeatureStats = { avgTicketMedio: toNum(stats.rows[0].t), avgTotalTransactions: toNum(stats.rows[0].n), avgChurnRisk: toNum(stats.rows[0].c) };
+    passed: outOfRange === 0 });
+  const current: FeatureStats = { avgTicketMedio: toNum(f.t), avgTotalTransactions: toNum(f.n), avgChurnRisk: toNum(f.c) };
   const previous = await db.query<{ stats: FeatureStats }>(`SELECT report->'stats' AS stats FROM ml_features.quality_reports
       WHERE report->>'dataset' = $1 AND report ? 'stats' AND run_id <> $2 ORDER BY id DESC LIMIT 1`, [dataset(options), run.runId]);
   const before = previous.rows[0]?.stats;
@@ -107,19 +119,10 @@ export async function runQualityChecks(
     before[k] && current[k] !== null ? Math.abs(current[k]! - before[k]!) / Math.abs(before[k]!) : 0)) : null;
   add({ name: 'statistical_distribution', stage: 'features', value: drift, threshold: `<= ${th.driftMax} relative change of the means`,
     passed: drift === null || drift <= th.driftMax, ...(before ? {} : { detail: 'first run on these sources: no baseline yet' }) });
-  const corr = await q(`SELECT max(abs(v)) AS v FROM (SELECT unnest(ARRAY[
-      corr(bet_volatility, ticket_medio), corr(weekend_activity_ratio, activity_regularity), corr(churn_risk_score, customer_lifetime_value_score),
-      corr(game_diversity_score, behavioral_diversity_score), corr(balance_ratio, ticket_medio), corr(frequencia_jogo, total_transactions)]) AS v
-      FROM ${features}) x`);
+  const corr = toNum(f.corr);
   add({ name: 'feature_correlation', stage: 'features', value: corr, threshold: `<= ${th.correlationMax} |r| between features`,
     passed: corr === null || corr <= th.correlationMax });
-  // Features whose column no source had are NULL for everyone and reported in the result: readiness is over the others.
-  const unavailable = (plan ? await unavailableIncremental(deps, options.sourceTable, incrementalStaging(run.runId).files)
-    : await unavailableColumns(deps, options.sourceTable, raw)).flatMap((u) => u.features);
-  const modelFeatures = ['game_diversity_score', 'bet_volatility', 'ticket_medio_categoria', 'balance_ratio', 'dias_semana_preferidos', 'horarios_atividade',
-    'rfm_segment', 'churn_risk_score', 'customer_lifetime_value_score', 'favorite_game_type'].filter((f) => !unavailable.includes(f));
-  const ready = await q(`SELECT count(*) FILTER (WHERE ${modelFeatures.map((f) => `${f} IS NOT NULL`).join(' AND ')})::numeric
-      / greatest(count(*), 1) AS v FROM ${features}`);
+  const ready = toNum(f.ready);
   add({ name: 'ml_readiness', stage: 'features', value: users ? ready : 0, threshold: `>= ${th.completenessMin} users with every model feature`,
     passed: users > 0 && (ready ?? 0) >= th.completenessMin, ...(unavailable.length ? { detail: `without ${unavailable.join(', ')} (no source has their column)` } : {}) });
 

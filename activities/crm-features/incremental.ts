@@ -16,8 +16,8 @@ import {
   type SourceCopy, type SourceRead, sourceTableColumns, startExtract,
 } from './extract';
 import {
-  BIG_SORTS, CLEAN_VALUES, type Cleaned, classifiedTable, classifySql, cleanTransactions, computeFeatures, FEATURES_NEEDING, inParts, perUserSql,
-  scoredSql, settleClean, type Transformed, type UnavailableFeatures,
+  BIG_SORTS, CLEAN_VALUES, type Cleaned, classifiedTable, classifySql, cleanTransactions, computeFeatures, FEATURES_NEEDING, inParts, PARTS, perUserSql,
+  scoreInParts, settleClean, type Transformed, type UnavailableFeatures,
 } from './transform';
 
 const STATE_TABLE = 'ml_features.incremental_state';
@@ -40,6 +40,7 @@ export const incrementalStaging = (runId: string) => {
   return {
     files: `${raw}_files`, classified: classifiedTable(clean), touched: `${clean}_touched`, copies: `${clean}_copies`,
     rejects: `${clean}_rejects`, affected: `${clean}_affected`, perUser: `${features}_per_user`, aggregates: `${features}_next_agg`,
+    shift: `${features}_shift`,
   };
 };
 
@@ -329,15 +330,14 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
     return { ...computed, usersRecomputed: computed.rows, durationMs: Date.now() - started };
   }
   const unavailable = await unavailableIncremental(deps, options.sourceTable, t.files);
-  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${features}, ${t.perUser}, ${t.aggregates}`);
+  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${features}, ${t.perUser}, ${t.aggregates}, ${t.shift}`);
   const cols = PER_USER_COLUMNS.join(', ');
-  const transactions = `(SELECT ${cols} FROM ${state.copies} c WHERE c.effective AND c.user_id IN (SELECT user_id FROM ${t.affected})
+  // The touched users in parts (by a hash of their id), side by side, as the full run's per-user pass.
+  const ofPart = (part: number) => `mod(hashtext(user_id)::bigint + 2147483648, ${PARTS}) = ${part}`;
+  const transactions = (part: number) => `(SELECT ${cols} FROM ${state.copies} c
+      WHERE c.effective AND c.user_id IN (SELECT user_id FROM ${t.affected} WHERE ${ofPart(part)})
       AND NOT EXISTS (SELECT 1 FROM ${t.touched} x WHERE x.transaction_id = c.transaction_id)
-    UNION ALL SELECT ${cols} FROM ${t.copies} WHERE effective)`;
-  await withTransaction(deps.target, async (client) => {
-    await client.query(BIG_SORTS);
-    await client.query(`CREATE UNLOGGED TABLE ${t.perUser} AS ${perUserSql(transactions)}`, [asOf]);
-  });
+    UNION ALL SELECT ${cols} FROM ${t.copies} WHERE effective AND ${ofPart(part)})`;
   const { rows: columns } = await deps.target.query<{ name: string }>(`SELECT attname AS name FROM pg_attribute
     WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [state.aggregates]);
   // Windows by calendar day (days active) and by timestamp (bet amounts of the last 30 days and of the 30 before).
@@ -362,24 +362,34 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
     days_7d: 'a.days_7d - coalesce(s.left7, 0)', days_30d: 'a.days_30d - coalesce(s.left30, 0)', days_90d: 'a.days_90d - coalesce(s.left90, 0)',
     bets_last_30d: 'a.bets_last_30d - coalesce(s.last_left, 0)', bets_prev_30d: 'a.bets_prev_30d + coalesce(s.prev_entered, 0) - coalesce(s.prev_left, 0)',
   };
-  const created = await withTransaction(deps.target, async (client) => {
-    await client.query(BIG_SORTS);
-    await client.query(`CREATE TABLE ${t.aggregates} AS
-      WITH shift AS (
+  // The touched users' pass (in parts) and the others' window shift, side by side.
+  await deps.target.query(`CREATE UNLOGGED TABLE ${t.perUser} AS ${perUserSql(transactions(0))} WITH NO DATA`, [asOf]);
+  await Promise.all([
+    inParts((part) => withTransaction(deps.target, async (client) => {
+      await client.query(BIG_SORTS);
+      await client.query(`INSERT INTO ${t.perUser} ${perUserSql(transactions(part))}`, [asOf]);
+    })),
+    withTransaction(deps.target, async (client) => {
+      await client.query(BIG_SORTS);
+      await client.query(`CREATE UNLOGGED TABLE ${t.shift} AS
         SELECT user_id, ${edge(0)}::bigint AS left7, ${edge(1)}::bigint AS left30, ${edge(2)}::bigint AS left90,
                ${edge(3)} AS last_left, ${edge(4)} AS prev_entered, ${edge(5)} AS prev_left
         FROM (${edges.map((e, k) => `SELECT user_id, ${k} AS k, ${e} GROUP BY user_id`).join(' UNION ALL ')}) AS w(user_id, k, v)
-        GROUP BY user_id)
+        GROUP BY user_id`, [asOf, plan.previousAsOf]);
+    }),
+  ]);
+  await withTransaction(deps.target, async (client) => {
+    await client.query(BIG_SORTS);
+    await client.query(`CREATE TABLE ${t.aggregates} AS
       SELECT ${columns.map(({ name }) => (moved[name] ? `${moved[name]} AS ${name}` : `a.${name}`)).join(', ')}
-      FROM ${state.aggregates} a LEFT JOIN shift s USING (user_id)
+      FROM ${state.aggregates} a LEFT JOIN ${t.shift} s USING (user_id)
       WHERE NOT EXISTS (SELECT 1 FROM ${t.affected} f WHERE f.user_id = a.user_id)
-      UNION ALL SELECT ${columns.map(({ name }) => name).join(', ')} FROM ${t.perUser}`, [asOf, plan.previousAsOf]);
-    return client.query(`CREATE TABLE ${features} AS ${scoredSql(t.aggregates, undefined, unavailable.flatMap((u) => u.features))}`,
-      [asOf, options.ticketCutoffs.medio, options.ticketCutoffs.alto]);
+      UNION ALL SELECT ${columns.map(({ name }) => name).join(', ')} FROM ${t.perUser}`);
   });
+  const rows = await scoreInParts(deps, options, asOf, t.aggregates, features, unavailable);
   const { rows: [recomputed] } = await deps.target.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t.perUser}`);
-  await deps.target.query(`DROP TABLE ${t.perUser}`);
-  return { step: 'features', table: features, rows: Number(created.rowCount), unavailable, usersRecomputed: recomputed.n, durationMs: Date.now() - started };
+  await deps.target.query(`DROP TABLE ${t.perUser}, ${t.shift}`);
+  return { step: 'features', table: features, rows, unavailable, usersRecomputed: recomputed.n, durationMs: Date.now() - started };
 }
 
 /** Optional columns no source has: not in the table, and in no current lake file (as a full run decides from its raw rows). */

@@ -34,29 +34,88 @@ const BACKUP_DIGITS = '[0-9]{14}([0-9]{3})?';
 export async function loadFeatures(deps: CrmDeps, run: RunRef, request: LoadRequest): Promise<Loaded> {
   const started = Date.now();
   const { features } = stagingTables(run.runId);
-  const cols = FEATURE_COLUMNS.join(', ');
   return withTransaction(deps.target, async (client) => {
     // One load at a time; readers keep reading the committed table meanwhile.
     await client.query(`LOCK TABLE ${FEATURES_TABLE} IN SHARE ROW EXCLUSIVE MODE`);
-    const backup = await takeBackup(client);
     if (request.plan) await applyState(client, run, request.plan, request.asOf!);
-    if (request.strategy === 'replace') await client.query(`DELETE FROM ${FEATURES_TABLE}`);
-    const conflict = request.strategy === 'merge'
-      ? `ON CONFLICT (user_id) DO UPDATE SET ${FEATURE_COLUMNS.slice(1).map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`
-      // append: new users are added, users already there keep their row.
-      : request.strategy === 'append' ? 'ON CONFLICT (user_id) DO NOTHING' : '';
-    const loaded = await client.query(`INSERT INTO ${FEATURES_TABLE} (${cols}, updated_at) SELECT ${cols}, now() FROM ${features} ${conflict}`);
-    const { rows } = await client.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables
+    const primaryKey = await swappable(client);
+    const { backup, rows } = primaryKey ? await loadBySwap(client, features, request.strategy, primaryKey)
+      : await loadInPlace(client, features, request.strategy);
+    const { rows: expired } = await client.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables
       WHERE schemaname = 'ml_features' AND tablename ~ '^${BACKUP_PREFIX}${BACKUP_DIGITS}$' AND tablename <> $1
         AND to_timestamp(substr(tablename, ${BACKUP_PREFIX.length + 1}, 14), 'YYYYMMDDHH24MISS') AT TIME ZONE 'UTC'
             < (now() AT TIME ZONE 'UTC') - make_interval(days => $2)
       ORDER BY 1`, [backup, request.backupRetentionDays]);
-    for (const { name } of rows) await client.query(`DROP TABLE ml_features.${name}`);
+    for (const { name } of expired) await client.query(`DROP TABLE ml_features.${name}`);
     return {
-      step: 'load', rows: Number(loaded.rowCount), backupTable: `ml_features.${backup}`, backupsDropped: rows.map((r) => `ml_features.${r.name}`),
+      step: 'load', rows, backupTable: `ml_features.${backup}`, backupsDropped: expired.map((r) => `ml_features.${r.name}`),
       durationMs: Date.now() - started,
     };
   });
+}
+
+/**
+ * The table's primary key constraint when the table can be replaced by a new one without losing anything that is
+ * attached to the table itself: owned by this user, nothing but its primary key on user_id (no other index, constraint,
+ * trigger, policy, grant, storage option, comment, publication, inheritance), and nothing that names it (views,
+ * foreign keys, functions of its row type). Otherwise undefined: the load writes into the table in place.
+ */
+async function swappable(client: pg.PoolClient): Promise<string | undefined> {
+  const { rows: [table] } = await client.query<{ pkey: string | null }>(`SELECT (SELECT k.conname FROM pg_constraint k
+      WHERE k.conrelid = c.oid AND k.contype = 'p' AND k.conkey = ARRAY[(SELECT attnum FROM pg_attribute WHERE attrelid = c.oid AND attname = 'user_id')])
+      AS pkey
+    FROM pg_class c WHERE c.oid = '${FEATURES_TABLE}'::regclass
+      AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AND c.relacl IS NULL AND c.reloptions IS NULL
+      AND NOT c.relrowsecurity AND NOT c.relhassubclass AND NOT c.relispartition AND c.relreplident = 'd'
+      AND obj_description(c.oid, 'pg_class') IS NULL
+      AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL)
+      AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND NOT i.indisprimary)
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE (k.conrelid = c.oid AND k.contype NOT IN ('p', 'n')) OR k.confrelid = c.oid)
+      AND NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid)
+      AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
+      AND NOT EXISTS (SELECT 1 FROM pg_publication_rel r WHERE r.prrelid = c.oid)
+      AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid)
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE (d.refobjid = c.oid AND d.classid = 'pg_rewrite'::regclass)
+        OR (d.refobjid = c.reltype AND d.deptype = 'n'))`);
+  return table?.pkey ?? undefined;
+}
+
+const featureRows = (features: string) => `SELECT ${FEATURE_COLUMNS.join(', ')}, now() FROM ${features}`;
+const insertColumns = `${FEATURE_COLUMNS.join(', ')}, updated_at`;
+
+/**
+ * The load as a new table swapped in: this run's rows and the table's rows to keep are written once into a new table
+ * (no update of every row in place, no copy for the backup), which takes the table's name; the table as it was becomes
+ * the backup. Readers go on reading the old table until the rename, which waits for them.
+ */
+async function loadBySwap(client: pg.PoolClient, features: string, strategy: LoadStrategy, primaryKey: string): Promise<{ backup: string; rows: number }> {
+  const next = `${FEATURES_TABLE}_next`;
+  await client.query(`CREATE TABLE ${next} (LIKE ${FEATURES_TABLE} INCLUDING ALL EXCLUDING INDEXES)`);
+  const others = `NOT EXISTS (SELECT 1 FROM ${features} f WHERE f.user_id = u.user_id)`;
+  // append: users already there keep their row, new ones are added; merge: this run's users replaced, the others kept.
+  const loaded = await client.query(`INSERT INTO ${next} (${insertColumns}) ${featureRows(`${features} f`)}${strategy === 'append'
+    ? ` WHERE NOT EXISTS (SELECT 1 FROM ${FEATURES_TABLE} u WHERE u.user_id = f.user_id)` : ''}`);
+  if (strategy !== 'replace') await client.query(`INSERT INTO ${next} SELECT * FROM ${FEATURES_TABLE} u${strategy === 'merge' ? ` WHERE ${others}` : ''}`);
+  const backup = await freeBackupName(client);
+  await client.query(`LOCK TABLE ${FEATURES_TABLE} IN ACCESS EXCLUSIVE MODE`);
+  await client.query(`ALTER TABLE ${FEATURES_TABLE} RENAME TO ${backup}`);
+  // Backups carry no index (as a copy would not); the key's name goes to the new table.
+  await client.query(`ALTER TABLE ml_features.${backup} DROP CONSTRAINT ${primaryKey}`);
+  await client.query(`ALTER TABLE ${next} RENAME TO ${FEATURES_TABLE.split('.')[1]}`);
+  await client.query(`ALTER TABLE ${FEATURES_TABLE} ADD CONSTRAINT ${primaryKey} PRIMARY KEY (user_id)`);
+  return { backup, rows: Number(loaded.rowCount) };
+}
+
+/** The load written into the table (which has something a new table would not carry over), after a copy for the backup. */
+async function loadInPlace(client: pg.PoolClient, features: string, strategy: LoadStrategy): Promise<{ backup: string; rows: number }> {
+  const backup = await takeBackup(client);
+  if (strategy === 'replace') await client.query(`DELETE FROM ${FEATURES_TABLE}`);
+  const conflict = strategy === 'merge'
+    ? `ON CONFLICT (user_id) DO UPDATE SET ${FEATURE_COLUMNS.slice(1).map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`
+    // append: new users are added, users already there keep their row.
+    : strategy === 'append' ? 'ON CONFLICT (user_id) DO NOTHING' : '';
+  const loaded = await client.query(`INSERT INTO ${FEATURES_TABLE} (${insertColumns}) ${featureRows(features)} ${conflict}`);
+  return { backup, rows: Number(loaded.rowCount) };
 }
 
 export interface Restored {
@@ -98,12 +157,16 @@ export async function restoreBackup(deps: CrmDeps, backup: string): Promise<Rest
 
 /** Copies the table into a new backup (inside the caller's transaction, which holds the table's lock); returns its name. */
 async function takeBackup(client: pg.PoolClient): Promise<string> {
-  // Loads are serialised by the lock; should one still find its name taken (same millisecond), it takes the next.
-  let at = Date.now();
-  while ((await client.query('SELECT to_regclass($1) AS t', [`ml_features.${backupName(new Date(at))}`])).rows[0].t) at++;
-  const backup = backupName(new Date(at));
+  const backup = await freeBackupName(client);
   await client.query(`CREATE TABLE ml_features.${backup} AS TABLE ${FEATURES_TABLE}`);
   return backup;
+}
+
+/** A backup name not taken yet: loads are serialised by the lock; should one still find its name taken (same millisecond), it takes the next. */
+async function freeBackupName(client: pg.PoolClient): Promise<string> {
+  let at = Date.now();
+  while ((await client.query('SELECT to_regclass($1) AS t', [`ml_features.${backupName(new Date(at))}`])).rows[0].t) at++;
+  return backupName(new Date(at));
 }
 
 /** The backups there are, newest first. */
@@ -117,6 +180,6 @@ export async function listBackups(deps: Pick<CrmDeps, 'target'>): Promise<Array<
 /** Drops the run's staging tables (at the end, success or failure). */
 export async function dropStaging(deps: CrmDeps, run: RunRef): Promise<void> {
   const t = stagingTables(run.runId);
-  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${[t.raw, t.clean, `${t.clean}_classified`, t.features, `${t.features}_per_user`,
+  await stagingDdl(deps.target, `DROP TABLE IF EXISTS ${[t.raw, t.clean, `${t.clean}_classified`, t.features, `${t.features}_per_user`, `${t.features}_ranks`,
     ...incrementalStagingList(run.runId)].filter((name, i, all) => all.indexOf(name) === i).join(', ')}`);
 }

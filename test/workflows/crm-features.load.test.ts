@@ -65,6 +65,28 @@ describe('crmFeatures load: merge, append, replace, rollback, retention', () => 
     for (const name of names) assert.ok((await backups()).includes(name), name);
   });
 
+  it('the table keeps its primary key and what is attached to it: a view on it still reads the loaded rows', async () => {
+    const primaryKey = async () => (await ctx.target.query<{ name: string }>(`SELECT conname AS name FROM pg_constraint
+      WHERE conrelid = 'ml_features.user_features'::regclass AND contype = 'p'`)).rows.map((r) => r.name);
+    await seedStale();
+    // Nothing attached: the load's new table takes the name, with the same primary key.
+    await run({ loadStrategy: 'merge' });
+    assert.deepEqual(await primaryKey(), ['user_features_pkey']);
+    assert.equal((await snapshot())[`${p}Z`], 7, 'merge leaves other users alone');
+    // A view names the table itself: the load writes into it in place, so the view reads this load's rows.
+    const view = `ml_features.crm_ld_view_${p.slice(3, 11)}`;
+    await ctx.target.query(`CREATE VIEW ${view} AS SELECT user_id, total_transactions FROM ml_features.user_features`);
+    try {
+      await seedStale();
+      await run({ loadStrategy: 'merge' });
+      const { rows } = await ctx.target.query<{ n: number }>(`SELECT total_transactions AS n FROM ${view} WHERE user_id = $1`, [`${p}A`]);
+      assert.deepEqual(rows, [{ n: 5 }]);
+      assert.deepEqual(await primaryKey(), ['user_features_pkey']);
+    } finally {
+      await ctx.target.query(`DROP VIEW ${view}`);
+    }
+  });
+
   it('a failure mid-load rolls back the load and its backup: the table is exactly as before', async () => {
     await seedStale();
     const before = await snapshot();

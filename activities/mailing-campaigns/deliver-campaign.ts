@@ -9,7 +9,7 @@ import type SftpClient from 'ssh2-sftp-client';
 import type { DeliveryReceipt, PlannedDelivery } from '../../lib/contracts/mailing-campaigns';
 import { exportCampaign } from './campaign-export';
 import { afterDeliveries, readJournal, tryLockDelivery, unlockDelivery, writeJournal, type RunRef } from './deliveries-journal';
-import { connectSftp, remoteMd5, whenConnectionLost, type SftpSettings } from '../../lib/io/sftp';
+import { connectSftp, remoteMd5, SftpUpload, whenConnectionLost, type SftpSettings } from '../../lib/io/sftp';
 import { ErrorType } from '../../lib/workflow/errors';
 
 export interface DeliveryDeps {
@@ -184,7 +184,7 @@ async function deliverLocked(
   await removeStaleTemps(sftp, folder, fileName);
   const tempPath = path.posix.join(folder, `${tempPrefix(fileName)}${run.runId.slice(0, 8)}-${hooks.attempt ?? 1}`);
   const fingerprint = new Fingerprint(hooks.heartbeat && throttled(1000, (bytes) => hooks.heartbeat!({ bytes })));
-  const upload = sftp.createWriteStream(tempPath, { flags: 'w' });
+  const upload = new SftpUpload(sftp, tempPath);
   let rows: number;
   const lost = whenConnectionLost(sftp, deps.sftp);
   // Stops the export when the connection is lost first: an upload stream on a dead connection never closes, so the

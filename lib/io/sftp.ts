@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
 import SftpClient from 'ssh2-sftp-client';
 import type { Settings } from '../config/settings';
@@ -101,4 +102,123 @@ export function remoteMd5(client: SftpClient, remotePath: string): Promise<strin
       });
     });
   });
+}
+
+interface RawSftp {
+  _maxWriteLen: number;
+  open(path: string, flags: string, cb: (error: Error | undefined, handle: Buffer) => void): void;
+  fchmod(handle: Buffer, mode: number, cb: (error?: Error) => void): void;
+  chmod(path: string, mode: number, cb: (error?: Error) => void): void;
+  write(handle: Buffer, data: Buffer, offset: number, length: number, position: number, cb: (error?: Error) => void): void;
+  close(handle: Buffer, cb: (error?: Error) => void): void;
+}
+
+/**
+ * A new remote file (created or truncated) as a write stream that keeps a few writes in flight: the bytes go out in
+ * whole SFTP packets, issued strictly in file order, and the stream takes more as soon as one is acknowledged.
+ * (ssh2's own write stream waits for each packet's answer before it sends the next; its `concurrency` and fastPut
+ * send far more at once, which servers that write sequentially, like rclone's, refuse with `Illegal seek`.)
+ * Emits 'ready' once the file is open; 'finish' only after every write was acknowledged and the file closed.
+ */
+export class SftpUpload extends Writable {
+  private readonly sftp: RawSftp;
+  private handle: Buffer | undefined;
+  private readonly pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private position = 0;
+  private inFlight = 0;
+  private blocked: (() => void) | undefined;
+  private drained: (() => void) | undefined;
+
+  constructor(client: SftpClient, private readonly remotePath: string, private readonly maxInFlight = 4) {
+    super({ highWaterMark: 256 * 1024 });
+    this.sftp = (client as unknown as { sftp: RawSftp }).sftp;
+  }
+
+  override _construct(done: (error?: Error | null) => void): void {
+    this.sftp.open(this.remotePath, 'w', (error, handle) => {
+      if (error) return done(error);
+      this.handle = handle;
+      // As ssh2's write stream does: mode 0666 set explicitly, by chmod when the server does not offer fchmod.
+      this.sftp.fchmod(handle, 0o666, (fchmodError) => {
+        const ready = () => {
+          done();
+          this.emit('ready');
+        };
+        if (fchmodError) this.sftp.chmod(this.remotePath, 0o666, ready);
+        else ready();
+      });
+    });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.send(false);
+    if (this.inFlight < this.maxInFlight) done();
+    else this.blocked = () => done();
+  }
+
+  override _final(done: (error?: Error | null) => void): void {
+    this.drained = () => this.sftp.close(this.handle!, (error) => {
+      this.handle = undefined;
+      done(error);
+    });
+    this.send(true);
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    const handle = this.handle;
+    this.handle = undefined;
+    if (!handle) return done(error);
+    this.sftp.close(handle, () => done(error));
+  }
+
+  /** Sends whole packets while fewer than the maximum are in flight; at the end, the last partial one too. */
+  private send(ending: boolean): void {
+    const packet = this.sftp._maxWriteLen;
+    while (this.inFlight < this.maxInFlight && (this.pendingBytes >= packet || (ending && this.pendingBytes > 0))) {
+      const data = this.take(Math.min(packet, this.pendingBytes));
+      this.inFlight++;
+      this.sftp.write(this.handle!, data, 0, data.length, this.position, (error) => this.acknowledged(error));
+      this.position += data.length;
+    }
+    if (ending && this.inFlight === 0 && this.pendingBytes === 0) this.drained?.();
+  }
+
+  private acknowledged(error: Error | undefined): void {
+    this.inFlight--;
+    if (this.destroyed) return;
+    if (error) {
+      this.destroy(error);
+      return;
+    }
+    this.send(this.drained !== undefined);
+    if (this.blocked && this.inFlight < this.maxInFlight) {
+      const blocked = this.blocked;
+      this.blocked = undefined;
+      blocked();
+    }
+  }
+
+  /** The next `length` pending bytes, copied only when they span several chunks. */
+  private take(length: number): Buffer {
+    this.pendingBytes -= length;
+    const first = this.pending[0];
+    if (first.length >= length) {
+      if (first.length === length) this.pending.shift();
+      else this.pending[0] = first.subarray(length);
+      return first.subarray(0, length);
+    }
+    const data = Buffer.allocUnsafe(length);
+    for (let filled = 0; filled < length;) {
+      const chunk = this.pending[0];
+      const used = Math.min(chunk.length, length - filled);
+      chunk.copy(data, filled, 0, used);
+      filled += used;
+      if (used === chunk.length) this.pending.shift();
+      else this.pending[0] = chunk.subarray(used);
+    }
+    return data;
+  }
 }

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, it, jest } from '@jest/globals';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { utils, type OpenMode, type SFTPWrapper } from 'ssh2';
+import { utils } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import { deliverCampaign, type DeliveryDeps } from '../../activities/mailing-campaigns/deliver-campaign';
-import { connectSftp } from '../../lib/io/sftp';
+import { connectSftp, SftpUpload } from '../../lib/io/sftp';
 import { exportCampaign } from '../../activities/mailing-campaigns/campaign-export';
 import { planMailingRun } from '../../activities/mailing-campaigns/plan-mailing-run';
 import { createPool } from '../../lib/io/postgres';
@@ -26,41 +26,36 @@ const FOLDER = `${ROOT}/gamma`;
 
 /**
  * A server that creates an upload's file late, every time instead of in some runs (then after the cleanup of a failed
- * export, an empty temporary file was left behind): the OPEN of a file written with createWriteStream reaches the
- * server only once the caller waits for the file to be open ('ready'), or else just before the caller closes the
- * session, after everything else it sent.
+ * export, an empty temporary file was left behind): the OPEN of an upload reaches the server only once the caller
+ * waits for the file to be open ('ready'), or else just before the caller closes the session, after everything else
+ * it sent.
  */
 async function withLateOpens<T>(work: () => Promise<T>): Promise<T> {
-  const { createWriteStream, end } = SftpClient.prototype;
-  const pendingOpens = new WeakMap<SftpClient, () => Promise<void>>();
-  const creating = jest.spyOn(SftpClient.prototype, 'createWriteStream').mockImplementation(function (this: SftpClient, ...args) {
-    const sftp = (this as unknown as { sftp: SFTPWrapper }).sftp;
+  const { _construct: construct } = SftpUpload.prototype;
+  const { end } = SftpClient.prototype;
+  const pendingOpens = new WeakMap<object, () => Promise<void>>();
+  const opening = jest.spyOn(SftpUpload.prototype, '_construct').mockImplementation(function (this: SftpUpload, callback) {
     let send: () => void = () => undefined;
     const opened = new Promise<void>((resolve) => {
-      // The stream opens its file at once, in its constructor: that one call is held.
-      sftp.open = ((remotePath: string, flags: OpenMode, mode: number, callback: (err: Error | undefined, handle: Buffer) => void) => {
-        delete (sftp as Partial<SFTPWrapper>).open;
-        let sent = false;
-        send = () => {
-          if (sent) return;
-          sent = true;
-          sftp.open(remotePath, flags, mode, (err, handle) => (callback(err, handle), resolve()));
-        };
-      }) as SFTPWrapper['open'];
+      let sent = false;
+      send = () => {
+        if (sent) return;
+        sent = true;
+        construct.call(this, (err?: Error | null) => (callback(err), resolve()));
+      };
     });
-    const stream = createWriteStream.apply(this, args);
-    stream.on('newListener', (event: string | symbol) => event === 'ready' && send());
-    pendingOpens.set(this, () => (send(), opened));
-    return stream;
+    if (this.listenerCount('ready')) send();
+    else this.on('newListener', (event: string | symbol) => event === 'ready' && send());
+    pendingOpens.set((this as unknown as { sftp: object }).sftp, () => (send(), opened));
   });
   const ending = jest.spyOn(SftpClient.prototype, 'end').mockImplementation(async function (this: SftpClient) {
-    await pendingOpens.get(this)?.();
+    await pendingOpens.get((this as unknown as { sftp: object }).sftp)?.();
     return end.call(this);
   });
   try {
     return await work();
   } finally {
-    creating.mockRestore();
+    opening.mockRestore();
     ending.mockRestore();
   }
 }

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { type CrmFeaturesOptions, type IncrementalPlan, type RunRef, stagingTables } from '../../lib/contracts/crm-features';
-import { quoteIdent, stagingDdl, withTransaction } from '../../lib/io/postgres';
+import { quoteIdent, stagingDdl, withLocalSettings, withTransaction } from '../../lib/io/postgres';
 import { ErrorType } from '../../lib/workflow/errors';
 import {
   type CrmDeps, type Extracted, type ExtractPlan, extractTransactions, finishExtract, type LakeObject, lakeLocation, listLakeObjects, OPTIONAL_COLUMNS,
@@ -59,12 +59,8 @@ const VALID_COPY = "(reason IS NULL OR reason IN ('future created_at', 'duplicat
  * indexes. Left to itself the planner hash-joins a full scan of the millions of stored copies (without statistics on
  * this run's tables it guesses, and with them a scan still looks cheaper than 50k probes, though it reads every page).
  */
-async function probingByIndex<T>(client: pg.PoolClient, work: () => Promise<T>): Promise<T> {
-  await client.query('SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off');
-  const result = await work();
-  await client.query('SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on');
-  return result;
-}
+const probingByIndex = <T>(client: pg.PoolClient, work: () => Promise<T>): Promise<T> =>
+  withLocalSettings(client, { enable_hashjoin: 'off', enable_mergejoin: 'off' }, work);
 
 const datasetOf = (options: CrmFeaturesOptions) => `${options.sourceTable}|${options.lakePrefix}`;
 const sha = (text: string) => createHash('sha1').update(text).digest('hex');
@@ -353,9 +349,7 @@ export async function computeIncremental(deps: CrmDeps, options: CrmFeaturesOpti
   // One index-only range scan per window edge (the created_at index covers these columns; a bitmap over all of them at
   // once would visit every page of the table, each day's transactions being spread over all of it). The days counted
   // are the days that left the window, dayRange(n) being exactly those days.
-  const edges = [`count(DISTINCT created_at::date) FROM ${state.copies} WHERE effective AND ${dayRange(7)}`,
-    `count(DISTINCT created_at::date) FROM ${state.copies} WHERE effective AND ${dayRange(30)}`,
-    `count(DISTINCT created_at::date) FROM ${state.copies} WHERE effective AND ${dayRange(90)}`,
+  const edges = [...[7, 30, 90].map((n) => `count(DISTINCT created_at::date) FROM ${state.copies} WHERE effective AND ${dayRange(n)}`),
     ...[lastLeft, prevEntered, prevLeft].map((range) => `sum(amount) FROM ${state.copies} WHERE effective AND transaction_type = 'bet' AND ${range}`)];
   const edge = (k: number) => `sum(v) FILTER (WHERE k = ${k})`;
   const moved: Record<string, string> = {

@@ -5,7 +5,7 @@
 //    aggregates and views created, then swapped in with two schema renames in one short transaction: a reader sees the old
 //    warehouse or the new one, never a half-built one.
 import type pg from 'pg';
-import { inTransaction, stagingDdl, withTransaction } from '../../lib/io/postgres';
+import { inTransaction, stagingDdl, withLocalSettings, withTransaction } from '../../lib/io/postgres';
 import { type RunRef, type SalesLoadStrategy, salesStaging } from '../../lib/contracts/sales-warehouse';
 import type { SalesDeps } from './extract';
 import { commitSourceStates, dropPendingStates } from './source-state';
@@ -92,10 +92,8 @@ async function loadBatch(db: pg.PoolClient, s: string, batch: string, leads: str
     const lanes = [db, ...helpers];
     // Every row of a part joins its dimensions: hash joins. The planner cannot tell a part's size (`line % 2 = 0`): it
     // would take it for a few thousand rows and probe the dimensions' indexes row by row (3x slower).
-    await Promise.all(lanes.map((lane, i) => inTransaction(lane, async () => {
-      await lane.query('SET LOCAL enable_nestloop = off');
-      await lane.query(insertFacts(`WHERE b.line % ${lanes.length} = ${i}`));
-    })));
+    await Promise.all(lanes.map((lane, i) => inTransaction(lane, () => withLocalSettings(lane, { enable_nestloop: 'off' },
+      () => lane.query(insertFacts(`WHERE b.line % ${lanes.length} = ${i}`))))));
   } else {
     await db.query(insertFacts(''));
   }

@@ -106,6 +106,18 @@ export async function inTransaction<T>(client: pg.ClientBase, work: () => Promis
 }
 
 /**
+ * `work` with planner settings changed for the statements it runs (SET LOCAL: inside the caller's transaction), then
+ * put back: for statements on a run's own tables, whose sizes the planner cannot know or misjudges.
+ */
+export async function withLocalSettings<T>(client: pg.ClientBase, settings: Record<string, string>, work: () => Promise<T>): Promise<T> {
+  const names = Object.keys(settings);
+  await client.query(names.map((name) => `SET LOCAL ${name} = ${settings[name]}`).join('; '));
+  const result = await work();
+  await client.query(names.map((name) => `SET LOCAL ${name} TO DEFAULT`).join('; '));
+  return result;
+}
+
+/**
  * How long DDL on a run's own staging tables waits for a lock. Only another attempt of the same run can hold one (a
  * failed attempt whose connection lingers): waiting forever would be a deadlock with ourselves, so the statement
  * fails (SQLSTATE 55P03, retried by the policy) and the next attempt finds the lock gone.

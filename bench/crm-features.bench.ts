@@ -13,7 +13,7 @@ import { FEATURE_COLUMNS } from '../activities/crm-features/transform';
 import { installWorkerLogging } from '../lib/temporal/logging';
 import { migrate } from '../lib/io/migrate';
 import { createS3Client } from '../lib/io/s3';
-import { createTransactionsTable, putLakeFile, TRANSACTION_COLUMNS } from '../lib/sample-data/crm-features';
+import { createTransactionsTable, parquetColumnData, putLakeFile, TRANSACTION_COLUMNS, type TransactionRow } from '../lib/sample-data/crm-features';
 import { connectClient } from '../lib/temporal/connection';
 import { startWorkers } from '../workers';
 import { bundleWorkflows, startBenchStack } from './bench-stack';
@@ -98,9 +98,8 @@ async function main() {
           const lines = (await copyOut(target, `COPY (${rowsOf(i * per + offset, Math.min(PARQUET_ROW_GROUP, per - offset))}) TO STDOUT`))
             .toString('utf8').split('\n').filter(Boolean).map((l) => l.split('\t'));
           if (!lines.length) break;
-          const columnData = TRANSACTION_COLUMNS.map((name, c) => name === 'amount'
-            ? { name, data: lines.map((l) => Number(l[c])), type: 'DOUBLE' as const }
-            : { name, data: lines.map((l) => (l[c] === '\\N' ? null : l[c])), type: 'STRING' as const });
+          const columnData = parquetColumnData(lines.map((l) =>
+            Object.fromEntries(TRANSACTION_COLUMNS.map((name, c) => [name, l[c] === '\\N' ? null : l[c]])) as unknown as TransactionRow));
           parquet ??= new ParquetWriter({ writer, schema: schemaFromColumnData({ columnData }) });
           await parquet.write({ columnData: columnData.map(({ name, data }) => ({ name, data })), rowGroupSize: PARQUET_ROW_GROUP });
         }

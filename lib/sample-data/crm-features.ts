@@ -116,16 +116,15 @@ export const toCsv = (rows: TransactionRow[]): Buffer =>
 export const toJsonLines = (rows: TransactionRow[]): Buffer =>
   Buffer.from(rows.map((r) => JSON.stringify({ ...r, amount: Number(r.amount) })).join('\n') + '\n');
 
-/**
- * Parquet with typed columns: amount DOUBLE, the rest STRING (created_at as local 'YYYY-MM-DD HH:MM:SS'), in row groups
- * of `rowGroupSize` rows (hyparquet-writer's default: 1,000 rows, then 100,000 per group).
- */
+/** Transactions as Parquet column data: amount DOUBLE, the rest STRING (created_at as local 'YYYY-MM-DD HH:MM:SS'). */
+export const parquetColumnData = (rows: TransactionRow[]) => TRANSACTION_COLUMNS.map((name) => name === 'amount'
+  ? { name, data: rows.map((r) => Number(r.amount)), type: 'DOUBLE' as const }
+  : { name, data: rows.map((r) => r[name]), type: 'STRING' as const });
+
+/** Parquet in row groups of `rowGroupSize` rows (hyparquet-writer's default: 1,000 rows, then 100,000 per group). */
 export async function toParquet(rows: TransactionRow[], rowGroupSize?: number): Promise<Buffer> {
   const { parquetWriteBuffer } = await import('hyparquet-writer');
-  const columnData = TRANSACTION_COLUMNS.map((name) => name === 'amount'
-    ? { name, data: rows.map((r) => Number(r.amount)), type: 'DOUBLE' as const }
-    : { name, data: rows.map((r) => r[name]), type: 'STRING' as const });
-  return Buffer.from(parquetWriteBuffer({ columnData, rowGroupSize }));
+  return Buffer.from(parquetWriteBuffer({ columnData: parquetColumnData(rows), rowGroupSize }));
 }
 
 /** Buffer bodies: the embedded S3 (rclone) refuses aws-chunked streams. */

@@ -92,15 +92,16 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
   // Numbers are read in the source's locale (lib/io/numbers.ts): a value auto cannot read either way is quarantined.
   // Like the free text, each distinct number and sale date of the source is parsed once (`parsed`), and the rows join
   // the result: a million rows hold a few thousand distinct prices and dates, and the parsers' regular expressions
-  // were most of the statement's time.
-  const typedSelect = (raw: string, locale: NumberLocale) => {
+  // were most of the statement's time. The values come from all of `rawTable` (the rows read this run), not only the
+  // rows an incremental run types: the filter joins the facts, and a superset of the values parses the same.
+  const typedSelect = (raw: string, rawTable: string, locale: NumberLocale) => {
     const L = quoteLiteral(locale);
     return `
       WITH fx(code, rate) AS (${fx}),
       parsed AS MATERIALIZED (
         SELECT v, etl_parse_number(v, ${L}) AS number, etl_number_ambiguous(v, ${L}) AS ambiguous, sales_etl.parse_date(btrim(v)) AS day
         FROM (SELECT DISTINCT v FROM (SELECT coalesce(r.quantity, r.unit_price, rtrim(btrim(r.discount), '%'), r.unit_cost, r.sale_date) AS v
-          FROM (${raw}) r GROUP BY GROUPING SETS ((r.quantity), (r.unit_price), (rtrim(btrim(r.discount), '%')), (r.unit_cost), (r.sale_date))) g
+          FROM ${rawTable} r GROUP BY GROUPING SETS ((r.quantity), (r.unit_price), (rtrim(btrim(r.discount), '%')), (r.unit_cost), (r.sale_date))) g
           WHERE v IS NOT NULL) d)
       SELECT src, line, sale_id, d_sale AS sale_date, d_updated AS updated_at, customer_id, customer_name, product_id, product_name, category,
              city, uf, channel, quantity, round(gross - disc, 2) AS sales_amount, round(disc, 2) AS discount_amount,
@@ -165,10 +166,10 @@ export async function cleanSales(deps: SalesDeps, options: SalesWarehouseOptions
           OFFSET 0) y
         OFFSET 0) x`;
   };
-  await deps.target.query(`CREATE UNLOGGED TABLE ${t.typed} AS ${typedSelect(rawSales, 'auto')} WITH NO DATA`);
+  await deps.target.query(`CREATE UNLOGGED TABLE ${t.typed} AS ${typedSelect(rawSales, `(${rawSales})`, 'auto')} WITH NO DATA`);
   // One statement per source, each on its own connection: the sources are typed in parallel, one core each.
   await Promise.all(sales.map((e) => deps.target.query(`INSERT INTO ${t.typed} ${typedSelect(`SELECT ${e.src} AS src, r.* FROM ${e.table} r${since ? ` LEFT JOIN ${WAREHOUSE}.sales_fact f ON f.sale_id = btrim(r.sale_id)` : ''}${changedOnly(e)}`,
-    e.numberLocale ?? 'auto')}`)));
+    e.table, e.numberLocale ?? 'auto')}`)));
 
   return withTransaction(deps.target, async (db) => {
     await db.query("SET LOCAL work_mem = '512MB'");

@@ -1,7 +1,7 @@
 // The registry: every pipeline this product runs, in one place. Workers, schedules, the CLI, the demo and the
 // replay loop over it; adding a pipeline is one name in each folder (workflows/, activities/, schedules/, sql/,
 // docs/pipelines/, test/) and one entry here. Its workflow is also re-exported by workflows/index.ts, which the
-// bundler reads (the sandbox cannot import this file: its workers' side loads the activities).
+// bundler reads (the sandbox cannot import this file: it loads the activities, below).
 import { crmFeaturesSchedule } from '../schedules/crm-features';
 import { incrementalSyncSchedule } from '../schedules/incremental-sync';
 import { mailingCampaignsSchedule } from '../schedules/mailing-campaigns';
